@@ -1,0 +1,150 @@
+"""Starts and stops the real wirehub binary for black-box tests.
+
+The binary comes from $WIREHUB_BIN (ctest sets it); when unset, <repo>/build/bin/wirehub.
+Each WirehubServer owns one process on its own free loopback port, so test files can
+run in parallel.
+"""
+
+import http.client
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+START_ATTEMPTS = 3
+
+
+def binary_path() -> str:
+    """The server binary under test; fails loudly rather than skipping when absent."""
+    path = os.environ.get("WIREHUB_BIN") or str(REPO_ROOT / "build" / "bin" / "wirehub")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"wirehub binary not found or not executable: {path} (set WIREHUB_BIN)")
+    return path
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago; start() retries if another process wins it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def toml_text(config: dict) -> str:
+    """Renders {section: {key: int|str|bool}} as TOML."""
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if isinstance(value, bool):
+                rendered = "true" if value else "false"
+            elif isinstance(value, int):
+                rendered = str(value)
+            else:
+                rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            lines.append(f"{key} = {rendered}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+class WirehubServer:
+    """One wirehub process: start() blocks until GET /healthz answers 200."""
+
+    def __init__(self, config: dict | None = None, threads: int = 2):
+        self.config = config
+        self.threads = threads
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="wirehub-test-")
+        self.log_path = pathlib.Path(self._dir.name) / "server.log"
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        """Stops the process and removes its temporary directory."""
+        self.stop()
+        self._dir.cleanup()
+
+    def start(self) -> None:
+        argv_tail = []
+        if self.config:
+            config_path = pathlib.Path(self._dir.name) / "wirehub.toml"
+            config_path.write_text(toml_text(self.config))
+            argv_tail = ["--config", str(config_path)]
+        last_error = ""
+        for _ in range(START_ATTEMPTS):
+            self.port = free_port()
+            argv = [binary_path(), "--listen", f"{self.host}:{self.port}",
+                    "--threads", str(self.threads), *argv_tail]
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                stderr=subprocess.STDOUT, cwd=self._dir.name)
+            ready, last_error = self._wait_ready()
+            if ready:
+                return
+            self._kill()
+        raise RuntimeError(f"wirehub did not become ready: {last_error}\n{self.log_tail()}")
+
+    def _wait_ready(self) -> tuple[bool, str]:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        error = "no answer"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False, f"exited with {self.process.returncode} before ready"
+            try:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
+                conn.request("GET", "/healthz")
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    return True, ""
+                error = f"/healthz answered {status}"
+            except OSError as e:
+                error = repr(e)
+            time.sleep(0.02)
+        return False, f"not ready after {READY_TIMEOUT_S}s: {error}"
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Waits for the process to exit and returns its exit status (raises on timeout)."""
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; returns the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        return self.process.returncode
+
+    def _kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+
+    def log_tail(self, limit: int = 4000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "--- server log (tail) ---\n" + text[-limit:]
+
+    def url(self, path: str, scheme: str = "ws") -> str:
+        return f"{scheme}://{self.host}:{self.port}{path}"
