@@ -1,0 +1,41 @@
+# The README's two commands: `make run` and `make test`. Both set the machine up first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: run test build deps bench bench-scale fuzz test-asan test-tsan clean format
+
+deps:
+	scripts/install-deps
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	mkdir -p data
+	$(BUILD)/bin/wirehub --listen 127.0.0.1:8080 --data ./data
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+# The whole suite under sanitizers (separate build trees, see CMakePresets.json).
+test-asan: deps
+	cmake --preset asan-ubsan && cmake --build --preset asan-ubsan -j $(JOBS)
+	ctest --preset asan-ubsan -j $(JOBS)
+
+test-tsan: deps
+	cmake --preset tsan && cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS)
+
+bench: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
+	scripts/bench
+
+clean:
+	rm -rf $(BUILD) build-*
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -1,0 +1,118 @@
+#include "config.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <set>
+
+namespace wirehub::app {
+
+namespace {
+
+struct Reader {
+  const toml::table& root;
+  std::string* error;
+  bool ok = true;
+
+  void fail(const std::string& msg) {
+    if (ok && error) *error = msg;
+    ok = false;
+  }
+
+  template <class T>
+  void integer(const toml::table& t, std::string_view section, std::string_view key, T& out, std::int64_t min,
+               std::int64_t max) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    auto v = n->value<std::int64_t>();
+    if (!n->is_integer() || !v) return fail(std::string(section) + "." + std::string(key) + ": expected an integer");
+    if (*v < min || *v > max)
+      return fail(std::string(section) + "." + std::string(key) + ": out of range [" + std::to_string(min) + ", " +
+                  std::to_string(max) + "]");
+    out = static_cast<T>(*v);
+  }
+
+  void string(const toml::table& t, std::string_view section, std::string_view key, std::string& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    if (!n->is_string()) return fail(std::string(section) + "." + std::string(key) + ": expected a string");
+    out = *n->value<std::string>();
+  }
+
+  void only_keys(const toml::table& t, std::string_view section, std::set<std::string_view> known) {
+    for (const auto& [k, v] : t) {
+      if (!known.count(k.str())) fail("unknown key " + std::string(section) + "." + std::string(k.str()));
+    }
+  }
+};
+
+constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
+
+}  // namespace
+
+bool load_config_file(const std::string& path, Config& cfg, std::string* error) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    if (error) {
+      *error = path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
+    }
+    return false;
+  }
+  Reader r{root, error};
+  for (const auto& [k, v] : root) {
+    static const std::set<std::string_view> sections = {"server", "http", "websocket", "log"};
+    if (!sections.count(k.str())) r.fail("unknown section [" + std::string(k.str()) + "]");
+    else if (!v.is_table()) r.fail(std::string(k.str()) + ": expected a table");
+  }
+  if (!r.ok) return false;
+
+  if (auto* t = root["server"].as_table()) {
+    r.only_keys(*t, "server", {"listen", "threads", "shutdown_timeout_ms", "app"});
+    r.string(*t, "server", "listen", cfg.server.listen);
+    r.integer(*t, "server", "threads", cfg.server.threads, 0, 256);
+    r.integer(*t, "server", "shutdown_timeout_ms", cfg.server.shutdown_timeout_ms, 0, kMaxMs);
+    r.string(*t, "server", "app", cfg.app);
+  }
+  if (auto* t = root["http"].as_table()) {
+    r.only_keys(*t, "http", {"header_timeout_ms", "keep_alive_timeout_ms", "max_head_bytes", "max_headers",
+                             "max_body_bytes"});
+    r.integer(*t, "http", "header_timeout_ms", cfg.server.header_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "http", "keep_alive_timeout_ms", cfg.server.keep_alive_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "http", "max_head_bytes", cfg.server.max_head_bytes, 256, 1 << 24);
+    r.integer(*t, "http", "max_headers", cfg.server.max_headers, 1, 10000);
+    r.integer(*t, "http", "max_body_bytes", cfg.server.max_body_bytes, 0, std::int64_t{1} << 32);
+  }
+  if (auto* t = root["websocket"].as_table()) {
+    r.only_keys(*t, "websocket", {"max_message_bytes", "ping_interval_ms", "idle_timeout_ms", "close_timeout_ms",
+                                  "send_soft_limit", "send_hard_limit", "slow_consumer"});
+    WebSocketOptions& w = cfg.websocket;
+    r.integer(*t, "websocket", "max_message_bytes", w.max_message_bytes, 0, std::int64_t{1} << 31);
+    r.integer(*t, "websocket", "ping_interval_ms", w.ping_interval_ms, 0, kMaxMs);
+    r.integer(*t, "websocket", "idle_timeout_ms", w.idle_timeout_ms, 0, kMaxMs);
+    r.integer(*t, "websocket", "close_timeout_ms", w.close_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "websocket", "send_soft_limit", w.send_soft_limit, 0, std::int64_t{1} << 32);
+    r.integer(*t, "websocket", "send_hard_limit", w.send_hard_limit, 1, std::int64_t{1} << 32);
+    std::string policy;
+    r.string(*t, "websocket", "slow_consumer", policy);
+    if (!policy.empty()) {
+      static const std::map<std::string, SlowConsumerPolicy> names = {
+          {"close", SlowConsumerPolicy::Close},
+          {"drop_newest", SlowConsumerPolicy::DropNewest},
+          {"drop_oldest", SlowConsumerPolicy::DropOldest}};
+      auto it = names.find(policy);
+      if (it == names.end()) r.fail("websocket.slow_consumer: expected close, drop_newest or drop_oldest");
+      else w.slow_consumer = it->second;
+    }
+  }
+  if (auto* t = root["log"].as_table()) {
+    r.only_keys(*t, "log", {"level"});
+    r.string(*t, "log", "level", cfg.log_level);
+  }
+  return r.ok;
+}
+
+}  // namespace wirehub::app

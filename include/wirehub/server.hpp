@@ -1,0 +1,106 @@
+#pragma once
+// wirehub public API: the server.
+//
+//   wirehub::Server server({.listen = "127.0.0.1:8080"});
+//   server.websocket("/ws/echo", {.on_message = [](wirehub::WebSocket& ws, std::string_view m, bool bin) {
+//     ws.send(m, bin);
+//   }});
+//   server.start();
+//   server.run_until_signal();  // SIGINT/SIGTERM: graceful shutdown
+//
+// Configure (endpoints, routes) before start(); after it, only the thread-safe calls of
+// WebSocketEndpoint and shutdown() may be used from other threads.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wirehub/websocket.hpp"
+
+namespace wirehub {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port
+  unsigned threads = 0;                    // event loops; 0 = one per core
+  std::size_t max_head_bytes = 16 * 1024;  // request line + headers; over -> 431
+  std::size_t max_headers = 64;            // over -> 431
+  std::uint64_t max_body_bytes = 1 << 20;  // default per route; over -> 413
+  std::uint32_t header_timeout_ms = 10'000;      // to receive a complete request head
+  std::uint32_t keep_alive_timeout_ms = 60'000;  // idle keep-alive connections
+  std::uint32_t shutdown_timeout_ms = 5'000;     // graceful shutdown deadline
+};
+
+class HttpRequest {
+ public:
+  std::string_view method;
+  std::string_view path;
+  std::string_view query;  // without '?'
+  std::string_view body;
+  // First header with this name (case-insensitive).
+  std::optional<std::string_view> header(std::string_view name) const;
+  // Percent-decoded query parameter.
+  std::optional<std::string> query_param(std::string_view key) const;
+  // A {name} segment of the route pattern.
+  std::optional<std::string_view> param(std::string_view name) const;
+
+  const void* impl_ = nullptr;    // the parsed head (internal)
+  const void* params_ = nullptr;  // route parameters (internal)
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+
+struct ServerStats {
+  std::uint64_t accepted = 0;
+  std::uint64_t accept_fd_exhausted = 0;  // EMFILE/ENFILE on accept
+  std::uint64_t http_requests = 0;
+  std::uint64_t http_parse_errors = 0;
+  std::uint64_t http_timeouts = 0;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();  // shuts down if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registers a WebSocket endpoint at an exact path. The handle stays valid for the
+  // server's lifetime.
+  WebSocketEndpoint& websocket(std::string path, WebSocketHandlers handlers, WebSocketOptions options = {});
+  // Registers an HTTP route: method "GET", "POST", ...; pattern exact ("/healthz"),
+  // with parameters ("/api/orders/{id}") or a prefix ("/static/*").
+  void route(std::string_view method, std::string path, HttpHandler handler);
+
+  // Binds the listeners (throws std::runtime_error with the reason) and starts one
+  // thread per loop. Blocks SIGINT/SIGTERM in every thread it starts.
+  void start();
+  // The bound port (after start()).
+  std::uint16_t port() const noexcept;
+  // Graceful shutdown: stop accepting, close WebSockets with 1001, finish queued
+  // writes, until every connection is gone or shutdown_timeout_ms passes. Blocks; call
+  // from any thread but a loop thread. Idempotent.
+  void shutdown();
+  // Waits for SIGINT or SIGTERM, then shuts down.
+  void run_until_signal();
+
+  ServerStats stats() const;
+  unsigned thread_count() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wirehub

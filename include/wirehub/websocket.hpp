@@ -1,0 +1,88 @@
+#pragma once
+// wirehub public API: WebSocket endpoints.
+//
+// An endpoint is a path plus handlers and options. Handlers run on the loop thread that
+// owns the connection; a WebSocket& is valid only during a handler call (keep its id()
+// to reach it later, from any thread, through WebSocketEndpoint::send_to).
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wirehub {
+
+// What to do when a connection's queued output passes the hard limit.
+enum class SlowConsumerPolicy : std::uint8_t {
+  Close,       // close with 1008 "slow consumer"
+  DropNewest,  // refuse the new message
+  DropOldest,  // drop queued messages that have not started to be written, oldest first
+};
+
+struct WebSocketOptions {
+  std::uint64_t max_message_bytes = 16 * 1024 * 1024;  // inbound; over -> close 1009
+  std::uint32_t ping_interval_ms = 30'000;  // a ping after this long without input; 0 = never
+  std::uint32_t idle_timeout_ms = 120'000;  // close 1001 after this long without input; 0 = never
+  std::uint32_t close_timeout_ms = 5'000;   // wait for the peer's Close / FIN at most this long
+  std::size_t send_soft_limit = 1 << 20;    // queued bytes above which on_drain will be called
+  std::size_t send_hard_limit = 16 << 20;   // queued bytes above which the policy applies
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::Close;
+  std::vector<std::string> subprotocols;    // accepted subprotocols, in server preference order
+};
+
+using ConnectionId = std::uint64_t;
+
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // Queues a message; false when it was refused (closed, or dropped by the slow-consumer
+  // policy, which counts every drop).
+  virtual bool send(std::string_view payload, bool binary = false) = 0;
+  // Starts the close handshake with code and reason (reason is cut to 123 bytes).
+  virtual void close(std::uint16_t code = 1000, std::string_view reason = {}) = 0;
+  virtual ConnectionId id() const noexcept = 0;
+  virtual std::size_t buffered_amount() const noexcept = 0;  // queued, unsent bytes
+  virtual std::string_view subprotocol() const noexcept = 0;  // "" when none was chosen
+  // One pointer of user state, initially nullptr.
+  void* user_data = nullptr;
+};
+
+struct WebSocketHandlers {
+  std::function<void(WebSocket&)> on_open{};
+  std::function<void(WebSocket&, std::string_view payload, bool binary)> on_message{};
+  // Queued output fell back under send_soft_limit after having been above it.
+  std::function<void(WebSocket&)> on_drain{};
+  // Once per connection: code/reason of the peer's Close, or 1006 when the connection was
+  // lost without one, or the code we closed with after a protocol error.
+  std::function<void(WebSocket&, std::uint16_t code, std::string_view reason)> on_close{};
+};
+
+struct EndpointStats {
+  std::uint64_t open = 0;
+  std::uint64_t opened = 0;
+  std::uint64_t messages_in = 0;
+  std::uint64_t messages_out = 0;
+  std::uint64_t dropped = 0;          // messages dropped by the slow-consumer policy
+  std::uint64_t slow_closed = 0;      // connections closed by the slow-consumer policy
+  std::uint64_t protocol_errors = 0;  // connections failed for a protocol violation
+};
+
+// Handle to a registered endpoint; all methods are thread-safe.
+class WebSocketEndpoint {
+ public:
+  virtual ~WebSocketEndpoint() = default;
+  // Sends to every open connection of this endpoint on every loop. The frame is built
+  // once and shared by all receivers.
+  virtual void broadcast(std::string_view payload, bool binary = false) = 0;
+  // Sends to one connection, wherever it lives; false if the id is not a live connection
+  // of this endpoint (known only when called on the owning loop; otherwise true = posted).
+  virtual bool send_to(ConnectionId id, std::string_view payload, bool binary = false) = 0;
+  virtual std::size_t connection_count() const = 0;
+  virtual EndpointStats stats() const = 0;
+  virtual const std::string& path() const noexcept = 0;
+};
+
+}  // namespace wirehub

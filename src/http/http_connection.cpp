@@ -1,0 +1,152 @@
+#include "http/http_connection.hpp"
+
+#include <string>
+
+#include "http/response.hpp"
+
+namespace wirehub::http {
+
+namespace {
+thread_local std::string t_response;
+}
+
+HttpConnection::HttpConnection(loop::EventLoop& loop, int fd, const Router<Route>& routes,
+                               const HttpOptions& options, HttpStats& stats)
+    : net::Connection(loop, fd), routes_(routes), options_(options), stats_(stats), parser_(options.limits) {
+  // The first request must arrive within the header timeout too (slowloris).
+  arm_timer(options_.header_timeout_ms);
+}
+
+void HttpConnection::respond(int status, std::string_view content_type, std::string_view body,
+                             std::span<const Header> extra_headers, bool keep_alive) {
+  keep_alive_ = keep_alive_ && keep_alive;
+  t_response.clear();
+  write_response(t_response, status, content_type, body, extra_headers, keep_alive_);
+  send(t_response);
+  if (!keep_alive_) close_after_flush(options_.linger_ms);
+}
+
+void HttpConnection::fail(int status, std::string_view reason, std::span<const Header> extra) {
+  failed_ = true;
+  ++stats_.parse_errors;
+  std::string body(reason);
+  body += '\n';
+  keep_alive_ = false;
+  respond(status, "text/plain; charset=utf-8", body, extra, false);
+}
+
+void HttpConnection::on_read(char* data, std::size_t n) {
+  if (upgraded_ || failed_ || !is_open()) return;
+  bool idle_before = in_.empty() && held_head_.empty() && route_ == nullptr;
+  if (idle_before) arm_timer(options_.header_timeout_ms);
+  if (in_.empty()) {
+    std::size_t used = process(data, n, true);
+    if (!upgraded_ && !failed_ && used < n) in_.append(data + used, n - used);
+  } else {
+    in_.append(data, n);
+    std::size_t used = process(in_.data(), in_.size(), false);
+    if (!upgraded_) in_.consume(used);
+  }
+  if (upgraded_ || failed_ || !is_open()) return;
+  if (in_.empty() && held_head_.empty() && route_ == nullptr) {
+    in_.shrink();
+    arm_timer(options_.keep_alive_timeout_ms);
+  }
+}
+
+std::size_t HttpConnection::process(char* in, std::size_t n, bool /*in_read_buffer*/) {
+  std::size_t off = 0;
+  while (!upgraded_ && !failed_ && is_open()) {
+    auto r = parser_.parse(std::string_view(in + off, n - off));
+    switch (r.event) {
+      case RequestParser::Event::NeedMore:
+        return off;
+      case RequestParser::Event::Head: {
+        std::size_t head_size = r.consumed;
+        off += head_size;
+        dispatch_head(std::string_view(in + off - head_size, head_size), head_size, in + off, n - off);
+        if (upgraded_) return n;
+        break;
+      }
+      case RequestParser::Event::Body:
+        off += r.consumed;
+        if (route_ && body_.size() + r.body.size() > route_->max_body_bytes) {
+          fail(413, "request body too large");
+          return off;
+        }
+        body_.append(r.body);
+        break;
+      case RequestParser::Event::Done: {
+        off += r.consumed;
+        const Route* route = route_;
+        route_ = nullptr;
+        if (route && route->handler) {
+          ++stats_.requests;
+          route->handler(*this, parser_.head(), body_);
+        }
+        body_.clear();
+        held_head_.clear();
+        if (!keep_alive_ && is_open()) close_after_flush(options_.linger_ms);
+        if (!keep_alive_) return n;
+        break;
+      }
+      case RequestParser::Event::Error:
+        fail(http_status(parser_.error()), describe(parser_.error()));
+        return n;
+    }
+  }
+  return off;
+}
+
+void HttpConnection::dispatch_head(std::string_view head_bytes, std::size_t, char* rest, std::size_t rest_n) {
+  const RequestHead& head = parser_.head();
+  keep_alive_ = head.keep_alive;
+  auto match = routes_.match(head.method, head.path);
+  if (match.kind == Router<Route>::Kind::NotFound) {
+    fail(404, "not found");
+    return;
+  }
+  if (match.kind == Router<Route>::Kind::MethodNotAllowed) {
+    Header allow[] = {{"Allow", match.allow}};
+    fail(405, "method not allowed", allow);
+    return;
+  }
+  const Route& route = *match.handler;
+  if (route.upgrade) {
+    ++stats_.requests;
+    route.upgrade(*this, head, rest, rest_n);
+    if (!upgraded_ && is_open() && !failed_) {
+      // The upgrade handler answered with a plain response; a request body is not expected
+      // on an upgrade route, so stop here rather than guess its framing.
+      if (head.has_body) close_after_flush(options_.linger_ms);
+      parser_.reset();
+    }
+    return;
+  }
+  if (head.has_body && head.content_length > route.max_body_bytes) {
+    fail(413, "request body too large");
+    return;
+  }
+  route_ = &route;
+  if (!head.has_body) return;  // Done follows with no more bytes
+  if (head.expect_continue) send("HTTP/1.1 100 Continue\r\n\r\n");
+  // The body may span reads while the head's views point into the read buffer: keep a
+  // copy of the head and re-parse it so head() now views into the copy.
+  held_head_.assign(head_bytes);
+  parser_.reset();
+  parser_.parse(held_head_);
+}
+
+void HttpConnection::on_timeout() {
+  bool mid_request = !in_.empty() || !held_head_.empty() || route_ != nullptr;
+  if (mid_request) {
+    ++stats_.timeouts;
+    failed_ = true;
+    keep_alive_ = false;
+    respond(408, "text/plain; charset=utf-8", "request timeout\n", {}, false);
+  } else {
+    close_now();
+  }
+}
+
+}  // namespace wirehub::http

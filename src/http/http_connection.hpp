@@ -1,0 +1,83 @@
+#pragma once
+// HttpConnection: the I/O side of HTTP/1.1 — a net::Connection driving a RequestParser.
+//
+// Input is parsed straight out of the loop's read buffer; only the bytes of a request
+// that is not complete at the end of a read are copied into the connection. Responses
+// are written in request order (pipelining) through the connection's cork. A route is
+// either a handler (called once the body is complete) or an upgrade (called as soon as
+// the head is complete; it answers, or takes the socket over with a new Connection).
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/byte_buffer.hpp"
+#include "http/request_parser.hpp"
+#include "http/router.hpp"
+#include "net/connection.hpp"
+
+namespace wirehub::http {
+
+class HttpConnection;
+
+struct Route {
+  using Handler = std::function<void(HttpConnection&, const RequestHead&, std::string_view body)>;
+  // rest/n: bytes that followed the head in this read (the first frames of an upgraded
+  // protocol), mutable and valid during the call only.
+  using Upgrade = std::function<void(HttpConnection&, const RequestHead&, char* rest, std::size_t n)>;
+  Handler handler;
+  Upgrade upgrade;
+  std::uint64_t max_body_bytes = 1 << 20;
+};
+
+struct HttpOptions {
+  Limits limits;
+  std::uint32_t header_timeout_ms = 10'000;  // first byte to complete head (slowloris)
+  std::uint32_t keep_alive_timeout_ms = 60'000;  // idle between requests
+  std::uint32_t linger_ms = 2'000;          // after our last byte, wait this long for EOF
+};
+
+struct HttpStats {
+  std::uint64_t requests = 0;
+  std::uint64_t parse_errors = 0;
+  std::uint64_t timeouts = 0;
+};
+
+class HttpConnection final : public net::Connection {
+ public:
+  HttpConnection(loop::EventLoop& loop, int fd, const Router<Route>& routes, const HttpOptions& options,
+                 HttpStats& stats);
+
+  // Writes a complete response. keep_alive=false (or the request's own choice) closes
+  // the connection once it is written.
+  void respond(int status, std::string_view content_type, std::string_view body,
+               std::span<const Header> extra_headers = {}, bool keep_alive = true);
+  // Marks the connection as taken over by an upgrade: nothing more is parsed here.
+  void upgraded() noexcept { upgraded_ = true; }
+  bool is_upgraded() const noexcept { return upgraded_; }
+  const HttpOptions& options() const noexcept { return options_; }
+
+ private:
+  void on_read(char* data, std::size_t n) override;
+  void on_timeout() override;
+  // Parses what is in `in`; returns bytes consumed. Stops at an upgrade or an error.
+  std::size_t process(char* in, std::size_t n, bool in_read_buffer);
+  void dispatch_head(std::string_view in, std::size_t head_size, char* rest, std::size_t rest_n);
+  void fail(int status, std::string_view reason, std::span<const Header> extra = {});
+
+  const Router<Route>& routes_;
+  const HttpOptions& options_;
+  HttpStats& stats_;
+  RequestParser parser_;
+  ByteBuffer in_;          // bytes of an incomplete request, kept between reads
+  std::string held_head_;  // the head of a request whose body spans reads
+  std::string body_;
+  const Route* route_ = nullptr;  // route of the request whose body is being read
+  bool keep_alive_ = true;
+  bool upgraded_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace wirehub::http

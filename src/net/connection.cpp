@@ -1,0 +1,274 @@
+#include "net/connection.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "core/byte_buffer.hpp"
+
+namespace wirehub::net {
+
+namespace {
+
+// The cork of the connection currently running on_read on this thread.
+struct Cork {
+  Connection* owner = nullptr;
+  ByteBuffer buf;
+};
+thread_local Cork t_cork;
+
+constexpr std::uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
+constexpr std::size_t kCorkKeepBytes = 256 * 1024;  // larger corks are freed after use
+constexpr int kMaxIov = 64;
+
+}  // namespace
+
+thread_local Connection* Connection::t_first_ = nullptr;
+thread_local std::size_t Connection::t_count_ = 0;
+
+void Connection::link_local() noexcept {
+  next_ = t_first_;
+  if (t_first_) t_first_->prev_ = this;
+  t_first_ = this;
+  ++t_count_;
+}
+
+void Connection::unlink_local() noexcept {
+  if (prev_) prev_->next_ = next_;
+  else if (t_first_ == this) t_first_ = next_;
+  else return;  // not linked
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  --t_count_;
+}
+
+Connection::Connection(loop::EventLoop& loop, int fd) : loop_(&loop), fd_(fd) {
+  loop_->add(fd_, kReadEvents, this);
+  link_local();
+}
+
+Connection::Connection(Connection& from)
+    : loop_(from.loop_),
+      out_(std::move(from.out_)),
+      drain_threshold_(from.drain_threshold_),
+      fd_(std::exchange(from.fd_, -1)),
+      want_write_(from.want_write_) {
+  from.cancel_timer();
+  from.phase_ = Phase::Closed;
+  loop_->modify(fd_, kReadEvents | (want_write_ ? EPOLLOUT : 0u), this);
+  if (t_cork.owner == &from) t_cork.owner = this;
+  if (!out_.empty()) loop_->defer(*this);
+  from.unlink_local();
+  link_local();
+}
+
+Connection::~Connection() {
+  cancel_timer();
+  unlink_local();
+  if (t_cork.owner == this) t_cork.owner = nullptr;
+  if (fd_ >= 0) {
+    loop_->remove(fd_);
+    ::close(fd_);
+  }
+}
+
+std::size_t Connection::queued_bytes() const noexcept {
+  return out_.bytes() + (t_cork.owner == this ? t_cork.buf.size() : 0);
+}
+
+void Connection::send(std::string_view bytes, std::uint8_t flags) {
+  if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
+  if (t_cork.owner == this && out_.empty()) {
+    t_cork.buf.append(bytes);
+    return;
+  }
+  if (t_cork.owner == this) flush_cork();
+  out_.push_copy(bytes, flags);
+  after_write();
+}
+
+void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags) {
+  if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
+  if (t_cork.owner == this) {
+    if (out_.empty() && len <= 4096) {  // small: copying is cheaper than a slice
+      t_cork.buf.append(buf->data() + off, len);
+      return;
+    }
+    flush_cork();
+  }
+  out_.push_shared(buf, off, len, flags);
+  after_write();
+}
+
+void Connection::send_control(std::string_view frame) {
+  if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
+  if (t_cork.owner == this && out_.empty()) {
+    t_cork.buf.append(frame);
+    return;
+  }
+  if (t_cork.owner == this) flush_cork();
+  out_.push_control(frame);
+  after_write();
+}
+
+void Connection::after_write() {
+  if (out_.bytes() > drain_threshold_ && drain_threshold_ > 0) above_threshold_ = true;
+  if (!want_write_) loop_->defer(*this);
+}
+
+void Connection::flush_cork() {
+  Cork& c = t_cork;
+  if (c.buf.empty()) return;
+  if (out_.empty() && fd_ >= 0) {
+    ssize_t w = ::send(fd_, c.buf.data(), c.buf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        c.buf.clear();
+        close_now();
+        return;
+      }
+      w = 0;
+    }
+    c.buf.consume(static_cast<std::size_t>(w));
+  }
+  if (!c.buf.empty()) {
+    out_.push_copy(c.buf.view(), kFrameStart);
+    c.buf.clear();
+    after_write();
+  }
+  if (c.buf.capacity() > kCorkKeepBytes) c.buf.shrink();
+}
+
+bool Connection::flush() {
+  iovec iov[kMaxIov];
+  while (!out_.empty()) {
+    int n = out_.gather(iov, kMaxIov);
+    ssize_t w = ::writev(fd_, iov, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return false;
+    }
+    out_.consume(static_cast<std::size_t>(w));
+  }
+  if (out_.empty()) out_.shrink();
+  update_interest();
+  if (above_threshold_ && out_.bytes() <= drain_threshold_) {
+    above_threshold_ = false;
+    on_drained();
+  }
+  return true;
+}
+
+void Connection::update_interest() {
+  bool want = !out_.empty();
+  if (want == want_write_ || fd_ < 0) return;
+  want_write_ = want;
+  loop_->modify(fd_, kReadEvents | (want ? EPOLLOUT : 0u), this);
+}
+
+void Connection::on_events(std::uint32_t events) {
+  if (phase_ == Phase::Closed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handle_readable();
+  if ((events & EPOLLOUT) && phase_ != Phase::Closed && fd_ >= 0) {
+    if (!flush()) {
+      close_now();
+    }
+    run_deferred();  // progress the close sequence if the queue emptied
+  }
+}
+
+void Connection::handle_readable() {
+  char* buf = loop_->read_buffer();
+  ssize_t n = ::recv(fd_, buf, loop_->read_buffer_size(), 0);
+  if (n > 0) {
+    if (phase_ != Phase::Open) return;  // closing: input is discarded
+    Cork& c = t_cork;
+    c.owner = out_.empty() ? this : nullptr;
+    on_read(buf, static_cast<std::size_t>(n));
+    // An upgrade during on_read may have moved the cork to a new connection object.
+    Connection* owner = c.owner;
+    c.owner = nullptr;
+    if (owner) owner->flush_cork();
+    if (owner && owner != this) owner->run_deferred();
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  // EOF or a socket error.
+  if (n == 0 && phase_ == Phase::Open) {
+    on_peer_closed();
+    if (phase_ == Phase::Open) close_now();
+  } else {
+    close_now();
+  }
+  run_deferred();
+}
+
+void Connection::close_after_flush(std::uint32_t linger_ms) {
+  if (phase_ != Phase::Open) return;
+  phase_ = Phase::Flushing;
+  linger_ms_ = linger_ms;
+  // Bound the whole close: a peer that never reads must not hold us forever.
+  arm_timer(linger_ms ? linger_ms : 1);
+  loop_->defer(*this);
+}
+
+void Connection::close_now() noexcept {
+  if (phase_ == Phase::Closed) return;
+  close_requested_ = true;
+  loop_->defer(*this);
+}
+
+void Connection::run_deferred() {
+  if (phase_ == Phase::Closed || fd_ < 0) return;
+  if (close_requested_) {
+    finish_close();
+    return;
+  }
+  if (!out_.empty() && !want_write_) {
+    if (!flush()) {
+      finish_close();
+      return;
+    }
+  }
+  if (phase_ == Phase::Flushing && out_.empty()) {
+    // Half-close so the peer reads everything we sent, then wait for its EOF; closing
+    // with unread input would send RST and could destroy our last frames in flight.
+    ::shutdown(fd_, SHUT_WR);
+    phase_ = Phase::Lingering;
+  }
+}
+
+void Connection::on_timer() {
+  if (phase_ == Phase::Flushing || phase_ == Phase::Lingering) {
+    finish_close();
+    return;
+  }
+  if (phase_ == Phase::Open) on_timeout();
+}
+
+void Connection::finish_close() noexcept {
+  if (phase_ == Phase::Closed) return;
+  phase_ = Phase::Closed;
+  cancel_timer();
+  if (t_cork.owner == this) {
+    t_cork.owner = nullptr;
+    t_cork.buf.clear();
+  }
+  if (fd_ >= 0) {
+    loop_->remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  out_.clear();
+  out_.shrink();
+  unlink_local();
+  on_closed();
+  loop_->dispose(this);
+}
+
+}  // namespace wirehub::net

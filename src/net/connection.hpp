@@ -1,0 +1,127 @@
+#pragma once
+// Connection: one TCP socket owned by one loop, with its output queue.
+//
+// Reading: level-triggered EPOLLIN; each wake-up does one recv() into the loop's shared
+// read buffer and hands the bytes to on_read(), so an idle connection holds no input
+// buffer at all. Writing: while a connection handles its own input it is "corked": what
+// it sends (an echo, a pong) is gathered in a per-thread buffer and written with one
+// send() when on_read returns. Everything else (sends to other connections, e.g. a
+// broadcast) is queued by reference and flushed with writev() once per loop iteration.
+// Closing never happens inside a callback: it is requested, and carried out at the end
+// of the iteration, so handlers never see a connection vanish under them.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/shared_buffer.hpp"
+#include "loop/event_loop.hpp"
+#include "net/slice_queue.hpp"
+
+namespace wirehub::net {
+
+class Connection : public loop::Watcher,
+                   public loop::Timer,
+                   public loop::Deferred,
+                   public loop::Disposable {
+ public:
+  enum class Phase : std::uint8_t {
+    Open,        // reading and writing
+    Flushing,    // close requested: writing what is queued, input ignored
+    Lingering,   // write side shut down, discarding input until EOF or the linger timeout
+    Closed,      // fd closed; the object is disposed at the end of the iteration
+  };
+
+  // Adopts a connected, non-blocking socket and starts reading.
+  Connection(loop::EventLoop& loop, int fd);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  loop::EventLoop& loop() const noexcept { return *loop_; }
+  int fd() const noexcept { return fd_; }
+  Phase phase() const noexcept { return phase_; }
+  bool is_open() const noexcept { return phase_ == Phase::Open; }
+
+  // Sends a copy of bytes. flags: SliceFlags (frame boundaries, control frames).
+  void send(std::string_view bytes, std::uint8_t flags = kFrameStart);
+  // Sends buf[off, off+len) without copying.
+  void send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags = kFrameStart);
+  // Sends a control frame ahead of queued data (but after any frame already started).
+  void send_control(std::string_view frame);
+  // Bytes accepted by send() and not yet handed to the kernel.
+  std::size_t queued_bytes() const noexcept;
+  SliceQueue& queue() noexcept { return out_; }
+
+  // When queued bytes fall to <= bytes after being above it, on_drained() is called.
+  void set_drain_threshold(std::size_t bytes) noexcept { drain_threshold_ = bytes; }
+
+  // Graceful close: write what is queued, shut the write side down, then discard input
+  // until the peer closes or linger_ms passes. The peer sees every byte we queued.
+  void close_after_flush(std::uint32_t linger_ms);
+  // Closes the socket at the end of this iteration without flushing.
+  void close_now() noexcept;
+
+  // The connection's single timer (see loop::TimerWheel).
+  // Calls fn for every connection owned by the calling loop thread. fn may close them.
+  template <class Fn>
+  static void for_each_on_this_thread(Fn&& fn) {
+    for (Connection* c = t_first_; c;) {
+      Connection* next = c->next_;
+      fn(*c);
+      c = next;
+    }
+  }
+  static std::size_t count_on_this_thread() noexcept { return t_count_; }
+
+  void arm_timer(std::uint64_t delay_ms) noexcept { loop_->timers().arm(*this, loop_->now_ms(), delay_ms); }
+  void cancel_timer() noexcept { loop_->timers().cancel(*this); }
+
+ protected:
+  // Takes over from's socket, registration, queued output and cork (protocol upgrade).
+  // from is left closed-without-close (its fd is -1) and must be disposed by the caller.
+  explicit Connection(Connection& from);
+
+  // New bytes, in the loop's read buffer (mutable, valid during the call only).
+  virtual void on_read(char* data, std::size_t n) = 0;
+  // The peer closed its side (EOF) while we were Open. Default: close.
+  virtual void on_peer_closed() { close_now(); }
+  // The socket was closed; called once. The object is disposed right after.
+  virtual void on_closed() {}
+  // The timer fired while the connection is Open or Flushing.
+  virtual void on_timeout() {}
+  virtual void on_drained() {}
+
+ private:
+  void on_events(std::uint32_t events) final;
+  void on_timer() final;
+  void run_deferred() final;
+  void handle_readable();
+  // Writes queued output; false if the socket failed.
+  bool flush();
+  void flush_cork();
+  void update_interest();
+  void finish_close() noexcept;
+  void after_write();
+
+  void link_local() noexcept;
+  void unlink_local() noexcept;
+
+  // Every live connection of a thread is on that thread's list (shutdown, leak checks).
+  static thread_local Connection* t_first_;
+  static thread_local std::size_t t_count_;
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+
+  loop::EventLoop* loop_;
+  SliceQueue out_;
+  std::size_t drain_threshold_ = 0;
+  std::uint32_t linger_ms_ = 0;
+  int fd_;
+  Phase phase_ = Phase::Open;
+  bool want_write_ = false;      // EPOLLOUT registered
+  bool above_threshold_ = false; // queued bytes went above drain_threshold_
+  bool close_requested_ = false; // close_now() was called: finish at end of iteration
+};
+
+}  // namespace wirehub::net

@@ -1,0 +1,255 @@
+#include "wirehub/server.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "core/log.hpp"
+#include "http/http_connection.hpp"
+#include "loop/event_loop.hpp"
+#include "net/address.hpp"
+#include "net/listener.hpp"
+#include "ws/ws_endpoint.hpp"
+
+namespace wirehub {
+
+std::optional<std::string_view> HttpRequest::header(std::string_view name) const {
+  return static_cast<const http::RequestHead*>(impl_)->header(name);
+}
+
+std::optional<std::string> HttpRequest::query_param(std::string_view key) const {
+  return http::query_param(query, key);
+}
+
+std::optional<std::string_view> HttpRequest::param(std::string_view name) const {
+  if (!params_) return std::nullopt;
+  return static_cast<const http::RouteParams*>(params_)->get(name);
+}
+
+namespace {
+
+// Watches one loop during shutdown: stops it once its last connection is gone, or
+// drops what is left at the deadline.
+class ShutdownWatch final : public loop::Timer {
+ public:
+  ShutdownWatch(loop::EventLoop& loop, std::uint64_t deadline_ms) : loop_(loop), deadline_ms_(deadline_ms) {}
+  void check() {
+    if (net::Connection::count_on_this_thread() == 0) {
+      loop_.stop();
+      return;
+    }
+    if (loop_.now_ms() >= deadline_ms_) {
+      if (!forced_) {
+        forced_ = true;
+        log::warn("shutdown deadline passed; dropping {} connection(s)", net::Connection::count_on_this_thread());
+        net::Connection::for_each_on_this_thread([](net::Connection& c) { c.close_now(); });
+      }
+    }
+    loop_.timers().arm(*this, loop_.now_ms(), 10);
+  }
+
+ private:
+  void on_timer() override { check(); }
+  loop::EventLoop& loop_;
+  std::uint64_t deadline_ms_;
+  bool forced_ = false;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  http::HttpOptions http_options;
+  std::vector<std::unique_ptr<loop::EventLoop>> loops;
+  std::vector<std::unique_ptr<http::HttpStats>> http_stats;  // one per loop
+  std::vector<std::unique_ptr<net::Listener>> listeners;     // one per loop
+  std::vector<std::unique_ptr<ShutdownWatch>> watches;
+  std::vector<std::thread> threads;
+  http::Router<http::Route> routes;
+  std::vector<std::unique_ptr<ws::Endpoint>> endpoints;
+  net::ListenerStats accept_stats;
+  std::uint16_t port = 0;
+  bool started = false;
+  std::mutex shutdown_mu;
+  bool shut_down = false;
+
+  std::vector<loop::EventLoop*> loop_ptrs() const {
+    std::vector<loop::EventLoop*> v;
+    for (const auto& l : loops) v.push_back(l.get());
+    return v;
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.options = std::move(options);
+  unsigned n = s.options.threads ? s.options.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    s.loops.push_back(std::make_unique<loop::EventLoop>());
+    s.loops.back()->set_index(i);
+    s.http_stats.push_back(std::make_unique<http::HttpStats>());
+  }
+  s.http_options.limits.max_head_bytes = s.options.max_head_bytes;
+  s.http_options.limits.max_headers = s.options.max_headers;
+  s.http_options.limits.max_body_bytes = s.options.max_body_bytes;
+  s.http_options.header_timeout_ms = s.options.header_timeout_ms;
+  s.http_options.keep_alive_timeout_ms = s.options.keep_alive_timeout_ms;
+}
+
+Server::~Server() { shutdown(); }
+
+unsigned Server::thread_count() const noexcept { return static_cast<unsigned>(impl_->loops.size()); }
+
+WebSocketEndpoint& Server::websocket(std::string path, WebSocketHandlers handlers, WebSocketOptions options) {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("wirehub::Server::websocket() after start()");
+  auto ep = std::make_unique<ws::Endpoint>(path, std::move(handlers), std::move(options), s.loop_ptrs());
+  ws::Endpoint* raw = ep.get();
+  s.endpoints.push_back(std::move(ep));
+  http::Route r;
+  r.upgrade = [raw](http::HttpConnection& c, const http::RequestHead& h, char* rest, std::size_t n) {
+    raw->upgrade(c, h, rest, n);
+  };
+  s.routes.add(http::Method::Get, path, std::move(r));
+  return *raw;
+}
+
+void Server::route(std::string_view method, std::string path, HttpHandler handler) {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("wirehub::Server::route() after start()");
+  http::Method m = http::method_from_text(method);
+  if (m == http::Method::Other) throw std::invalid_argument("unsupported method: " + std::string(method));
+  http::Route r;
+  r.max_body_bytes = s.options.max_body_bytes;
+  auto routes = &s.routes;
+  r.handler = [h = std::move(handler), routes](http::HttpConnection& c, const http::RequestHead& head,
+                                                std::string_view body) {
+    HttpRequest req;
+    req.method = head.method_text;
+    req.path = head.path;
+    req.query = head.query;
+    req.body = body;
+    req.impl_ = &head;
+    auto match = routes->match(head.method, head.path);
+    req.params_ = &match.params;
+    HttpResponse res;
+    try {
+      h(req, res);
+    } catch (const std::exception& e) {
+      log::error("handler for {} failed: {}", head.path, e.what());
+      res = HttpResponse{};
+      res.status = 500;
+      res.body = "internal server error\n";
+    }
+    std::vector<http::Header> extra;
+    extra.reserve(res.headers.size());
+    for (const auto& [k, v] : res.headers) extra.push_back({k, v});
+    c.respond(res.status, res.content_type, res.body, extra);
+  };
+  s.routes.add(m, path, std::move(r));
+}
+
+void Server::start() {
+  Impl& s = *impl_;
+  if (s.started) return;
+  std::string err;
+  auto addr = net::parse_address(s.options.listen, &err);
+  if (!addr) throw std::runtime_error(err);
+
+  // Threads inherit the signal mask: only run_until_signal() sees SIGINT/SIGTERM.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  for (std::size_t i = 0; i < s.loops.size(); ++i) {
+    int fd = net::listen_socket(*addr);
+    if (i == 0 && addr->port == 0) {
+      // Every loop's listener must share the port the kernel picked for the first.
+      addr->port = net::local_port(fd);
+      if (addr->storage.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in*>(&addr->storage)->sin_port = htons(addr->port);
+      else
+        reinterpret_cast<sockaddr_in6*>(&addr->storage)->sin6_port = htons(addr->port);
+    }
+    loop::EventLoop* l = s.loops[i].get();
+    http::HttpStats* stats = s.http_stats[i].get();
+    Impl* impl = &s;
+    s.listeners.push_back(std::make_unique<net::Listener>(
+        *l, fd,
+        [l, impl, stats](int cfd) { new http::HttpConnection(*l, cfd, impl->routes, impl->http_options, *stats); },
+        s.accept_stats));
+  }
+  s.port = addr->port;
+  s.started = true;
+  for (auto& l : s.loops) {
+    s.threads.emplace_back([loop = l.get()] {
+      loop->run();
+      // Whatever is still open when the loop stops is closed here, on its own thread.
+      net::Connection::for_each_on_this_thread([](net::Connection& c) { delete &c; });
+    });
+  }
+  log::info("listening on {}:{} with {} loop(s)", addr->host, s.port, s.loops.size());
+}
+
+std::uint16_t Server::port() const noexcept { return impl_->port; }
+
+void Server::shutdown() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.shutdown_mu);
+    if (s.shut_down || !s.started) {
+      s.shut_down = true;
+      return;
+    }
+    s.shut_down = true;
+  }
+  std::uint64_t deadline = loop::EventLoop::clock_ms() + s.options.shutdown_timeout_ms;
+  for (std::size_t i = 0; i < s.loops.size(); ++i) {
+    s.watches.push_back(std::make_unique<ShutdownWatch>(*s.loops[i], deadline));
+  }
+  for (std::size_t i = 0; i < s.loops.size(); ++i) {
+    loop::EventLoop* l = s.loops[i].get();
+    l->post([&s, i] {
+      s.listeners[i]->close();
+      for (auto& ep : s.endpoints) ep->close_all_on_this_loop(1001, "server shutting down");
+      // Plain HTTP connections: finish what is queued, then close.
+      net::Connection::for_each_on_this_thread([&s](net::Connection& c) {
+        if (auto* h = dynamic_cast<http::HttpConnection*>(&c)) h->close_after_flush(s.http_options.linger_ms);
+      });
+      s.watches[i]->check();
+    });
+  }
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  s.listeners.clear();
+  log::info("shut down");
+}
+
+void Server::run_until_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  shutdown();
+}
+
+ServerStats Server::stats() const {
+  ServerStats st;
+  st.accepted = impl_->accept_stats.accepted.load(std::memory_order_relaxed);
+  st.accept_fd_exhausted = impl_->accept_stats.fd_exhausted.load(std::memory_order_relaxed);
+  return st;
+}
+
+}  // namespace wirehub

@@ -1,0 +1,184 @@
+#include "ws/ws_endpoint.hpp"
+
+#include <cstring>
+
+#include "http/response.hpp"
+#include "ws/frame.hpp"
+#include "ws/handshake.hpp"
+#include "ws/ws_session.hpp"
+
+namespace wirehub::ws {
+
+namespace {
+constexpr int kLoopShift = 48;
+std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> kLoopShift); }
+}  // namespace
+
+Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOptions options,
+                   std::vector<loop::EventLoop*> loops)
+    : path_(std::move(path)), handlers_(std::move(handlers)), options_(std::move(options)), loops_(std::move(loops)) {
+  for (std::size_t i = 0; i < loops_.size(); ++i) per_loop_.push_back(std::make_unique<PerLoop>());
+}
+
+Endpoint::~Endpoint() = default;
+
+std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head) const {
+  if (options_.subprotocols.empty()) return {};
+  std::vector<std::string_view> offered;
+  for (const auto& h : head.headers) {
+    if (h.name.size() == 22 && strncasecmp(h.name.data(), "Sec-WebSocket-Protocol", 22) == 0) {
+      for (auto t : split_tokens(h.value)) offered.push_back(t);
+    }
+  }
+  // Server preference order; subprotocol names are case-sensitive (RFC 6455 4.1).
+  for (const std::string& mine : options_.subprotocols) {
+    for (std::string_view theirs : offered) {
+      if (theirs == mine) return mine;
+    }
+  }
+  return {};
+}
+
+void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head, char* rest, std::size_t n) {
+  HandshakeRequest req;
+  req.method = head.method_text;
+  req.version_minor = head.version_minor;
+  req.host = head.header("Host");
+  req.upgrade = head.header("Upgrade");
+  req.connection = head.header("Connection");
+  req.key = head.header("Sec-WebSocket-Key");
+  req.version = head.header("Sec-WebSocket-Version");
+  req.protocol = head.header("Sec-WebSocket-Protocol");
+  req.extensions = head.header("Sec-WebSocket-Extensions");
+  // Connection and Upgrade may be split over several field lines; the head's token test
+  // looks at all of them, so prefer its verdict over the first line alone.
+  if (head.has_token("Connection", "upgrade")) req.connection = "upgrade";
+  if (head.has_token("Upgrade", "websocket")) req.upgrade = "websocket";
+
+  if (auto err = check_upgrade(req)) {
+    std::string body(err->reason);
+    body += '\n';
+    if (err->send_version_header) {
+      http::Header h[] = {{"Sec-WebSocket-Version", kWebSocketVersion}};
+      conn.respond(err->status, "text/plain; charset=utf-8", body, h, false);
+    } else {
+      conn.respond(err->status, "text/plain; charset=utf-8", body, {}, false);
+    }
+    return;
+  }
+
+  std::string_view protocol = choose_subprotocol(head);
+  std::string response;
+  write_upgrade_response(response, accept_key(*req.key), protocol);
+  conn.send(response);
+  conn.upgraded();
+
+  std::size_t li = conn.loop().index();
+  PerLoop& pl = *per_loop_[li];
+  ConnectionId id = (static_cast<ConnectionId>(li) << kLoopShift) | pl.next_serial++;
+  auto* session = new Session(conn, *this, id, std::string(protocol));
+  conn.loop().dispose(&conn);
+  attach(*session);
+  session->start(rest, n);
+}
+
+void Endpoint::attach(Session& s) {
+  std::size_t li = s.loop().index();
+  PerLoop& pl = *per_loop_[li];
+  s.next = pl.first;
+  if (pl.first) pl.first->prev = &s;
+  pl.first = &s;
+  pl.by_id.emplace(s.id(), &s);
+  pl.stats.open.add();
+  pl.stats.opened.add();
+}
+
+void Endpoint::detach(Session& s) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  if (s.prev) s.prev->next = s.next;
+  else if (pl.first == &s) pl.first = s.next;
+  else return;  // not attached
+  if (s.next) s.next->prev = s.prev;
+  s.prev = s.next = nullptr;
+  pl.by_id.erase(s.id());
+  pl.stats.open.sub();
+}
+
+BufferRef Endpoint::build_frame(std::string_view payload, bool binary) {
+  BufferRef f = BufferRef::allocate(kMaxFrameHeader + payload.size());
+  std::size_t h = write_frame_header(f->data(), binary ? Opcode::Binary : Opcode::Text, true, payload.size());
+  if (!payload.empty()) std::memcpy(f->data() + h, payload.data(), payload.size());
+  f->set_size(h + payload.size());
+  return f;
+}
+
+void Endpoint::deliver_local(std::size_t li, const BufferRef& frame) {
+  for (Session* s = per_loop_[li]->first; s;) {
+    Session* next = s->next;
+    s->send_frame(frame);
+    s = next;
+  }
+}
+
+void Endpoint::broadcast(std::string_view payload, bool binary) {
+  BufferRef frame = build_frame(payload, binary);
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    loop::EventLoop* l = loops_[i];
+    if (l->in_loop_thread()) {
+      deliver_local(i, frame);
+    } else {
+      l->post([this, i, frame] { deliver_local(i, frame); });
+    }
+  }
+}
+
+bool Endpoint::send_to(ConnectionId id, std::string_view payload, bool binary) {
+  std::size_t li = loop_of(id);
+  if (li >= loops_.size()) return false;
+  loop::EventLoop* l = loops_[li];
+  if (l->in_loop_thread()) {
+    auto it = per_loop_[li]->by_id.find(id);
+    if (it == per_loop_[li]->by_id.end()) return false;
+    return it->second->send(payload, binary);
+  }
+  l->post([this, li, id, data = std::string(payload), binary] {
+    auto it = per_loop_[li]->by_id.find(id);
+    if (it != per_loop_[li]->by_id.end()) it->second->send(data, binary);
+  });
+  return true;
+}
+
+std::size_t Endpoint::count_on_loop(std::size_t li) const { return per_loop_[li]->stats.open.get(); }
+
+std::size_t Endpoint::connection_count() const {
+  std::size_t n = 0;
+  for (const auto& pl : per_loop_) n += pl->stats.open.get();
+  return n;
+}
+
+EndpointStats Endpoint::stats() const {
+  EndpointStats s;
+  for (const auto& pl : per_loop_) {
+    s.open += pl->stats.open.get();
+    s.opened += pl->stats.opened.get();
+    s.messages_in += pl->stats.messages_in.get();
+    s.messages_out += pl->stats.messages_out.get();
+    s.dropped += pl->stats.dropped.get();
+    s.slow_closed += pl->stats.slow_closed.get();
+    s.protocol_errors += pl->stats.protocol_errors.get();
+  }
+  return s;
+}
+
+void Endpoint::close_all_on_this_loop(std::uint16_t code, std::string_view reason) {
+  for (loop::EventLoop* l : loops_) {
+    if (!l->in_loop_thread()) continue;
+    for (Session* s = per_loop_[l->index()]->first; s;) {
+      Session* next = s->next;
+      s->close(code, reason);
+      s = next;
+    }
+  }
+}
+
+}  // namespace wirehub::ws

@@ -1,0 +1,80 @@
+#pragma once
+// Endpoint: a WebSocket route — its handlers, options, and the live sessions per loop.
+//
+// Sessions are only touched by their own loop: each loop has its own list and id map in
+// per_loop_[loop index]. Anything addressed from another thread (a broadcast, a send to
+// one id) is posted to the owning loop. A broadcast frame is built once into a
+// SharedBuffer and every receiver's queue holds a reference to it.
+
+#include <atomic>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/counter.hpp"
+#include "core/shared_buffer.hpp"
+#include "http/http_connection.hpp"
+#include "loop/event_loop.hpp"
+#include "wirehub/websocket.hpp"
+
+namespace wirehub::ws {
+
+class Session;
+
+class Endpoint final : public WebSocketEndpoint {
+ public:
+  Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOptions options,
+           std::vector<loop::EventLoop*> loops);
+  ~Endpoint() override;
+
+  // Route upgrade handler: validates the handshake (RFC 6455 4.2.1) and either answers
+  // with the precise error status or switches the connection to a Session.
+  void upgrade(http::HttpConnection& conn, const http::RequestHead& head, char* rest, std::size_t n);
+
+  // WebSocketEndpoint
+  void broadcast(std::string_view payload, bool binary) override;
+  bool send_to(ConnectionId id, std::string_view payload, bool binary) override;
+  std::size_t connection_count() const override;
+  EndpointStats stats() const override;
+  const std::string& path() const noexcept override { return path_; }
+
+  // Loop thread: sends Close(code, reason) to every session of the calling loop.
+  void close_all_on_this_loop(std::uint16_t code, std::string_view reason);
+  std::size_t count_on_loop(std::size_t loop_index) const;
+
+  const WebSocketHandlers& handlers() const noexcept { return handlers_; }
+  const WebSocketOptions& options() const noexcept { return options_; }
+
+  // Session bookkeeping (loop thread of the session).
+  void attach(Session& s);
+  void detach(Session& s);
+
+  struct LoopStats {
+    Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors;
+  };
+  LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
+
+  // Builds one unmasked frame (header + payload) in a shared buffer.
+  static BufferRef build_frame(std::string_view payload, bool binary);
+
+ private:
+  struct PerLoop {
+    Session* first = nullptr;
+    std::unordered_map<ConnectionId, Session*> by_id;
+    std::uint64_t next_serial = 1;
+    LoopStats stats;
+  };
+  void deliver_local(std::size_t loop_index, const BufferRef& frame);
+  std::string_view choose_subprotocol(const http::RequestHead& head) const;
+
+  std::string path_;
+  WebSocketHandlers handlers_;
+  WebSocketOptions options_;
+  std::vector<loop::EventLoop*> loops_;
+  std::vector<std::unique_ptr<PerLoop>> per_loop_;
+};
+
+}  // namespace wirehub::ws

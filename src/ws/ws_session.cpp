@@ -1,0 +1,202 @@
+#include "ws/ws_session.hpp"
+
+#include "ws/ws_endpoint.hpp"
+
+namespace wirehub::ws {
+
+namespace {
+thread_local std::string t_control;
+
+Limits protocol_limits(const WebSocketOptions& o) {
+  Limits l;
+  l.max_message_bytes = o.max_message_bytes;
+  return l;
+}
+}  // namespace
+
+Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string subprotocol)
+    : net::Connection(from),
+      endpoint_(endpoint),
+      protocol_(Role::Server, protocol_limits(endpoint.options())),
+      id_(id),
+      last_rx_ms_(loop().now_ms()),
+      subprotocol_(std::move(subprotocol)) {
+  set_drain_threshold(endpoint_.options().send_soft_limit);
+}
+
+void Session::start(char* rest, std::size_t n) {
+  arm_keepalive();
+  if (endpoint_.handlers().on_open) endpoint_.handlers().on_open(*this);
+  if (n > 0 && is_open()) on_read(rest, n);
+}
+
+void Session::arm_keepalive() {
+  const WebSocketOptions& o = endpoint_.options();
+  std::uint64_t delay = 0;
+  if (o.ping_interval_ms) delay = o.ping_interval_ms;
+  if (o.idle_timeout_ms) {
+    std::uint64_t idle_left = o.idle_timeout_ms;
+    std::uint64_t since = loop().now_ms() - last_rx_ms_;
+    idle_left = since >= idle_left ? 1 : idle_left - since;
+    if (!delay || idle_left < delay) delay = idle_left;
+  }
+  if (delay) arm_timer(delay);
+}
+
+void Session::on_read(char* data, std::size_t n) {
+  last_rx_ms_ = loop().now_ms();
+  protocol_.receive(data, n, *this);
+}
+
+// --- ws::Handler ------------------------------------------------------------------------
+
+bool Session::on_message(Opcode op, std::string_view payload) {
+  endpoint_.loop_stats(loop().index()).messages_in.add();
+  if (endpoint_.handlers().on_message) endpoint_.handlers().on_message(*this, payload, op == Opcode::Binary);
+  return is_open() && protocol_.state() != State::Closed;
+}
+
+bool Session::on_ping(std::string_view payload) {
+  char frame[kMaxFrameHeader + kMaxControlPayload];
+  std::size_t h = write_frame_header(frame, Opcode::Pong, true, payload.size());
+  std::memcpy(frame + h, payload.data(), payload.size());
+  send_control(std::string_view(frame, h + payload.size()));
+  return true;
+}
+
+bool Session::on_pong(std::string_view) { return true; }
+
+bool Session::on_close(std::uint16_t code, std::string_view reason) {
+  bool we_initiated = closing_sent_;
+  if (!we_initiated) {
+    // Echo the peer's status code (RFC 6455 5.5.1); an empty Close is answered in kind.
+    t_control.clear();
+    if (code == to_int(CloseCode::NoStatus)) {
+      char frame[2];
+      std::size_t h = write_frame_header(frame, Opcode::Close, true, 0);
+      t_control.assign(frame, h);
+    } else {
+      write_close(t_control, code, {});
+    }
+    send_control(t_control);
+  }
+  notify_close(code, reason);
+  // The server closes the TCP connection first (RFC 6455 7.1.1), after our Close is out.
+  close_after_flush(endpoint_.options().close_timeout_ms);
+  return false;
+}
+
+void Session::on_error(CloseCode code, std::string_view reason) {
+  endpoint_.loop_stats(loop().index()).protocol_errors.add();
+  if (!closing_sent_) send_close_frame(to_int(code), reason);
+  notify_close(to_int(code), reason);
+  close_after_flush(endpoint_.options().close_timeout_ms);
+}
+
+// --- output ------------------------------------------------------------------------------
+
+bool Session::admit(std::size_t frame_bytes) {
+  const WebSocketOptions& o = endpoint_.options();
+  std::size_t queued = queued_bytes();
+  if (queued + frame_bytes <= o.send_hard_limit) return true;
+  auto& stats = endpoint_.loop_stats(loop().index());
+  switch (o.slow_consumer) {
+    case SlowConsumerPolicy::Close:
+      stats.slow_closed.add();
+      stats.dropped.add();
+      close(to_int(CloseCode::PolicyViolation), "slow consumer");
+      return false;
+    case SlowConsumerPolicy::DropNewest:
+      stats.dropped.add();
+      return false;
+    case SlowConsumerPolicy::DropOldest: {
+      std::size_t target = o.send_hard_limit > frame_bytes ? o.send_hard_limit - frame_bytes : 0;
+      stats.dropped.add(queue().drop_oldest_frames(target));
+      if (queued_bytes() + frame_bytes <= o.send_hard_limit) return true;
+      stats.dropped.add();  // the new frame alone does not fit
+      return false;
+    }
+  }
+  return false;
+}
+
+bool Session::send(std::string_view payload, bool binary) {
+  if (!is_open() || closing_sent_) return false;
+  char header[kMaxFrameHeader];
+  std::size_t h = write_frame_header(header, binary ? Opcode::Binary : Opcode::Text, true, payload.size());
+  if (!admit(h + payload.size())) return false;
+  Connection::send(std::string_view(header, h), net::kFrameStart);
+  Connection::send(payload, 0);
+  endpoint_.loop_stats(loop().index()).messages_out.add();
+  return true;
+}
+
+bool Session::send_frame(const BufferRef& frame) {
+  if (!is_open() || closing_sent_) return false;
+  if (!admit(frame->size())) return false;
+  Connection::send(frame, 0, frame->size(), net::kFrameStart);
+  endpoint_.loop_stats(loop().index()).messages_out.add();
+  return true;
+}
+
+void Session::send_close_frame(std::uint16_t code, std::string_view reason) {
+  t_control.clear();
+  write_close(t_control, code, reason);
+  send_control(t_control);
+  closing_sent_ = true;
+  protocol_.close_sent();
+}
+
+void Session::close(std::uint16_t code, std::string_view reason) {
+  if (!is_open() || closing_sent_) return;
+  // Only codes an endpoint may put on the wire; anything else becomes a plain 1000.
+  if (!is_valid_wire_close_code(code)) code = to_int(CloseCode::Normal);
+  send_close_frame(code, reason);
+  // Wait for the peer's Close; past the timeout the connection is dropped.
+  arm_timer(endpoint_.options().close_timeout_ms);
+}
+
+void Session::notify_close(std::uint16_t code, std::string_view reason) {
+  if (close_notified_) return;
+  close_notified_ = true;
+  if (endpoint_.handlers().on_close) endpoint_.handlers().on_close(*this, code, reason);
+}
+
+// --- net::Connection hooks ---------------------------------------------------------------
+
+void Session::on_peer_closed() {
+  notify_close(to_int(CloseCode::Abnormal), {});
+  close_now();
+}
+
+void Session::on_closed() {
+  notify_close(to_int(CloseCode::Abnormal), {});
+  endpoint_.detach(*this);
+}
+
+void Session::on_timeout() {
+  if (closing_sent_) {
+    // The peer never answered our Close.
+    notify_close(to_int(CloseCode::Abnormal), {});
+    close_now();
+    return;
+  }
+  const WebSocketOptions& o = endpoint_.options();
+  std::uint64_t since = loop().now_ms() - last_rx_ms_;
+  if (o.idle_timeout_ms && since >= o.idle_timeout_ms) {
+    close(to_int(CloseCode::GoingAway), "idle timeout");
+    return;
+  }
+  if (o.ping_interval_ms && since >= o.ping_interval_ms) {
+    char frame[2];
+    std::size_t h = write_frame_header(frame, Opcode::Ping, true, 0);
+    send_control(std::string_view(frame, h));
+  }
+  arm_keepalive();
+}
+
+void Session::on_drained() {
+  if (endpoint_.handlers().on_drain && is_open()) endpoint_.handlers().on_drain(*this);
+}
+
+}  // namespace wirehub::ws

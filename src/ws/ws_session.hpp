@@ -1,0 +1,74 @@
+#pragma once
+// Session: one open WebSocket connection — the I/O side of the RFC 6455 codec.
+//
+// It takes the socket over from the HttpConnection that carried the handshake, feeds
+// every read to a Protocol (sans-I/O), and turns the Protocol's callbacks into the
+// endpoint's handlers, pongs, and the close handshake. Output goes through the
+// Connection's queue with the endpoint's back-pressure policy applied to data frames;
+// control frames (ping, pong, close) bypass it and are queued ahead of data.
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "core/shared_buffer.hpp"
+#include "net/connection.hpp"
+#include "wirehub/websocket.hpp"
+#include "ws/protocol.hpp"
+
+namespace wirehub::ws {
+
+class Endpoint;
+
+class Session final : public net::Connection, public WebSocket, private Handler {
+ public:
+  // Takes over from's socket. The caller has queued the 101 response on from.
+  Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string subprotocol);
+
+  // WebSocket
+  bool send(std::string_view payload, bool binary) override;
+  void close(std::uint16_t code, std::string_view reason) override;
+  ConnectionId id() const noexcept override { return id_; }
+  std::size_t buffered_amount() const noexcept override { return queued_bytes(); }
+  std::string_view subprotocol() const noexcept override { return subprotocol_; }
+
+  // Queues a complete pre-built data frame (a broadcast), subject to back-pressure.
+  bool send_frame(const BufferRef& frame);
+  // Called once the session is registered: runs on_open and the first bytes after the head.
+  void start(char* rest, std::size_t n);
+
+  // Intrusive links of the endpoint's per-loop list.
+  Session* prev = nullptr;
+  Session* next = nullptr;
+
+ private:
+  // net::Connection
+  void on_read(char* data, std::size_t n) override;
+  void on_peer_closed() override;
+  void on_closed() override;
+  void on_timeout() override;
+  void on_drained() override;
+  // ws::Handler
+  bool on_message(Opcode op, std::string_view payload) override;
+  bool on_ping(std::string_view payload) override;
+  bool on_pong(std::string_view payload) override;
+  bool on_close(std::uint16_t code, std::string_view reason) override;
+  void on_error(CloseCode code, std::string_view reason) override;
+
+  // Applies the slow-consumer policy for a frame of frame_bytes; false = do not queue it.
+  bool admit(std::size_t frame_bytes);
+  void send_close_frame(std::uint16_t code, std::string_view reason);
+  void notify_close(std::uint16_t code, std::string_view reason);
+  void arm_keepalive();
+
+  Endpoint& endpoint_;
+  Protocol protocol_;
+  ConnectionId id_;
+  std::uint64_t last_rx_ms_;
+  std::string subprotocol_;
+  bool close_notified_ = false;
+  bool closing_sent_ = false;  // we sent a Close frame
+};
+
+}  // namespace wirehub::ws
