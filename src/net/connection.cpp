@@ -166,9 +166,9 @@ bool Connection::flush() {
 
 void Connection::update_interest() {
   bool want = !out_.empty();
-  if (want == want_write_ || fd_ < 0) return;
+  if (fd_ < 0 || (want == want_write_ && !peer_eof_)) return;
   want_write_ = want;
-  loop_->modify(fd_, kReadEvents | (want ? EPOLLOUT : 0u), this);
+  loop_->modify(fd_, (peer_eof_ ? 0u : kReadEvents) | (want ? EPOLLOUT : 0u), this);
 }
 
 void Connection::on_events(std::uint32_t events) {
@@ -198,12 +198,16 @@ void Connection::handle_readable() {
     return;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-  // EOF or a socket error.
   if (n == 0 && phase_ == Phase::Open) {
     on_peer_closed();
     if (phase_ == Phase::Open) close_now();
+  } else if (n == 0 && phase_ == Phase::Flushing && !out_.empty()) {
+    // The peer half-closed while we still write: it may still read, so finish writing,
+    // but stop watching input (level-triggered EOF would wake us forever).
+    peer_eof_ = true;
+    update_interest();
   } else {
-    close_now();
+    close_now();  // EOF while lingering (the normal end), or a socket error
   }
   run_deferred();
 }
@@ -234,6 +238,10 @@ void Connection::run_deferred() {
       finish_close();
       return;
     }
+  }
+  if (phase_ == Phase::Flushing && out_.empty() && peer_eof_) {
+    finish_close();  // everything is written and the peer already closed its side
+    return;
   }
   if (phase_ == Phase::Flushing && out_.empty()) {
     // Half-close so the peer reads everything we sent, then wait for its EOF; closing

@@ -122,6 +122,7 @@ class Connection : public loop::Watcher,
   bool want_write_ = false;      // EPOLLOUT registered
   bool above_threshold_ = false; // queued bytes went above drain_threshold_
   bool close_requested_ = false; // close_now() was called: finish at end of iteration
+  bool peer_eof_ = false;        // the peer shut its write side down while we were flushing
 };
 
 }  // namespace wirehub::net

@@ -98,7 +98,9 @@ void Session::on_error(CloseCode code, std::string_view reason) {
 bool Session::admit(std::size_t frame_bytes) {
   const WebSocketOptions& o = endpoint_.options();
   std::size_t queued = queued_bytes();
-  if (queued + frame_bytes <= o.send_hard_limit) return true;
+  // An empty queue always takes one frame, however large: a message bigger than the
+  // limit must still be deliverable to a consumer that keeps up.
+  if (queued == 0 || queued + frame_bytes <= o.send_hard_limit) return true;
   auto& stats = endpoint_.loop_stats(loop().index());
   switch (o.slow_consumer) {
     case SlowConsumerPolicy::Close:
