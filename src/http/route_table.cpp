@@ -1,0 +1,148 @@
+#include "http/route_table.hpp"
+
+#include <stdexcept>
+
+namespace wirehub::http {
+
+namespace {
+
+constexpr std::size_t npos = std::string_view::npos;
+
+[[noreturn]] void bad_pattern(std::string_view pattern, const char* why) {
+  std::string message = "route pattern \"";
+  message.append(pattern);
+  message.append("\": ");
+  message.append(why);
+  throw std::invalid_argument(message);
+}
+
+// Methods listed in a 405's Allow, in this order. Other has no name to list.
+constexpr Method kAllowOrder[] = {Method::Get,    Method::Head,    Method::Post, Method::Put,
+                                  Method::Delete, Method::Options, Method::Patch};
+
+constexpr unsigned bit(Method m) noexcept { return 1u << static_cast<unsigned>(m); }
+
+}  // namespace
+
+std::size_t RouteTable::add(Method method, std::string_view pattern) {
+  if (pattern.empty() || pattern[0] != '/') bad_pattern(pattern, "must start with '/'");
+
+  Route r{method, Kind::Exact, std::string(pattern), {}, 0};
+  if (pattern.size() >= 2 && pattern.substr(pattern.size() - 2) == "/*") {
+    r.kind = Kind::Prefix;
+    r.pattern.pop_back();
+    if (r.pattern.find_first_of("{}*") != npos) bad_pattern(pattern, "a prefix pattern takes no parameters");
+  } else if (pattern.find('{') != npos) {
+    r.kind = Kind::Param;
+    std::size_t pos = 1;
+    while (pos <= pattern.size()) {
+      const std::size_t slash = pattern.find('/', pos);
+      const std::size_t end = slash == npos ? pattern.size() : slash;
+      const std::string_view seg = pattern.substr(pos, end - pos);
+      if (seg.size() >= 3 && seg.front() == '{' && seg.back() == '}') {
+        if (seg.substr(1, seg.size() - 2).find_first_of("{}*") != npos) bad_pattern(pattern, "malformed parameter");
+        r.segments.push_back({pos + 1, seg.size() - 2, true});
+      } else {
+        if (seg.find_first_of("{}*") != npos) bad_pattern(pattern, "a parameter must be a whole segment \"{name}\"");
+        r.segments.push_back({pos, seg.size(), false});
+        ++r.literal_segments;
+      }
+      pos = end + 1;
+    }
+    if (r.segments.size() - r.literal_segments > RouteParams::kCapacity) bad_pattern(pattern, "too many parameters");
+  } else if (pattern.find_first_of("}*") != npos) {
+    bad_pattern(pattern, "'*' only ends a prefix pattern \"/dir/*\"");
+  }
+
+  for (const Route& other : routes_) {
+    if (other.method == method && other.kind == r.kind && other.pattern == r.pattern) {
+      bad_pattern(pattern, "already registered for this method");
+    }
+  }
+  routes_.push_back(std::move(r));
+  return routes_.size() - 1;
+}
+
+bool RouteTable::matches(const Route& r, std::string_view path, RouteParams& params) const {
+  params.clear();
+  switch (r.kind) {
+    case Kind::Exact:
+      return path == r.pattern;
+    case Kind::Prefix:
+      if (!path.starts_with(r.pattern)) return false;
+      params.push_back({"*", path.substr(r.pattern.size())});
+      return true;
+    case Kind::Param:
+      break;
+  }
+  if (path.empty() || path[0] != '/') return false;
+  std::size_t pos = 1;
+  for (const Segment& s : r.segments) {
+    if (pos > path.size()) return false;
+    const std::size_t slash = path.find('/', pos);
+    const std::size_t end = slash == npos ? path.size() : slash;
+    const std::string_view seg = path.substr(pos, end - pos);
+    const std::string_view text(r.pattern.data() + s.off, s.len);
+    if (s.param) {
+      if (seg.empty()) return false;
+      params.push_back({text, seg});
+    } else if (seg != text) {
+      return false;
+    }
+    pos = end + 1;
+  }
+  return pos == path.size() + 1;
+}
+
+std::size_t RouteTable::best(Method method, std::string_view path, RouteParams& params) const {
+  // Linear: a server has tens of routes, and a scan of short memcmps beats a tree there.
+  std::size_t best = npos;
+  RouteParams candidate;
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    const Route& r = routes_[i];
+    if (r.method != method || !matches(r, path, candidate)) continue;
+    if (best != npos) {
+      const Route& b = routes_[best];
+      // Kind is ordered Exact < Param < Prefix, i.e. by precedence.
+      if (r.kind > b.kind) continue;
+      if (r.kind == b.kind) {
+        if (r.kind == Kind::Exact) continue;
+        if (r.kind == Kind::Param && r.literal_segments <= b.literal_segments) continue;
+        if (r.kind == Kind::Prefix && r.pattern.size() <= b.pattern.size()) continue;
+      }
+    }
+    best = i;
+    params = candidate;
+  }
+  return best;
+}
+
+RouteTable::Match RouteTable::match(Method method, std::string_view path) const {
+  Match m;
+  std::size_t i = best(method, path, m.params);
+  if (i == npos && method == Method::Head) i = best(Method::Get, path, m.params);
+  if (i != npos) {
+    m.kind = MatchKind::Found;
+    m.index = i;
+    return m;
+  }
+
+  // No route for this method: 405 if the path exists for another one (RFC 9110 15.5.6).
+  unsigned methods = 0;
+  RouteParams scratch;
+  for (const Route& r : routes_) {
+    if (matches(r, path, scratch)) methods |= bit(r.method);
+  }
+  m.params.clear();
+  if (methods == 0) return m;
+  if (methods & bit(Method::Get)) methods |= bit(Method::Head);
+  m.kind = MatchKind::MethodNotAllowed;
+  for (Method allowed : kAllowOrder) {
+    if (!(methods & bit(allowed))) continue;
+    if (!m.allow.empty()) m.allow.append(", ");
+    m.allow.append(method_text(allowed));
+  }
+  return m;
+}
+
+}  // namespace wirehub::http
