@@ -26,6 +26,7 @@ void TimerWheel::arm(Timer& t, std::uint64_t now_ms, std::uint64_t delay_ms) noe
   std::uint64_t tick = tick_of(now_ms + delay_ms + kTickMs - 1);
   if (tick <= current_tick_) tick = current_tick_ + 1;
   t.expiry_tick_ = tick;
+  if (tick < hint_tick_) hint_tick_ = tick;
   link(slots_[tick % kSlots], t);
   ++count_;
 }
@@ -68,18 +69,27 @@ void TimerWheel::advance(std::uint64_t now_ms) {
 
 int TimerWheel::next_timeout_ms(std::uint64_t now_ms, int max_ms) const noexcept {
   if (count_ == 0) return -1;
-  // Scan a bounded number of slots ahead for the first one holding a timer due in it.
-  std::uint64_t limit = static_cast<std::uint64_t>(max_ms) / kTickMs + 1;
-  for (std::uint64_t i = 1; i <= limit && i < kSlots; ++i) {
-    std::uint64_t tick = current_tick_ + i;
-    for (const Timer* t = slots_[tick % kSlots]; t; t = t->next_) {
-      if (t->expiry_tick_ <= tick) {
-        std::uint64_t at = tick * kTickMs;
-        return at <= now_ms ? 0 : static_cast<int>(at - now_ms);
+  // hint_tick_ is a lower bound of the next due tick: arm() lowers it, and it is only
+  // recomputed (a bounded scan) once the wheel has moved past it, so a busy loop does not
+  // rescan the wheel on every iteration.
+  if (hint_tick_ <= current_tick_) {
+    std::uint64_t limit = static_cast<std::uint64_t>(max_ms) / kTickMs + 1;
+    if (limit >= kSlots) limit = kSlots - 1;
+    hint_tick_ = current_tick_ + limit + 1;
+    for (std::uint64_t i = 1; i <= limit; ++i) {
+      std::uint64_t tick = current_tick_ + i;
+      bool due = false;
+      for (const Timer* t = slots_[tick % kSlots]; t && !due; t = t->next_) due = t->expiry_tick_ <= tick;
+      if (due) {
+        hint_tick_ = tick;
+        break;
       }
     }
   }
-  return max_ms;
+  std::uint64_t at = hint_tick_ * kTickMs;
+  if (at <= now_ms) return 0;
+  std::uint64_t wait = at - now_ms;
+  return wait > static_cast<std::uint64_t>(max_ms) ? max_ms : static_cast<int>(wait);
 }
 
 }  // namespace wirehub::loop

@@ -60,6 +60,7 @@ class TimerWheel {
   std::vector<Timer*> slots_;
   Timer* due_ = nullptr;  // timers of the tick being fired
   std::uint64_t current_tick_;
+  mutable std::uint64_t hint_tick_ = 0;  // no timer is due before this tick (see next_timeout_ms)
   std::size_t count_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "core/byte_buffer.hpp"
@@ -88,6 +89,22 @@ void Connection::send(std::string_view bytes, std::uint8_t flags) {
   }
   if (t_cork.owner == this) flush_cork();
   out_.push_copy(bytes, flags);
+  after_write();
+}
+
+void Connection::send(std::string_view head, std::string_view body) {
+  if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
+  if (t_cork.owner == this && out_.empty()) {
+    ByteBuffer& b = t_cork.buf;
+    char* p = b.prepare(head.size() + body.size());
+    std::memcpy(p, head.data(), head.size());
+    if (!body.empty()) std::memcpy(p + head.size(), body.data(), body.size());
+    b.commit(head.size() + body.size());
+    return;
+  }
+  if (t_cork.owner == this) flush_cork();
+  out_.push_copy(head, kFrameStart);
+  out_.push_copy(body, 0);
   after_write();
 }
 

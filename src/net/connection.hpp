@@ -45,6 +45,8 @@ class Connection : public loop::Watcher,
 
   // Sends a copy of bytes. flags: SliceFlags (frame boundaries, control frames).
   void send(std::string_view bytes, std::uint8_t flags = kFrameStart);
+  // Sends a copy of head then body as one frame (head starts it): one cork append.
+  void send(std::string_view head, std::string_view body);
   // Sends buf[off, off+len) without copying.
   void send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags = kFrameStart);
   // Sends a control frame ahead of queued data (but after any frame already started).

@@ -127,8 +127,7 @@ bool Session::send(std::string_view payload, bool binary) {
   char header[kMaxFrameHeader];
   std::size_t h = write_frame_header(header, binary ? Opcode::Binary : Opcode::Text, true, payload.size());
   if (!admit(h + payload.size())) return false;
-  Connection::send(std::string_view(header, h), net::kFrameStart);
-  Connection::send(payload, 0);
+  Connection::send(std::string_view(header, h), payload);
   endpoint_.loop_stats(loop().index()).messages_out.add();
   return true;
 }
