@@ -2,6 +2,7 @@
 
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -30,6 +31,7 @@ def test_sigterm_closes_websockets_with_1001_and_exits_0(make_server):
             assert ws.expect_close(timeout=5).close_code == 1001
             ws.send(rawws.OP_CLOSE, rawws.close_payload(1001))
             ws.expect_tcp_closed(timeout=5)
+            ws.close_socket()  # as a real client does on end of stream
         assert srv.wait_exit(timeout=10) == 0
     finally:
         for ws in clients:
@@ -51,3 +53,18 @@ def test_listener_is_closed_after_sigterm(make_server):
     assert srv.wait_exit(timeout=10) == 0
     with pytest.raises(ConnectionRefusedError):
         rawws.connect(srv.port, timeout=2).close()
+
+
+def test_sigterm_exit_does_not_wait_out_close_timeout_of_finished_sessions(make_server):
+    # A session whose closing handshake and TCP close have both completed must leave
+    # nothing armed (timers, fds) that keeps the server from exiting promptly.
+    srv = make_server({"websocket": {"close_timeout_ms": 4000}})
+    with rawws.RawWebSocket.open(srv.port) as ws:
+        ws.send(rawws.OP_CLOSE, rawws.close_payload(1000))
+        assert ws.expect_close().close_code == 1000
+        ws.expect_tcp_closed(allow_reset=False)
+    started = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(timeout=10) == 0
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5, f"exit took {elapsed:.2f}s with no open connection (close_timeout_ms is 4 s)"

@@ -168,22 +168,29 @@ export async function openClient(server, p, options = {}) {
   return ws;
 }
 
-// Buffers every message so a test can await them one by one with a deadline.
+// Buffers every message so a test can await them one by one with a deadline. Once the
+// connection closes, waiting for a message that never came fails with the close code.
 class MessageInbox {
   constructor(ws) {
     this.queue = [];
     this.waiters = [];
+    this.closedWith = null;
     ws.on('message', (data, isBinary) => {
       const message = { data, isBinary };
       const waiter = this.waiters.shift();
-      if (waiter) waiter(message);
+      if (waiter) waiter.resolve(message);
       else this.queue.push(message);
+    });
+    ws.on('close', (code, reason) => {
+      this.closedWith = new Error(`connection closed with ${code} '${reason}' while waiting for a message`);
+      for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedWith);
     });
   }
 
   next(ms = 10_000) {
     if (this.queue.length > 0) return Promise.resolve(this.queue.shift());
-    return withDeadline(new Promise((resolve) => this.waiters.push(resolve)), ms, 'a message');
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return withDeadline(new Promise((resolve, reject) => this.waiters.push({ resolve, reject })), ms, 'a message');
   }
 }
 
