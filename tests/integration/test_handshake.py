@@ -56,10 +56,13 @@ def test_header_tokens_are_case_insensitive(server, upgrade, connection):
     assert_switched(response, key)
 
 
-def test_post_upgrade_is_400(server):
-    # Section 4.2.1 item 1 requires GET; section 4.2.2 answers an invalid handshake with 400.
+def test_post_upgrade_is_405_with_allow(server):
+    # Section 4.2.1 item 1 requires GET. The path exists but not for POST, and RFC 9110
+    # 15.5.6 has the precise answer for that: 405 with an Allow header naming GET.
     response = handshake(server.port, method="POST", headers={"Content-Length": "0"})
-    assert response.status == 400
+    assert response.status == 405
+    allow = response.tokens("Allow")
+    assert "get" in allow and "post" not in allow
 
 
 def test_http_1_0_upgrade_is_400(server):
