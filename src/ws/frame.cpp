@@ -1,0 +1,81 @@
+#include "ws/frame.hpp"
+
+#include <bit>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace wirehub::ws {
+
+std::size_t write_frame_header(char* out, Opcode op, bool fin, std::uint64_t payload_len,
+                               const std::uint8_t* mask, bool rsv1) noexcept {
+  auto* o = reinterpret_cast<unsigned char*>(out);
+  o[0] = static_cast<unsigned char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<unsigned>(op));
+  const unsigned char mask_bit = mask ? 0x80 : 0;
+  std::size_t n;
+  if (payload_len <= 125) {
+    o[1] = static_cast<unsigned char>(mask_bit | payload_len);
+    n = 2;
+  } else if (payload_len <= 0xFFFF) {
+    o[1] = mask_bit | 126;
+    o[2] = static_cast<unsigned char>(payload_len >> 8);
+    o[3] = static_cast<unsigned char>(payload_len);
+    n = 4;
+  } else {
+    o[1] = mask_bit | 127;
+    std::uint64_t be = payload_len;
+    if constexpr (std::endian::native == std::endian::little) be = __builtin_bswap64(be);
+    std::memcpy(o + 2, &be, 8);
+    n = 10;
+  }
+  if (mask) {
+    std::memcpy(o + n, mask, 4);
+    n += 4;
+  }
+  return n;
+}
+
+std::size_t apply_mask(char* data, std::size_t n, const std::uint8_t key[4], std::size_t phase) noexcept {
+  phase &= 3;
+  // The key rotated so that byte i of data pairs with rotated[i % 4]; every wide step
+  // below starts at an offset that is a multiple of 4, so the rotation stays valid.
+  unsigned char rotated[8];
+  for (std::size_t i = 0; i < 8; ++i) rotated[i] = key[(phase + i) & 3];
+  std::uint64_t k64;
+  std::memcpy(&k64, rotated, 8);
+
+  auto* p = reinterpret_cast<unsigned char*>(data);
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  if (n >= 16) {
+    std::uint32_t k32;
+    std::memcpy(&k32, rotated, 4);
+    const __m128i k = _mm_set1_epi32(static_cast<int>(k32));
+    for (; i + 64 <= n; i += 64) {
+      auto* q = reinterpret_cast<__m128i*>(p + i);
+      __m128i a = _mm_loadu_si128(q), b = _mm_loadu_si128(q + 1);
+      __m128i c = _mm_loadu_si128(q + 2), d = _mm_loadu_si128(q + 3);
+      _mm_storeu_si128(q, _mm_xor_si128(a, k));
+      _mm_storeu_si128(q + 1, _mm_xor_si128(b, k));
+      _mm_storeu_si128(q + 2, _mm_xor_si128(c, k));
+      _mm_storeu_si128(q + 3, _mm_xor_si128(d, k));
+    }
+    for (; i + 16 <= n; i += 16) {
+      auto* q = reinterpret_cast<__m128i*>(p + i);
+      _mm_storeu_si128(q, _mm_xor_si128(_mm_loadu_si128(q), k));
+    }
+  }
+#endif
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    w ^= k64;
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i) p[i] ^= rotated[i & 3];
+  return (phase + n) & 3;
+}
+
+}  // namespace wirehub::ws
