@@ -34,6 +34,17 @@ bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
 	scripts/bench
 
+# Each fuzz target for FUZZ_SECONDS (default 60) from its seed corpus; findings in build/fuzz/findings.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
+	mkdir -p build/fuzz/findings
+	for t in fuzz_http_parser fuzz_ws_protocol fuzz_utf8; do \
+	  mkdir -p build/fuzz/corpus/$$t && \
+	  build/fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/findings/ \
+	    build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
 clean:
 	rm -rf $(BUILD) build-*
 
