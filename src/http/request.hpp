@@ -30,16 +30,17 @@ struct Limits {
   std::size_t max_headers = 64;            // field lines in the head (and in trailers); over -> 431
   std::size_t max_target_bytes = 8 * 1024;  // over -> 414
   std::uint64_t max_body_bytes = 1 << 20;   // Content-Length or chunked total; over -> 413
-  std::size_t max_chunk_line_bytes = 1024;  // chunk-size line incl. extensions and CRLF; over -> 400
+  std::size_t max_chunk_line_bytes =
+      1024;  // chunk-size line incl. extensions and CRLF; over -> 400
 };
 
 struct RequestHead {
   Method method = Method::Other;
   std::string_view method_text;
-  std::string_view target;  // raw request-target
-  std::string_view path;    // target up to '?' (for absolute-form: the path part, "/" if empty)
-  std::string_view query;   // after '?', without it ("" if none)
-  int version_minor = 1;    // 0 or 1; HTTP/1.2+ is read as 1.1 (RFC 9110 6.2)
+  std::string_view target;      // raw request-target
+  std::string_view path;        // target up to '?' (for absolute-form: the path part, "/" if empty)
+  std::string_view query;       // after '?', without it ("" if none)
+  int version_minor = 1;        // 0 or 1; HTTP/1.2+ is read as 1.1 (RFC 9110 6.2)
   std::vector<Header> headers;  // the parser reuses capacity across requests
   bool keep_alive = false;      // RFC 9112 9.3
   bool chunked = false;         // framing per RFC 9112 6.3

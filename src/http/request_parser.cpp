@@ -42,7 +42,14 @@ constexpr auto kHostChar = [] {
 }();
 
 bool is_valid_host(std::string_view v) noexcept {
-  return std::all_of(v.begin(), v.end(), [](char c) { return kHostChar[static_cast<unsigned char>(c)]; });
+  return std::all_of(v.begin(), v.end(),
+                     [](char c) { return kHostChar[static_cast<unsigned char>(c)]; });
+}
+
+// a + b, saturating: a limit of SIZE_MAX means "no limit" and must not wrap around.
+constexpr std::size_t add_sat(std::size_t a, std::size_t b) noexcept {
+  return b > std::numeric_limits<std::size_t>::max() - a ? std::numeric_limits<std::size_t>::max()
+                                                         : a + b;
 }
 
 constexpr bool is_scheme_char(char c) noexcept {
@@ -77,7 +84,8 @@ void RequestParser::start_message() noexcept {
   trailer_count_ = 0;
 }
 
-bool RequestParser::set_error(ParseError e, std::string_view reason, std::size_t local_offset) noexcept {
+bool RequestParser::set_error(ParseError e, std::string_view reason,
+                              std::size_t local_offset) noexcept {
   state_ = State::Failed;
   error_ = e;
   error_reason_ = reason;
@@ -85,7 +93,8 @@ bool RequestParser::set_error(ParseError e, std::string_view reason, std::size_t
   return false;
 }
 
-RequestParser::Result RequestParser::fail(ParseError e, std::string_view reason, std::size_t local_offset) {
+RequestParser::Result RequestParser::fail(ParseError e, std::string_view reason,
+                                          std::size_t local_offset) {
   set_error(e, reason, local_offset);
   return kError;
 }
@@ -181,24 +190,25 @@ RequestParser::Result RequestParser::head_overflow(std::string_view in) {
 bool RequestParser::parse_request_line(std::string_view line, std::size_t off) {
   std::size_t i = 0;
   while (i < line.size() && syntax::is_tchar(line[i])) ++i;
-  if (i == line.size()) return set_error(ParseError::BadRequest, "request-line without request-target", off + i);
+  if (i == line.size()) return bad_request("request-line without request-target", off + i);
   if (i == 0 || line[i] != ' ') {
-    return set_error(ParseError::BadRequest, bad_byte(line[i], "invalid byte in method"), off + i);
+    return bad_request(bad_byte(line[i], "invalid byte in method"), off + i);
   }
   line_.method = {off, i};
   line_.kind = method_from_text(line.substr(0, i));
 
   const std::size_t t0 = i + 1;
   const std::size_t sp = line.find(' ', t0);
-  if (sp == npos) return set_error(ParseError::BadRequest, "request-line without HTTP-version", off + line.size());
+  if (sp == npos) return bad_request("request-line without HTTP-version", off + line.size());
   const std::string_view target = line.substr(t0, sp - t0);
-  if (target.empty()) return set_error(ParseError::BadRequest, "empty request-target", off + t0);
+  if (target.empty()) return bad_request("empty request-target", off + t0);
   if (target.size() > limits_.max_target_bytes) {
-    return set_error(ParseError::UriTooLong, "request-target too long", off + t0 + limits_.max_target_bytes);
+    return set_error(ParseError::UriTooLong, "request-target too long",
+                     off + t0 + limits_.max_target_bytes);
   }
   for (std::size_t k = 0; k < target.size(); ++k) {
     if (!syntax::is_vchar(target[k])) {
-      return set_error(ParseError::BadRequest, bad_byte(target[k], "invalid byte in request-target"), off + t0 + k);
+      return bad_request(bad_byte(target[k], "invalid byte in request-target"), off + t0 + k);
     }
   }
   line_.target = {off + t0, target.size()};
@@ -212,14 +222,16 @@ bool RequestParser::parse_request_line(std::string_view line, std::size_t off) {
 bool RequestParser::parse_version(std::string_view v, std::size_t off) {
   auto malformed = [&] {
     const std::size_t cr = v.find('\r');
-    if (cr != npos) return set_error(ParseError::BadRequest, "bare CR", off + cr);
-    return set_error(ParseError::BadRequest, "malformed HTTP-version", off);
+    if (cr != npos) return bad_request("bare CR", off + cr);
+    return bad_request("malformed HTTP-version", off);
   };
   constexpr std::string_view kName = "HTTP/";
-  if (v.size() < kName.size() + 1 || v.substr(0, kName.size()) != kName || !syntax::is_digit(v[5])) return malformed();
+  if (v.size() < kName.size() + 1 || v.substr(0, kName.size()) != kName || !syntax::is_digit(v[5]))
+    return malformed();
   const bool has_minor = v.size() == 8 && v[6] == '.' && syntax::is_digit(v[7]);
   if (v[5] != '1') {
-    if (has_minor || v.size() == 6) return set_error(ParseError::VersionNotSupported, "HTTP version not supported", off);
+    if (has_minor || v.size() == 6)
+      return set_error(ParseError::VersionNotSupported, "HTTP version not supported", off);
     return malformed();
   }
   if (!has_minor) return malformed();
@@ -233,7 +245,8 @@ bool RequestParser::split_target(std::string_view target, std::size_t off) {
     const std::size_t q = target.find('?', path_begin);
     const std::size_t path_end = q == npos ? target.size() : q;
     line_.path = {off + path_begin, path_end - path_begin};
-    line_.query = q == npos ? Span{off + target.size(), 0} : Span{off + q + 1, target.size() - q - 1};
+    line_.query =
+        q == npos ? Span{off + target.size(), 0} : Span{off + q + 1, target.size() - q - 1};
   };
   if (target[0] == '/') {  // origin-form
     set_path_query(0);
@@ -241,7 +254,7 @@ bool RequestParser::split_target(std::string_view target, std::size_t off) {
   }
   if (target == "*") {  // asterisk-form, only for a server-wide OPTIONS
     if (line_.kind != Method::Options) {
-      return set_error(ParseError::BadRequest, "asterisk-form request-target without OPTIONS", off);
+      return bad_request("asterisk-form request-target without OPTIONS", off);
     }
     line_.path = {off, 1};
     line_.query = {off + 1, 0};
@@ -254,7 +267,7 @@ bool RequestParser::split_target(std::string_view target, std::size_t off) {
     while (i < target.size() && is_scheme_char(target[i])) ++i;
   }
   if (i == 0 || target.substr(i, 3) != "://") {
-    return set_error(ParseError::BadRequest, "request-target is not origin-, absolute- or asterisk-form", off);
+    return bad_request("request-target is not origin-, absolute- or asterisk-form", off);
   }
   const std::size_t p = target.find_first_of("/?", i + 3);
   if (p != npos && target[p] == '/') {
@@ -269,27 +282,28 @@ bool RequestParser::split_target(std::string_view target, std::size_t off) {
 // field-line = field-name ":" OWS field-value OWS (RFC 9112 5). Used for trailers too.
 bool RequestParser::parse_field_line(std::string_view line, std::size_t off, Field& out) {
   // RFC 9112 5.2: obs-fold is rejected; RFC 9112 2.2: so is whitespace before the first field.
-  if (syntax::is_ows(line[0])) return set_error(ParseError::BadRequest, "obs-fold or leading whitespace in field line", off);
+  if (syntax::is_ows(line[0]))
+    return bad_request("obs-fold or leading whitespace in field line", off);
   std::size_t i = 0;
   while (i < line.size() && syntax::is_tchar(line[i])) ++i;
-  if (i == line.size()) return set_error(ParseError::BadRequest, "field line without colon", off + i);
+  if (i == line.size()) return bad_request("field line without colon", off + i);
   if (line[i] != ':') {
     // RFC 9112 5.1: whitespace between field name and colon MUST be rejected with 400.
-    if (syntax::is_ows(line[i])) return set_error(ParseError::BadRequest, "whitespace before colon in field line", off + i);
-    return set_error(ParseError::BadRequest, bad_byte(line[i], "invalid byte in field name"), off + i);
+    if (syntax::is_ows(line[i]))
+      return bad_request("whitespace before colon in field line", off + i);
+    return bad_request(bad_byte(line[i], "invalid byte in field name"), off + i);
   }
-  if (i == 0) return set_error(ParseError::BadRequest, "empty field name", off);
+  if (i == 0) return bad_request("empty field name", off);
 
   std::size_t b = i + 1, e = line.size();
   while (b < e && syntax::is_ows(line[b])) ++b;
   while (e > b && syntax::is_ows(line[e - 1])) --e;
-  for (std::size_t k = b; k < e; ++k) {
-    if (!syntax::is_field_value_char(line[k])) {
-      return set_error(ParseError::BadRequest, bad_byte(line[k], "invalid byte in field value"), off + k);
-    }
+  const std::string_view value = line.substr(b, e - b);
+  if (const std::size_t k = syntax::find_invalid_field_value_char(value); k != npos) {
+    return bad_request(bad_byte(value[k], "invalid byte in field value"), off + b + k);
   }
   out.name = line.substr(0, i);
-  out.value = line.substr(b, e - b);
+  out.value = value;
   out.value_off = b;
   return true;
 }
@@ -304,38 +318,44 @@ bool RequestParser::on_head_field(const Field& f, std::size_t off) {
   // Dispatch on length first: most field names are none of these and cost one switch.
   switch (f.name.size()) {
     case 4:
-      if (syntax::iequals(f.name, "host")) {
+      if (syntax::iequals_lower(f.name, "host")) {
         // RFC 9112 3.2: more than one Host, or an invalid one, is a 400.
-        if (++facts_.host_count > 1) return set_error(ParseError::BadRequest, "more than one Host", off);
-        if (!is_valid_host(f.value)) return set_error(ParseError::BadRequest, "invalid Host", off + f.value_off);
+        if (++facts_.host_count > 1) return bad_request("more than one Host", off);
+        if (!is_valid_host(f.value)) return bad_request("invalid Host", off + f.value_off);
       }
       break;
     case 6:
-      if (syntax::iequals(f.name, "expect")) {
+      if (syntax::iequals_lower(f.name, "expect")) {
         syntax::for_each_list_element(f.value, [&](std::string_view t) {
-          if (syntax::iequals(t, "100-continue")) facts_.expect_continue = true;
+          if (syntax::iequals_lower(t, "100-continue")) facts_.expect_continue = true;
           return true;
         });
       }
       break;
     case 7:
-      if (syntax::iequals(f.name, "upgrade") && !f.value.empty()) facts_.upgrade_present = true;
+      if (syntax::iequals_lower(f.name, "upgrade") && !f.value.empty())
+        facts_.upgrade_present = true;
       break;
     case 10:
-      if (syntax::iequals(f.name, "connection")) {
+      if (syntax::iequals_lower(f.name, "connection")) {
         syntax::for_each_list_element(f.value, [&](std::string_view t) {
-          if (syntax::iequals(t, "close")) facts_.close = true;
-          else if (syntax::iequals(t, "keep-alive")) facts_.keep_alive = true;
-          else if (syntax::iequals(t, "upgrade")) facts_.upgrade_token = true;
+          if (syntax::iequals_lower(t, "close"))
+            facts_.close = true;
+          else if (syntax::iequals_lower(t, "keep-alive"))
+            facts_.keep_alive = true;
+          else if (syntax::iequals_lower(t, "upgrade"))
+            facts_.upgrade_token = true;
           return true;
         });
       }
       break;
     case 14:
-      if (syntax::iequals(f.name, "content-length")) return on_content_length(f.value, off + f.value_off);
+      if (syntax::iequals_lower(f.name, "content-length"))
+        return on_content_length(f.value, off + f.value_off);
       break;
     case 17:
-      if (syntax::iequals(f.name, "transfer-encoding")) return on_transfer_encoding(f.value, off + f.value_off);
+      if (syntax::iequals_lower(f.name, "transfer-encoding"))
+        return on_transfer_encoding(f.value, off + f.value_off);
       break;
     default:
       break;
@@ -350,17 +370,18 @@ bool RequestParser::on_content_length(std::string_view value, std::size_t off) {
   std::size_t pos = 0;
   while (true) {
     const std::size_t comma = value.find(',', pos);
-    const std::string_view element = syntax::trim_ows(value.substr(pos, comma == npos ? npos : comma - pos));
-    if (element.empty()) return set_error(ParseError::BadRequest, "invalid Content-Length", off + pos);
+    const std::string_view element =
+        syntax::trim_ows(value.substr(pos, comma == npos ? npos : comma - pos));
+    if (element.empty()) return bad_request("invalid Content-Length", off + pos);
     std::uint64_t n = 0;
     for (char c : element) {
-      if (!syntax::is_digit(c)) return set_error(ParseError::BadRequest, "invalid Content-Length", off + pos);
+      if (!syntax::is_digit(c)) return bad_request("invalid Content-Length", off + pos);
       const auto d = static_cast<std::uint64_t>(c - '0');
-      if (n > (kMax - d) / 10) return set_error(ParseError::BadRequest, "Content-Length overflows", off + pos);
+      if (n > (kMax - d) / 10) return bad_request("Content-Length overflows", off + pos);
       n = n * 10 + d;
     }
     if (facts_.content_length_seen && n != facts_.content_length) {
-      return set_error(ParseError::BadRequest, "conflicting Content-Length values", off + pos);
+      return bad_request("conflicting Content-Length values", off + pos);
     }
     facts_.content_length_seen = true;
     facts_.content_length = n;
@@ -378,9 +399,8 @@ bool RequestParser::on_transfer_encoding(std::string_view value, std::size_t off
     const std::size_t semi = element.find(';');
     const std::string_view name = syntax::trim_ows(element.substr(0, semi));
     if (!syntax::is_token(name)) return ok = false;
-    ++facts_.te_codings;
     if (facts_.te_chunked_last) facts_.te_chunked_not_last = true;
-    if (syntax::iequals(name, "chunked")) {
+    if (syntax::iequals_lower(name, "chunked")) {
       // chunked has no parameters; "chunked;x" is not the coding we know how to frame.
       if (semi != npos) return ok = false;
       facts_.te_chunked_last = true;
@@ -390,7 +410,7 @@ bool RequestParser::on_transfer_encoding(std::string_view value, std::size_t off
     }
     return true;
   });
-  if (!ok) return set_error(ParseError::BadRequest, "invalid Transfer-Encoding", off);
+  if (!ok) return bad_request("invalid Transfer-Encoding", off);
   return true;
 }
 
@@ -398,22 +418,26 @@ bool RequestParser::on_transfer_encoding(std::string_view value, std::size_t off
 RequestParser::Result RequestParser::finish_head(std::string_view in, std::size_t head_size) {
   // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400.
   if (line_.minor == 1 && facts_.host_count == 0) {
-    return fail(ParseError::BadRequest, "HTTP/1.1 request without Host", head_size);
+    return fail_bad_request("HTTP/1.1 request without Host", head_size);
   }
   bool chunked = false;
   if (facts_.te_seen) {
-    // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty, and with
-    // Content-Length it is a smuggling attempt; a server MAY (and we do) reject both.
-    if (line_.minor == 0) return fail(ParseError::BadRequest, "Transfer-Encoding in HTTP/1.0 request", head_size);
+    // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 MUST be treated as faulty framing; with
+    // Content-Length it is the classic smuggling vector, which a server MAY reject: we do.
+    if (line_.minor == 0)
+      return fail_bad_request("Transfer-Encoding in HTTP/1.0 request", head_size);
     if (facts_.content_length_seen) {
-      return fail(ParseError::BadRequest, "both Transfer-Encoding and Content-Length", head_size);
+      return fail_bad_request("both Transfer-Encoding and Content-Length", head_size);
     }
-    // RFC 9112 6.3 (4): chunked not final means the length cannot be known: 400.
-    if (facts_.te_codings == 0 || facts_.te_chunked_not_last) {
-      return fail(ParseError::BadRequest, "chunked is not the final transfer-coding", head_size);
+    // RFC 9112 6.3 (4): when chunked is not the final coding ("gzip" alone too) the length
+    // cannot be known, and the server MUST answer 400. Applying chunked twice is as bad.
+    if (!facts_.te_chunked_last || facts_.te_chunked_not_last) {
+      return fail_bad_request("chunked is not the final transfer-coding", head_size);
     }
-    // RFC 9112 6.1: a coding we do not understand (we decode none but chunked) is a 501.
-    if (facts_.te_unknown) return fail(ParseError::NotImplemented, "unsupported transfer-coding", head_size);
+    // RFC 9112 6.1: the framing is sound, but a coding we do not understand (we decode none
+    // but chunked, e.g. "gzip, chunked") SHOULD get 501.
+    if (facts_.te_unknown)
+      return fail(ParseError::NotImplemented, "unsupported transfer-coding", head_size);
     chunked = true;
   } else if (facts_.content_length > limits_.max_body_bytes) {
     return fail(ParseError::BodyTooLarge, "Content-Length over max_body_bytes", head_size);
@@ -456,16 +480,16 @@ RequestParser::Result RequestParser::parse_chunked(std::string_view in) {
   while (true) {
     switch (state_) {
       case State::ChunkSize: {
-        const std::size_t limit = std::min(in.size(), parsed_ + limits_.max_chunk_line_bytes);
+        const std::size_t end = add_sat(parsed_, limits_.max_chunk_line_bytes);
+        const std::size_t limit = std::min(in.size(), end);
         const std::size_t lf = find_lf(in, scan_, limit);
         if (lf == npos) {
           scan_ = std::max(scan_, limit);
-          if (in.size() - parsed_ >= limits_.max_chunk_line_bytes) {
-            return fail(ParseError::BadRequest, "chunk-size line too long", parsed_ + limits_.max_chunk_line_bytes);
-          }
+          if (in.size() >= end) return fail_bad_request("chunk-size line too long", end);
           return kNeedMore;
         }
-        if (lf == parsed_ || in[lf - 1] != '\r') return fail(ParseError::BadRequest, "chunk-size line not ended by CRLF", lf);
+        if (lf == parsed_ || in[lf - 1] != '\r')
+          return fail_bad_request("chunk-size line not ended by CRLF", lf);
         if (!parse_chunk_size(in.substr(parsed_, lf - 1 - parsed_), parsed_)) return kError;
         parsed_ = scan_ = lf + 1;
         if (state_ == State::Trailers) trailer_start_ = parsed_;
@@ -473,7 +497,8 @@ RequestParser::Result RequestParser::parse_chunked(std::string_view in) {
       }
       case State::ChunkData: {
         if (parsed_ == in.size()) return kNeedMore;
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size() - parsed_));
+        const auto n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size() - parsed_));
         remaining_ -= n;
         if (remaining_ == 0) state_ = State::ChunkDataEnd;
         const Result r{parsed_ + n, Event::Body, in.substr(parsed_, n)};
@@ -483,9 +508,10 @@ RequestParser::Result RequestParser::parse_chunked(std::string_view in) {
       }
       case State::ChunkDataEnd: {
         const std::size_t avail = in.size() - parsed_;
-        if (avail >= 1 && in[parsed_] != '\r') return fail(ParseError::BadRequest, "chunk data not followed by CRLF", parsed_);
+        if (avail >= 1 && in[parsed_] != '\r')
+          return fail_bad_request("chunk data not followed by CRLF", parsed_);
         if (avail >= 2 && in[parsed_ + 1] != '\n') {
-          return fail(ParseError::BadRequest, "chunk data not followed by CRLF", parsed_ + 1);
+          return fail_bad_request("chunk data not followed by CRLF", parsed_ + 1);
         }
         if (avail < 2) return kNeedMore;
         parsed_ = scan_ = parsed_ + 2;
@@ -495,17 +521,18 @@ RequestParser::Result RequestParser::parse_chunked(std::string_view in) {
       case State::Trailers: {
         // The trailer section is bounded like a head: bytes by max_head_bytes, lines by
         // max_headers. Trailers are validated and discarded, never merged into head().
-        const std::size_t limit = std::min(in.size(), trailer_start_ + limits_.max_head_bytes);
+        const std::size_t end = add_sat(trailer_start_, limits_.max_head_bytes);
+        const std::size_t limit = std::min(in.size(), end);
         const std::size_t lf = find_lf(in, scan_, limit);
         if (lf == npos) {
           scan_ = std::max(scan_, limit);
-          if (in.size() >= trailer_start_ + limits_.max_head_bytes) {
-            return fail(ParseError::HeadersTooLarge, "trailer section over max_head_bytes",
-                        trailer_start_ + limits_.max_head_bytes);
+          if (in.size() >= end) {
+            return fail(ParseError::HeadersTooLarge, "trailer section over max_head_bytes", end);
           }
           return kNeedMore;
         }
-        if (lf == parsed_ || in[lf - 1] != '\r') return fail(ParseError::BadRequest, "trailer line not ended by CRLF", lf);
+        if (lf == parsed_ || in[lf - 1] != '\r')
+          return fail_bad_request("trailer line not ended by CRLF", lf);
         const std::size_t off = parsed_;
         const std::string_view line = in.substr(off, lf - 1 - off);
         parsed_ = scan_ = lf + 1;
@@ -538,23 +565,24 @@ bool RequestParser::parse_chunk_size(std::string_view line, std::size_t off) {
     const int d = syntax::hex_value(line[i]);
     if (d < 0) break;
     if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) {
-      return set_error(ParseError::BadRequest, "chunk size overflows", off + i);
+      return bad_request("chunk size overflows", off + i);
     }
     size = size * 16 + static_cast<std::uint64_t>(d);
   }
-  if (i == 0) return set_error(ParseError::BadRequest, bad_byte(line.empty() ? '\0' : line[0], "invalid chunk size"), off);
+  if (i == 0)
+    return bad_request(bad_byte(line.empty() ? '\0' : line[0], "invalid chunk size"), off);
 
   std::size_t j = i;
   while (j < line.size() && syntax::is_ows(line[j])) ++j;  // BWS before ';'
   if (j < line.size()) {
-    if (line[j] != ';') return set_error(ParseError::BadRequest, bad_byte(line[j], "invalid byte after chunk size"), off + j);
-    for (std::size_t k = j + 1; k < line.size(); ++k) {
-      if (!syntax::is_field_value_char(line[k])) {
-        return set_error(ParseError::BadRequest, bad_byte(line[k], "invalid byte in chunk extension"), off + k);
-      }
+    if (line[j] != ';')
+      return bad_request(bad_byte(line[j], "invalid byte after chunk size"), off + j);
+    const std::string_view ext = line.substr(j + 1);
+    if (const std::size_t k = syntax::find_invalid_field_value_char(ext); k != npos) {
+      return bad_request(bad_byte(ext[k], "invalid byte in chunk extension"), off + j + 1 + k);
     }
   } else if (j != i) {
-    return set_error(ParseError::BadRequest, "whitespace after chunk size", off + i);
+    return bad_request("whitespace after chunk size", off + i);
   }
 
   if (size == 0) {

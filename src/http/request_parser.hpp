@@ -58,7 +58,15 @@ class RequestParser {
  private:
   // Named after the RFC 9112 grammar; Failed is sticky until reset().
   enum class State : std::uint8_t {
-    StartLine, Fields, Body, ChunkSize, ChunkData, ChunkDataEnd, Trailers, MessageEnd, Failed
+    StartLine,
+    Fields,
+    Body,
+    ChunkSize,
+    ChunkData,
+    ChunkDataEnd,
+    Trailers,
+    MessageEnd,
+    Failed
   };
   // An offset/length pair into the current message's head bytes.
   struct Span {
@@ -85,8 +93,15 @@ class RequestParser {
   Result finish_head(std::string_view in, std::size_t head_size);
   Result head_overflow(std::string_view in);
   bool parse_chunk_size(std::string_view line, std::size_t off);
-  Result fail(ParseError e, std::string_view reason, std::size_t local_offset);
+  // Record an error (state Failed); the bool forms return false for `return bad_request(...)`.
   bool set_error(ParseError e, std::string_view reason, std::size_t local_offset) noexcept;
+  bool bad_request(std::string_view reason, std::size_t local_offset) noexcept {
+    return set_error(ParseError::BadRequest, reason, local_offset);
+  }
+  Result fail(ParseError e, std::string_view reason, std::size_t local_offset);
+  Result fail_bad_request(std::string_view reason, std::size_t local_offset) {
+    return fail(ParseError::BadRequest, reason, local_offset);
+  }
   void start_message() noexcept;
 
   Limits limits_;
@@ -114,7 +129,6 @@ class RequestParser {
     bool content_length_seen = false;
     std::uint64_t content_length = 0;
     bool te_seen = false;
-    std::uint32_t te_codings = 0;
     bool te_chunked_last = false, te_chunked_not_last = false, te_unknown = false;
     bool close = false, keep_alive = false, upgrade_token = false;
     bool upgrade_present = false, expect_continue = false;

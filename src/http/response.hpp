@@ -33,8 +33,9 @@ void write_response_head(std::string& out, int status, std::string_view content_
 
 // Appends a complete response: the head as above with Content-Length = body.size(), then
 // body (dropped for statuses that have no content).
-void write_response(std::string& out, int status, std::string_view content_type, std::string_view body,
-                    std::span<const Header> extra_headers = {}, bool keep_alive = true);
+void write_response(std::string& out, int status, std::string_view content_type,
+                    std::string_view body, std::span<const Header> extra_headers = {},
+                    bool keep_alive = true);
 
 // Appends the answer to a request the parser rejected: http_status(e), a text/plain
 // reason, and "Connection: close" since the stream can no longer be trusted.

@@ -20,7 +20,9 @@ constexpr std::size_t npos = std::string_view::npos;
 constexpr Method kAllowOrder[] = {Method::Get,    Method::Head,    Method::Post, Method::Put,
                                   Method::Delete, Method::Options, Method::Patch};
 
-constexpr unsigned bit(Method m) noexcept { return 1u << static_cast<unsigned>(m); }
+constexpr unsigned bit(Method m) noexcept {
+  return 1u << static_cast<unsigned>(m);
+}
 
 }  // namespace
 
@@ -31,7 +33,8 @@ std::size_t RouteTable::add(Method method, std::string_view pattern) {
   if (pattern.size() >= 2 && pattern.substr(pattern.size() - 2) == "/*") {
     r.kind = Kind::Prefix;
     r.pattern.pop_back();
-    if (r.pattern.find_first_of("{}*") != npos) bad_pattern(pattern, "a prefix pattern takes no parameters");
+    if (r.pattern.find_first_of("{}*") != npos)
+      bad_pattern(pattern, "a prefix pattern takes no parameters");
   } else if (pattern.find('{') != npos) {
     r.kind = Kind::Param;
     std::size_t pos = 1;
@@ -40,16 +43,19 @@ std::size_t RouteTable::add(Method method, std::string_view pattern) {
       const std::size_t end = slash == npos ? pattern.size() : slash;
       const std::string_view seg = pattern.substr(pos, end - pos);
       if (seg.size() >= 3 && seg.front() == '{' && seg.back() == '}') {
-        if (seg.substr(1, seg.size() - 2).find_first_of("{}*") != npos) bad_pattern(pattern, "malformed parameter");
+        if (seg.substr(1, seg.size() - 2).find_first_of("{}*") != npos)
+          bad_pattern(pattern, "malformed parameter");
         r.segments.push_back({pos + 1, seg.size() - 2, true});
       } else {
-        if (seg.find_first_of("{}*") != npos) bad_pattern(pattern, "a parameter must be a whole segment \"{name}\"");
+        if (seg.find_first_of("{}*") != npos)
+          bad_pattern(pattern, "a parameter must be a whole segment \"{name}\"");
         r.segments.push_back({pos, seg.size(), false});
         ++r.literal_segments;
       }
       pos = end + 1;
     }
-    if (r.segments.size() - r.literal_segments > RouteParams::kCapacity) bad_pattern(pattern, "too many parameters");
+    if (r.segments.size() - r.literal_segments > RouteParams::kCapacity)
+      bad_pattern(pattern, "too many parameters");
   } else if (pattern.find_first_of("}*") != npos) {
     bad_pattern(pattern, "'*' only ends a prefix pattern \"/dir/*\"");
   }
@@ -63,54 +69,70 @@ std::size_t RouteTable::add(Method method, std::string_view pattern) {
   return routes_.size() - 1;
 }
 
-bool RouteTable::matches(const Route& r, std::string_view path, RouteParams& params) const {
-  params.clear();
+bool RouteTable::matches(const Route& r, std::string_view path, RouteParams* params) const {
+  if (params != nullptr) params->clear();
   switch (r.kind) {
     case Kind::Exact:
       return path == r.pattern;
     case Kind::Prefix:
       if (!path.starts_with(r.pattern)) return false;
-      params.push_back({"*", path.substr(r.pattern.size())});
+      if (params != nullptr) params->push_back({"*", path.substr(r.pattern.size())});
       return true;
     case Kind::Param:
       break;
   }
-  if (path.empty() || path[0] != '/') return false;
-  std::size_t pos = 1;
+  // Walks path and pattern segments in step with plain loops: segments are a few bytes,
+  // shorter than what a memchr or memcmp call costs to set up.
+  const char* p = path.data();
+  const char* const end = p + path.size();
+  if (p == end || *p != '/') return false;
+  ++p;
+  bool first = true;
   for (const Segment& s : r.segments) {
-    if (pos > path.size()) return false;
-    const std::size_t slash = path.find('/', pos);
-    const std::size_t end = slash == npos ? path.size() : slash;
-    const std::string_view seg = path.substr(pos, end - pos);
-    const std::string_view text(r.pattern.data() + s.off, s.len);
-    if (s.param) {
-      if (seg.empty()) return false;
-      params.push_back({text, seg});
-    } else if (seg != text) {
-      return false;
+    if (!first) {
+      if (p == end || *p != '/') return false;
+      ++p;
     }
-    pos = end + 1;
+    first = false;
+    const char* seg = p;
+    if (s.param) {
+      while (p != end && *p != '/') ++p;
+      if (p == seg) return false;
+      if (params != nullptr) {
+        params->push_back(
+            {{r.pattern.data() + s.off, s.len}, {seg, static_cast<std::size_t>(p - seg)}});
+      }
+    } else {
+      const char* text = r.pattern.data() + s.off;
+      if (static_cast<std::size_t>(end - p) < s.len) return false;
+      for (std::size_t k = 0; k < s.len; ++k, ++p) {
+        if (*p != text[k]) return false;
+      }
+      if (p != end && *p != '/') return false;
+    }
   }
-  return pos == path.size() + 1;
+  return p == end;
+}
+
+// Whether r takes precedence over b, both matching: Kind is ordered Exact < Param <
+// Prefix; then more literal segments, or a longer prefix.
+bool RouteTable::outranks(const Route& r, const Route& b) noexcept {
+  if (r.kind != b.kind) return r.kind < b.kind;
+  if (r.kind == Kind::Param) return r.literal_segments > b.literal_segments;
+  if (r.kind == Kind::Prefix) return r.pattern.size() > b.pattern.size();
+  return false;
 }
 
 std::size_t RouteTable::best(Method method, std::string_view path, RouteParams& params) const {
-  // Linear: a server has tens of routes, and a scan of short memcmps beats a tree there.
+  // Linear: a server has tens of routes, and a scan of short compares beats a tree there.
+  // A route that could not outrank the best so far is not even matched.
   std::size_t best = npos;
   RouteParams candidate;
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     const Route& r = routes_[i];
-    if (r.method != method || !matches(r, path, candidate)) continue;
-    if (best != npos) {
-      const Route& b = routes_[best];
-      // Kind is ordered Exact < Param < Prefix, i.e. by precedence.
-      if (r.kind > b.kind) continue;
-      if (r.kind == b.kind) {
-        if (r.kind == Kind::Exact) continue;
-        if (r.kind == Kind::Param && r.literal_segments <= b.literal_segments) continue;
-        if (r.kind == Kind::Prefix && r.pattern.size() <= b.pattern.size()) continue;
-      }
-    }
+    if (r.method != method) continue;
+    if (best != npos && !outranks(r, routes_[best])) continue;
+    if (!matches(r, path, &candidate)) continue;
     best = i;
     params = candidate;
   }
@@ -129,11 +151,9 @@ RouteTable::Match RouteTable::match(Method method, std::string_view path) const 
 
   // No route for this method: 405 if the path exists for another one (RFC 9110 15.5.6).
   unsigned methods = 0;
-  RouteParams scratch;
   for (const Route& r : routes_) {
-    if (matches(r, path, scratch)) methods |= bit(r.method);
+    if (matches(r, path, nullptr)) methods |= bit(r.method);
   }
-  m.params.clear();
   if (methods == 0) return m;
   if (methods & bit(Method::Get)) methods |= bit(Method::Head);
   m.kind = MatchKind::MethodNotAllowed;

@@ -90,8 +90,10 @@ class RouteTable {
     std::size_t literal_segments = 0;
   };
 
-  bool matches(const Route& r, std::string_view path, RouteParams& params) const;
-  // Index of the best route registered for exactly `method`, or npos.
+  // Whether r matches path; fills *params when given.
+  bool matches(const Route& r, std::string_view path, RouteParams* params) const;
+  static bool outranks(const Route& r, const Route& b) noexcept;
+  // Index of the best route registered for exactly `method`, or npos; fills params.
   std::size_t best(Method method, std::string_view path, RouteParams& params) const;
 
   std::vector<Route> routes_;

@@ -32,14 +32,17 @@ class Router {
     Params params;
     std::string allow;  // for MethodNotAllowed, the value of the Allow header
 
-    std::optional<std::string_view> param(std::string_view name) const noexcept { return params.get(name); }
+    std::optional<std::string_view> param(std::string_view name) const noexcept {
+      return params.get(name);
+    }
   };
 
   // Registers handler for method and pattern. Throws std::invalid_argument for a
   // malformed or duplicate pattern (see RouteTable::add).
   void add(Method method, std::string_view pattern, Handler handler) {
     // Make room first, so nothing can throw once the table has the route.
-    if (handlers_.size() == handlers_.capacity()) handlers_.reserve(handlers_.empty() ? 8 : 2 * handlers_.size());
+    if (handlers_.size() == handlers_.capacity())
+      handlers_.reserve(handlers_.empty() ? 8 : 2 * handlers_.size());
     table_.add(method, pattern);
     handlers_.push_back(std::move(handler));
   }

@@ -23,8 +23,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace wirehub::http {
 namespace {
@@ -32,17 +36,19 @@ namespace {
 using Event = RequestParser::Event;
 
 constexpr std::string_view kPipelined =
-    "GET /api/orders/42?x=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: bench\r\nAccept: */*\r\nA: 1\r\nB: 2\r\nC: 3\r\n"
-    "D: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nConnection: keep-alive\r\n\r\n"
+    "GET /api/orders/42?x=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: bench\r\nAccept: */*\r\n"
+    "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nConnection: keep-alive\r\n\r\n"
     "POST /api/orders HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
-    "POST /api/orders HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;x\r\nhello\r\n0\r\nT: 1\r\n\r\n";
+    "POST /api/orders HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5;x\r\nhello\r\n0\r\nT: 1\r\n\r\n";
 
 // Parses all of `in`, returning the number of completed messages.
 int parse_all(RequestParser& p, std::string_view in) {
   int done = 0;
   while (true) {
     const auto r = p.parse(in);
-    if (r.event == Event::NeedMore || r.event == Event::Error) return r.event == Event::Error ? -1 : done;
+    if (r.event == Event::NeedMore || r.event == Event::Error)
+      return r.event == Event::Error ? -1 : done;
     if (r.event == Event::Done) ++done;
     in.remove_prefix(r.consumed);
   }
@@ -80,7 +86,8 @@ TEST(Allocation, WritingIntoAStringWithRoomAllocatesNothing) {
   out.reserve(64 * 1024);
   const Header extra[] = {{"X-Id", "1"}};
   const std::size_t before = g_allocations.load();
-  for (int i = 0; i < 100; ++i) write_response(out, 200, "application/json", "{\"ok\":true}", extra);
+  for (int i = 0; i < 100; ++i)
+    write_response(out, 200, "application/json", "{\"ok\":true}", extra);
   const std::size_t after = g_allocations.load();
   EXPECT_EQ(after - before, 0u);
 }

@@ -19,7 +19,8 @@ RequestHead head_with(std::vector<Header> headers) {
 }
 
 TEST(RequestHead, HeaderLookupIsCaseInsensitiveAndReturnsFirst) {
-  const RequestHead h = head_with({{"Host", "a"}, {"X-Token", "one"}, {"x-token", "two"}, {"Empty", ""}});
+  const RequestHead h =
+      head_with({{"Host", "a"}, {"X-Token", "one"}, {"x-token", "two"}, {"Empty", ""}});
   EXPECT_EQ(h.header("host"), "a");
   EXPECT_EQ(h.header("X-TOKEN"), "one");
   EXPECT_EQ(h.header("empty"), "");
@@ -75,11 +76,13 @@ TEST_P(QueryParam, FindsAndDecodes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Request, QueryParam, testing::ValuesIn(kQueryCases),
-                         [](const testing::TestParamInfo<QueryCase>& param_info) { return std::string(param_info.param.name); });
+                         [](const testing::TestParamInfo<QueryCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 TEST(Method, Rfc9110_9_1_TextRoundTripsAndIsCaseSensitive) {
-  for (Method m : {Method::Get, Method::Head, Method::Post, Method::Put, Method::Delete, Method::Options,
-                   Method::Patch}) {
+  for (Method m : {Method::Get, Method::Head, Method::Post, Method::Put, Method::Delete,
+                   Method::Options, Method::Patch}) {
     EXPECT_EQ(method_from_text(method_text(m)), m);
   }
   EXPECT_EQ(method_from_text("get"), Method::Other);
@@ -95,8 +98,9 @@ TEST(ParseError, OneTableMapsEachErrorToItsStatus) {
   EXPECT_EQ(http_status(ParseError::BodyTooLarge), 413);
   EXPECT_EQ(http_status(ParseError::VersionNotSupported), 505);
   EXPECT_EQ(http_status(ParseError::NotImplemented), 501);
-  for (ParseError e : {ParseError::BadRequest, ParseError::UriTooLong, ParseError::HeadersTooLarge,
-                       ParseError::BodyTooLarge, ParseError::VersionNotSupported, ParseError::NotImplemented}) {
+  for (ParseError e :
+       {ParseError::BadRequest, ParseError::UriTooLong, ParseError::HeadersTooLarge,
+        ParseError::BodyTooLarge, ParseError::VersionNotSupported, ParseError::NotImplemented}) {
     EXPECT_FALSE(describe(e).empty());
   }
 }

@@ -24,18 +24,24 @@ TEST(Response, AppendsAfterExistingBytes) {
 TEST(Response, Rfc9112_9_6_ConnectionCloseWhenNotKeepingAlive) {
   std::string out;
   write_response(out, 400, "text/plain", "bad\n", {}, false);
-  EXPECT_EQ(out, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbad\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
+            "Connection: close\r\n\r\nbad\n");
 }
 
 TEST(Response, ExtraHeadersInOrderAfterFixedOnes) {
   std::string out;
   const Header extra[] = {{"Allow", "GET, HEAD"}, {"X-Id", "7"}};
   write_response(out, 405, "", "", extra);
-  EXPECT_EQ(out, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nAllow: GET, HEAD\r\nX-Id: 7\r\n\r\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nAllow: GET, HEAD\r\n"
+            "X-Id: 7\r\n\r\n");
 }
 
 TEST(Response, Rfc9110_6_4_1_NoContentLengthOrBodyFor1xx204And304) {
-  const Header upgrade[] = {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}, {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}};
+  const Header upgrade[] = {{"Upgrade", "websocket"},
+                            {"Connection", "Upgrade"},
+                            {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}};
   std::string out;
   write_response(out, 101, "", "", upgrade);
   EXPECT_EQ(out,
@@ -79,9 +85,10 @@ TEST(Response, UnknownStatusHasEmptyReasonAndInvalidIs500) {
 TEST(Response, ErrorResponseUsesTheStatusTableAndCloses) {
   std::string out;
   write_error_response(out, ParseError::HeadersTooLarge);
-  EXPECT_EQ(out,
-            "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            "Content-Length: 32\r\nConnection: close\r\n\r\nrequest header fields too large\n");
+  EXPECT_EQ(
+      out,
+      "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 32\r\nConnection: close\r\n\r\nrequest header fields too large\n");
 }
 
 TEST(Response, ReasonPhrases) {

@@ -51,24 +51,33 @@ const RouteCase kCases[] = {
     {"ExactBeatsParam", Method::Get, "/api/orders/latest", MatchKind::Found, "latest", ""},
     {"ParamNeedsNonEmptySegment", Method::Get, "/api/orders/", MatchKind::NotFound, "", ""},
     {"ParamIsOneSegment", Method::Get, "/api/orders/1/2", MatchKind::NotFound, "", ""},
-    {"MoreLiteralSegmentsWin", Method::Get, "/api/orders/7/items/3", MatchKind::Found, "order-items", "id=7;n=3;"},
-    {"SeveralParams", Method::Get, "/api/users/7/items/3", MatchKind::Found, "items", "kind=users;id=7;n=3;"},
+    {"LiteralSegmentMustMatchWhole", Method::Get, "/api/ordersX/1", MatchKind::NotFound, "", ""},
+    {"LiteralSegmentMustNotBeShort", Method::Get, "/api/order/1", MatchKind::NotFound, "", ""},
+    {"EmptySegmentIsNotAParam", Method::Get, "/api//7/items/3", MatchKind::NotFound, "", ""},
+    {"MoreLiteralSegmentsWin", Method::Get, "/api/orders/7/items/3", MatchKind::Found,
+     "order-items", "id=7;n=3;"},
+    {"SeveralParams", Method::Get, "/api/users/7/items/3", MatchKind::Found, "items",
+     "kind=users;id=7;n=3;"},
     {"Prefix", Method::Get, "/static/app.js", MatchKind::Found, "static", "*=app.js;"},
     {"PrefixMatchesItsDirectory", Method::Get, "/static/", MatchKind::Found, "static", "*=;"},
     {"PrefixDoesNotMatchWithoutSlash", Method::Get, "/static", MatchKind::NotFound, "", ""},
-    {"LongestPrefixWins", Method::Get, "/static/img/a/b.png", MatchKind::Found, "images", "*=a/b.png;"},
+    {"LongestPrefixWins", Method::Get, "/static/img/a/b.png", MatchKind::Found, "images",
+     "*=a/b.png;"},
     {"PrefixByMethod", Method::Delete, "/static/img/x", MatchKind::Found, "purge", "*=img/x;"},
     {"NotFound", Method::Get, "/nope", MatchKind::NotFound, "", ""},
-    {"Rfc9110_15_5_6_MethodNotAllowedListsAllow", Method::Put, "/api/orders", MatchKind::MethodNotAllowed, "",
-     "GET, HEAD, POST"},
-    {"MethodNotAllowedOnParamRoute", Method::Delete, "/api/orders/9", MatchKind::MethodNotAllowed, "", "GET, HEAD"},
-    {"MethodNotAllowedUnionsMatchingRoutes", Method::Post, "/static/x", MatchKind::MethodNotAllowed, "",
-     "GET, HEAD, DELETE"},
-    {"Rfc9110_9_3_2_HeadFallsBackToGet", Method::Head, "/api/orders/5", MatchKind::Found, "get-order", "id=5;"},
+    {"Rfc9110_15_5_6_MethodNotAllowedListsAllow", Method::Put, "/api/orders",
+     MatchKind::MethodNotAllowed, "", "GET, HEAD, POST"},
+    {"MethodNotAllowedOnParamRoute", Method::Delete, "/api/orders/9", MatchKind::MethodNotAllowed,
+     "", "GET, HEAD"},
+    {"MethodNotAllowedUnionsMatchingRoutes", Method::Post, "/static/x", MatchKind::MethodNotAllowed,
+     "", "GET, HEAD, DELETE"},
+    {"Rfc9110_9_3_2_HeadFallsBackToGet", Method::Head, "/api/orders/5", MatchKind::Found,
+     "get-order", "id=5;"},
     {"HeadRouteBeatsGetRoute", Method::Head, "/health", MatchKind::Found, "health-head", ""},
     {"HeadFallsBackToGetPrefix", Method::Head, "/static/a", MatchKind::Found, "static", "*=a;"},
     {"OtherMatchesOtherRoutes", Method::Other, "/other", MatchKind::Found, "other", ""},
-    {"OtherDoesNotMatchGetRoutes", Method::Other, "/ws/echo", MatchKind::MethodNotAllowed, "", "GET, HEAD"},
+    {"OtherDoesNotMatchGetRoutes", Method::Other, "/ws/echo", MatchKind::MethodNotAllowed, "",
+     "GET, HEAD"},
 };
 
 class RouterMatch : public testing::TestWithParam<RouteCase> {};
@@ -82,7 +91,8 @@ TEST_P(RouterMatch, Matches) {
     ASSERT_NE(m.handler, nullptr);
     EXPECT_EQ(*m.handler, c.handler);
     std::string params;
-    for (const R::Param& p : m.params) params += std::string(p.name) + "=" + std::string(p.value) + ";";
+    for (const R::Param& p : m.params)
+      params += std::string(p.name) + "=" + std::string(p.value) + ";";
     EXPECT_EQ(params, c.params);
     EXPECT_TRUE(m.allow.empty());
   } else {
@@ -93,7 +103,9 @@ TEST_P(RouterMatch, Matches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Router, RouterMatch, testing::ValuesIn(kCases),
-                         [](const testing::TestParamInfo<RouteCase>& param_info) { return std::string(param_info.param.name); });
+                         [](const testing::TestParamInfo<RouteCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 TEST(Router, ParamLookupByNameViewsThePath) {
   const R router = make_router();
@@ -123,7 +135,8 @@ TEST(Router, BadPatternsAreRejectedAtAdd) {
   EXPECT_THROW(r.add(Method::Get, "/a/{id", "x"), std::invalid_argument);
   EXPECT_THROW(r.add(Method::Get, "/a/x{id}", "x"), std::invalid_argument);
   EXPECT_THROW(r.add(Method::Get, "/a/{id}/*", "x"), std::invalid_argument);
-  EXPECT_THROW(r.add(Method::Get, "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", "x"), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::Get, "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", "x"),
+               std::invalid_argument);
   EXPECT_EQ(r.size(), 0u);
   r.add(Method::Get, "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}", "eight");
   r.add(Method::Get, "/dup", "x");
