@@ -1,0 +1,467 @@
+// net::Connection over a socketpair: a TestConnection on a real EventLoop thread, and the
+// test thread playing the peer with a blocking socket.
+//
+// SOCK_SEQPACKET pairs are used where the number of send()/writev() calls is the thing
+// under test: each call becomes one record, so the peer can count them. Everything else
+// uses SOCK_STREAM. Each test ends proving a clean shutdown: every connection closed
+// (on_closed exactly once each), none left on the loop's list, and /proc/self/fd back to
+// what it held before.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/shared_buffer.hpp"
+#include "loop/event_loop.hpp"
+#include "net/connection.hpp"
+
+namespace wirehub::net {
+namespace {
+
+using namespace std::chrono_literals;
+using loop::EventLoop;
+
+int open_fd_count() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  while (readdir(d)) ++n;
+  closedir(d);
+  return n;
+}
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds limit = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// A deterministic byte pattern, so reordered or lost bytes show.
+std::string pattern(std::size_t n, std::size_t seed = 0) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed + i / 251) % 26);
+  return s;
+}
+
+// What a TestConnection reports; owned by the test so it outlives the connection.
+struct Probe {
+  std::atomic<int> closed{0};
+  std::atomic<int> peer_closed{0};
+  std::atomic<int> drained{0};
+  std::atomic<int> reads{0};
+  std::atomic<std::size_t> bytes_read{0};
+  // Called on the loop thread with each read (default: nothing).
+  std::function<void(Connection&, std::string_view)> on_read;
+};
+
+class TestConnection final : public Connection {
+ public:
+  TestConnection(EventLoop& loop, int fd, Probe& probe) : Connection(loop, fd), probe_(probe) {}
+
+ private:
+  void on_read(char* data, std::size_t n) override {
+    probe_.reads.fetch_add(1);
+    probe_.bytes_read.fetch_add(n);
+    if (probe_.on_read) probe_.on_read(*this, std::string_view(data, n));
+  }
+  void on_peer_closed() override {
+    probe_.peer_closed.fetch_add(1);
+    Connection::on_peer_closed();
+  }
+  void on_closed() override { probe_.closed.fetch_add(1); }
+  void on_drained() override { probe_.drained.fetch_add(1); }
+
+  Probe& probe_;
+};
+
+class ConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fds_before_ = open_fd_count();
+    loop_ = std::make_unique<EventLoop>();
+    done_f_ = done_.get_future();
+    thread_ = std::thread([this] {
+      loop_->run();
+      done_.set_value();
+    });
+  }
+
+  void TearDown() override {
+    // Close whatever a test left open (its handlers may refer to the test's locals, which
+    // are gone by now: detach them first), then prove nothing is left on the loop.
+    run([&] {
+      for (Probe& p : probes_) p.on_read = nullptr;
+      Connection::for_each_on_this_thread([](Connection& c) { c.close_now(); });
+    });
+    EXPECT_TRUE(wait_until([&] {
+      std::size_t n = 1;
+      run([&] { n = Connection::count_on_this_thread(); });
+      return n == 0;
+    })) << "connections still open at the end of the test";
+    loop_->stop();
+    if (done_f_.wait_for(5s) != std::future_status::ready) {
+      std::fprintf(stderr, "event loop did not stop\n");
+      std::abort();
+    }
+    thread_.join();
+    loop_.reset();
+    for (int fd : peer_fds_) ::close(fd);
+    EXPECT_EQ(open_fd_count(), fds_before_) << "fds leaked";
+  }
+
+  // Runs fn on the loop thread and waits for it. A loop that does not run it within 10 s
+  // is hung: abort rather than return while fn may still run against our stack.
+  template <class Fn>
+  void run(Fn fn) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto f = done->get_future();
+    loop_->post([fn = std::move(fn), done]() mutable {
+      fn();
+      done->set_value();
+    });
+    if (f.wait_for(10s) != std::future_status::ready) {
+      std::fprintf(stderr, "posted task did not run within 10 s\n");
+      std::abort();
+    }
+  }
+
+  // A Probe that outlives the connections reporting to it (they may close after the
+  // test body returned, in TearDown).
+  Probe& probe() { return probes_.emplace_back(); }
+
+  // A socket pair: a TestConnection on one end (created on the loop thread), and the
+  // blocking peer end, with a receive timeout so a missing byte fails instead of hanging.
+  TestConnection* connect(Probe& probe, int type = SOCK_STREAM) {
+    int sv[2];
+    EXPECT_EQ(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    int flags = fcntl(sv[1], F_GETFL);
+    fcntl(sv[1], F_SETFL, flags & ~O_NONBLOCK);
+    timeval tv{5, 0};
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    peer_fds_.push_back(sv[1]);
+    TestConnection* c = nullptr;
+    run([&] { c = new TestConnection(*loop_, sv[0], probe); });
+    return c;
+  }
+  int peer(std::size_t i = 0) const { return peer_fds_.at(i); }
+
+  // Reads exactly n bytes from the peer end (each recv bounded by SO_RCVTIMEO).
+  static std::string read_exact(int fd, std::size_t n, std::size_t chunk = 64 * 1024) {
+    std::string out;
+    std::vector<char> buf(chunk);
+    while (out.size() < n) {
+      ssize_t r = ::recv(fd, buf.data(), std::min(chunk, n - out.size()), 0);
+      if (r <= 0) break;
+      out.append(buf.data(), static_cast<std::size_t>(r));
+    }
+    return out;
+  }
+  // True if the next recv reports EOF (0), within the receive timeout.
+  static bool reads_eof(int fd) {
+    char c;
+    return ::recv(fd, &c, 1, 0) == 0;
+  }
+  // True if nothing is waiting to be read right now.
+  static bool nothing_to_read(int fd) {
+    char c;
+    ssize_t r = ::recv(fd, &c, 1, MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  // Two loop iterations: whatever an earlier iteration wrote has been written.
+  void settle() {
+    run([] {});
+    run([] {});
+  }
+
+  std::unique_ptr<EventLoop> loop_;
+  std::deque<Probe> probes_;
+  std::vector<int> peer_fds_;
+  int fds_before_ = 0;
+
+ private:
+  std::promise<void> done_;
+  std::future<void> done_f_;
+  std::thread thread_;
+};
+
+TEST_F(ConnectionTest, CorkedEchoIsWrittenWithOneSend) {
+  Probe& probe = this->probe();
+  probe.on_read = [](Connection& c, std::string_view in) {
+    // Three sends while handling input: gathered in the cork, written once.
+    c.send("<");
+    c.send(in);
+    c.send(">");
+  };
+  connect(probe, SOCK_SEQPACKET);
+  for (int i = 0; i < 10; ++i) {
+    std::string msg = "message-" + std::to_string(i);
+    ASSERT_EQ(::send(peer(), msg.data(), msg.size(), 0), static_cast<ssize_t>(msg.size()));
+    char rec[256];
+    ssize_t n = ::recv(peer(), rec, sizeof rec, 0);  // one record = one send() by the loop
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string_view(rec, static_cast<std::size_t>(n)), "<" + msg + ">");
+  }
+  settle();
+  EXPECT_TRUE(nothing_to_read(peer()));  // no second, split-off record
+  EXPECT_EQ(probe.reads.load(), 10);
+  EXPECT_EQ(probe.closed.load(), 0);
+}
+
+TEST_F(ConnectionTest, SendsOutsideAReadAreFlushedTogetherAtTheEndOfTheIteration) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe, SOCK_SEQPACKET);
+  BufferRef shared = BufferRef::copy_of("[shared]");
+  run([&] {
+    c->send("one,");
+    c->send(shared, 1, 6);
+    c->send(",two");
+    EXPECT_EQ(c->queued_bytes(), 4u + 6u + 4u);  // queued, not yet written
+  });
+  char rec[256];
+  ssize_t n = ::recv(peer(), rec, sizeof rec, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string_view(rec, static_cast<std::size_t>(n)), "one,shared,two");  // one writev
+  settle();
+  EXPECT_TRUE(nothing_to_read(peer()));
+  std::size_t queued = 1;
+  run([&] { queued = c->queued_bytes(); });
+  EXPECT_EQ(queued, 0u);
+}
+
+TEST_F(ConnectionTest, LargeWritesCompleteThroughEpolloutWhileThePeerReadsSlowly) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  const std::string big = pattern(8 << 20, 1);
+  const std::string copy = pattern(1 << 20, 2);
+  BufferRef shared = BufferRef::copy_of(big);
+  run([&] {
+    c->send(shared, 0, big.size());
+    c->send(copy);
+    c->send("end");
+  });
+  // The kernel cannot hold 9 MiB for an AF_UNIX socket: the rest waits for EPOLLOUT.
+  std::size_t queued = 0;
+  run([&] { queued = c->queued_bytes(); });
+  EXPECT_GT(queued, 1u << 20);
+  // Read in small pieces so the writer is woken many times.
+  const std::string got = read_exact(peer(), big.size() + copy.size() + 3, 4096);
+  ASSERT_EQ(got.size(), big.size() + copy.size() + 3);
+  EXPECT_TRUE(got.compare(0, big.size(), big) == 0);
+  EXPECT_TRUE(got.compare(big.size(), copy.size(), copy) == 0);
+  EXPECT_EQ(got.substr(big.size() + copy.size()), "end");
+  EXPECT_TRUE(wait_until([&] {
+    run([&] { queued = c->queued_bytes(); });
+    return queued == 0;
+  }));
+  EXPECT_EQ(probe.closed.load(), 0);
+}
+
+TEST_F(ConnectionTest, CloseAfterFlushDeliversEveryQueuedByteThenEof) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  const std::string data = pattern(4 << 20, 3);
+  run([&] {
+    c->send(data);
+    c->close_after_flush(10'000);
+    EXPECT_EQ(c->phase(), Connection::Phase::Flushing);
+    c->send("tail");  // still accepted while flushing
+  });
+  // Input while closing is read and discarded, never handed to on_read.
+  ASSERT_EQ(::send(peer(), "ignored", 7, 0), 7);
+  const std::string got = read_exact(peer(), data.size() + 4);
+  ASSERT_EQ(got.size(), data.size() + 4);
+  EXPECT_TRUE(got.compare(0, data.size(), data) == 0);
+  EXPECT_EQ(got.substr(data.size()), "tail");
+  EXPECT_TRUE(reads_eof(peer()));  // the write side was shut down after the last byte
+  EXPECT_EQ(probe.closed.load(), 0);  // lingering: waits for our EOF
+  ::shutdown(peer(), SHUT_WR);
+  EXPECT_TRUE(wait_until([&] { return probe.closed.load() == 1; }));
+  settle();
+  EXPECT_EQ(probe.closed.load(), 1);
+  EXPECT_EQ(probe.reads.load(), 0);
+  EXPECT_EQ(probe.peer_closed.load(), 0);  // EOF while closing is not "the peer closed"
+}
+
+TEST_F(ConnectionTest, CloseAfterFlushGivesUpAfterTheLingerTimeWhenThePeerStaysOpen) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  run([&] {
+    c->send("bye");
+    c->close_after_flush(50);
+  });
+  EXPECT_EQ(read_exact(peer(), 3), "bye");
+  EXPECT_TRUE(reads_eof(peer()));
+  // The peer never closes: the linger timeout closes our side.
+  EXPECT_TRUE(wait_until([&] { return probe.closed.load() == 1; }, 3s));
+}
+
+TEST_F(ConnectionTest, CloseAfterFlushIsBoundedWhenThePeerNeverReads) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  const std::string data = pattern(4 << 20);
+  run([&] {
+    c->send(data);
+    c->close_after_flush(100);
+  });
+  EXPECT_TRUE(wait_until([&] { return probe.closed.load() == 1; }, 3s));
+  settle();
+  EXPECT_EQ(probe.closed.load(), 1);
+}
+
+TEST_F(ConnectionTest, CloseNowDropsQueuedOutputAndClosesOnce) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  run([&] {
+    c->send("never written");
+    c->close_now();
+    c->close_now();
+    c->close_after_flush(1000);  // too late: already closing
+    EXPECT_EQ(probe.closed.load(), 0);  // not inside the callback, at the end of the iteration
+  });
+  EXPECT_TRUE(reads_eof(peer()));  // EOF with no data before it
+  settle();
+  EXPECT_EQ(probe.closed.load(), 1);
+}
+
+TEST_F(ConnectionTest, PeerEofClosesTheConnectionOnce) {
+  Probe& probe = this->probe();
+  connect(probe);
+  ::shutdown(peer(), SHUT_WR);
+  EXPECT_TRUE(wait_until([&] { return probe.closed.load() == 1; }));
+  settle();
+  EXPECT_EQ(probe.peer_closed.load(), 1);
+  EXPECT_EQ(probe.closed.load(), 1);
+  EXPECT_TRUE(reads_eof(peer()));
+}
+
+TEST_F(ConnectionTest, LargeInputArrivesCompleteAcrossManyReads) {
+  Probe& probe = this->probe();
+  std::string received;  // loop thread only
+  probe.on_read = [&](Connection&, std::string_view in) { received.append(in); };
+  connect(probe);
+  const std::string data = pattern(3 << 20, 5);
+  std::size_t off = 0;
+  while (off < data.size()) {  // blocking writes; the loop reads concurrently
+    ssize_t w = ::send(peer(), data.data() + off, data.size() - off, 0);
+    ASSERT_GT(w, 0);
+    off += static_cast<std::size_t>(w);
+  }
+  EXPECT_TRUE(wait_until([&] { return probe.bytes_read.load() == data.size(); }));
+  std::string copy;
+  run([&] { copy = received; });
+  EXPECT_TRUE(copy == data);
+  EXPECT_GT(probe.reads.load(), 1);
+}
+
+TEST_F(ConnectionTest, ForEachAndCountSeeTheConnectionsOfThisThreadOnly) {
+  Probe& probe = this->probe();
+  std::vector<TestConnection*> conns;
+  for (int i = 0; i < 5; ++i) conns.push_back(connect(probe));
+  EXPECT_EQ(Connection::count_on_this_thread(), 0u);  // the test thread owns none
+  std::size_t count = 0;
+  std::set<int> fds;
+  run([&] {
+    count = Connection::count_on_this_thread();
+    Connection::for_each_on_this_thread([&](Connection& c) { fds.insert(c.fd()); });
+  });
+  EXPECT_EQ(count, 5u);
+  std::set<int> expected;
+  for (TestConnection* c : conns) expected.insert(c->fd());  // fds are stable while open
+  EXPECT_EQ(fds, expected);
+
+  // fn may close the connection it is given.
+  run([&] {
+    Connection::for_each_on_this_thread([](Connection& c) { c.close_now(); });
+    EXPECT_EQ(Connection::count_on_this_thread(), 5u);  // closed at the end of the iteration
+  });
+  EXPECT_TRUE(wait_until([&] { return probe.closed.load() == 5; }));
+  run([&] { count = Connection::count_on_this_thread(); });
+  EXPECT_EQ(count, 0u);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_TRUE(reads_eof(peer(i)));
+}
+
+TEST_F(ConnectionTest, DeletingAnOpenConnectionClosesItsSocket) {
+  // What the server does with connections still open when a loop stops.
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  std::size_t count = 1;
+  run([&] {
+    delete c;
+    count = Connection::count_on_this_thread();
+  });
+  EXPECT_EQ(count, 0u);
+  EXPECT_TRUE(reads_eof(peer()));
+}
+
+TEST_F(ConnectionTest, OnDrainedOnceWhenQueuedBytesFallBackToTheThreshold) {
+  Probe& probe = this->probe();
+  TestConnection* c = connect(probe);
+  run([&] { c->set_drain_threshold(64 * 1024); });
+  const std::string data = pattern(2 << 20);
+  run([&] { c->send(data); });
+  std::size_t queued = 0;
+  run([&] { queued = c->queued_bytes(); });
+  ASSERT_GT(queued, 64u * 1024);  // above the threshold: the peer has not read yet
+  EXPECT_EQ(probe.drained.load(), 0);
+  ASSERT_EQ(read_exact(peer(), data.size()).size(), data.size());
+  EXPECT_TRUE(wait_until([&] { return probe.drained.load() >= 1; }));
+  settle();
+  EXPECT_EQ(probe.drained.load(), 1);
+
+  // A small send that never passes the threshold does not report a drain.
+  run([&] { c->send("small"); });
+  EXPECT_EQ(read_exact(peer(), 5), "small");
+  settle();
+  EXPECT_EQ(probe.drained.load(), 1);
+
+  // A second backlog, a second drain.
+  run([&] { c->send(data); });
+  ASSERT_EQ(read_exact(peer(), data.size()).size(), data.size());
+  EXPECT_TRUE(wait_until([&] { return probe.drained.load() == 2; }));
+  settle();
+  EXPECT_EQ(probe.drained.load(), 2);
+}
+
+TEST_F(ConnectionTest, EchoQueuedBehindABacklogKeepsItsOrder) {
+  // While output is queued, a read is not corked: the echo must go behind the backlog.
+  Probe& probe = this->probe();
+  probe.on_read = [](Connection& c, std::string_view in) { c.send(in); };
+  TestConnection* c = connect(probe);
+  const std::string data = pattern(2 << 20, 9);
+  run([&] { c->send(data); });
+  ASSERT_EQ(::send(peer(), "ECHO", 4, 0), 4);
+  EXPECT_TRUE(wait_until([&] { return probe.reads.load() == 1; }));
+  const std::string got = read_exact(peer(), data.size() + 4);
+  ASSERT_EQ(got.size(), data.size() + 4);
+  EXPECT_TRUE(got.compare(0, data.size(), data) == 0);
+  EXPECT_EQ(got.substr(data.size()), "ECHO");
+}
+
+}  // namespace
+}  // namespace wirehub::net
