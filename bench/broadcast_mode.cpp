@@ -1,5 +1,298 @@
+// broadcast: fan-out. One publisher and N subscribers on the same endpoint; the server
+// relays every message to every client. The publisher keeps at most `window` messages
+// that have not yet reached every subscriber; a ring of per-sequence countdowns (shared
+// by the worker threads, lock-free) says when one has, and the subscriber that brings a
+// countdown to zero lets the publisher send the next.
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <bit>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+
 #include "modes.hpp"
+#include "run.hpp"
+#include "wire.hpp"
+#include "ws_client.hpp"
 
 namespace wirehub::bench {
-int run_broadcast(const Options&) { return kExitUsage; }
+
+namespace {
+
+// One in-flight message: when it was published and how many subscribers still await it.
+// A slot is reused only after its countdown reached zero, so no reader is left behind.
+struct alignas(64) Slot {
+  std::atomic<std::uint64_t> sent_ns{0};
+  std::atomic<std::uint32_t> remaining{0};
+};
+
+// What the workers share: the ring, and the eventfd through which a subscriber thread
+// tells the publisher's thread that a message is complete.
+struct Shared {
+  explicit Shared(std::size_t window)
+      : mask(std::bit_ceil(window) - 1), slots(new Slot[mask + 1]), wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (wake_fd < 0) throw std::runtime_error("eventfd failed");
+  }
+  ~Shared() { ::close(wake_fd); }
+  Shared(const Shared&) = delete;
+  Shared& operator=(const Shared&) = delete;
+  Slot& slot(std::uint64_t seq) noexcept { return slots[seq & mask]; }
+
+  std::size_t mask;
+  std::unique_ptr<Slot[]> slots;
+  int wake_fd;
+  std::atomic<bool> publisher_open{false};
+  std::atomic<std::uint64_t> completed{0};  // messages that reached every subscriber
+};
+
+class Publisher;
+
+class BroadcastWorker final : public Worker, private loop::Watcher {
+ public:
+  BroadcastWorker(WorkerConfig cfg, const Options& o, Shared& shared)
+      : Worker(std::move(cfg)),
+        shared_(shared),
+        window_(o.window),
+        size_(o.size),
+        op_(o.binary ? ws::Opcode::Binary : ws::Opcode::Text) {
+    body_.resize(size_ - kSeqBytes);
+    for (std::size_t i = 0; i < body_.size(); ++i) body_[i] = static_cast<char>('A' + i % 26);
+    if (config().index == 0) loop().add(shared_.wake_fd, EPOLLIN, this);
+  }
+  ~BroadcastWorker() override {
+    if (config().index == 0) loop().remove(shared_.wake_fd);
+  }
+
+  Shared& shared() noexcept { return shared_; }
+  std::size_t window() const noexcept { return window_; }
+  std::size_t size() const noexcept { return size_; }
+  ws::Opcode opcode() const noexcept { return op_; }
+  std::string_view body() const noexcept { return body_; }
+
+  // Publisher's worker only: begin publishing to `subscribers` connections.
+  void start_publishing(std::uint32_t subscribers);
+  // A message reached its last subscriber; the publisher may send another.
+  void message_completed();
+  void publisher_gone() noexcept { publisher_ = nullptr; }
+
+ protected:
+  WsClient* make_client(int fd, std::size_t global_index, std::uint64_t dial_start_ns) override;
+
+ private:
+  void on_events(std::uint32_t) override;
+
+  Shared& shared_;
+  std::size_t window_, size_;
+  ws::Opcode op_;
+  std::string body_;
+  Publisher* publisher_ = nullptr;
+};
+
+class Publisher final : public WsClient {
+ public:
+  Publisher(BroadcastWorker& w, int fd, std::uint64_t dial_start_ns) : WsClient(w, fd, dial_start_ns), bw_(w) {}
+  ~Publisher() override { bw_.publisher_gone(); }
+
+  void start(std::uint32_t subscribers) {
+    subscribers_ = subscribers;
+    pump();
+  }
+
+  // Retires completed messages from the front of the window, then fills it again.
+  void pump() {
+    Shared& sh = bw_.shared();
+    while (oldest_ < next_ && sh.slot(oldest_).remaining.load(std::memory_order_acquire) == 0) ++oldest_;
+    sh.completed.store(oldest_, std::memory_order_relaxed);
+    if (subscribers_ == 0 || stage() != Stage::Open) return;
+    while (bw_.sending() && next_ - oldest_ < bw_.window()) {
+      Slot& s = sh.slot(next_);
+      s.remaining.store(subscribers_, std::memory_order_relaxed);
+      s.sent_ns.store(bw_.now_ns(), std::memory_order_release);
+      char seq[kSeqBytes];
+      encode_seq(seq, next_);
+      ++next_;
+      send_data(bw_.opcode(), std::string_view(seq, kSeqBytes), bw_.body());
+      bw_.stats().sent.add();
+    }
+  }
+
+ private:
+  void on_ws_open() override { bw_.shared().publisher_open.store(true, std::memory_order_release); }
+
+  bool on_ws_message(ws::Opcode op, std::string_view payload) override {
+    // Our own messages come back too: check they are intact and in order, count nothing.
+    const auto seq = payload.size() == bw_.size() && op == bw_.opcode() ? decode_seq(payload.data()) : std::nullopt;
+    if (!seq || *seq != (echoed_ & kMaxSeq)) {
+      fail(bw_.stats().mismatches, "broadcast: the publisher's own message came back altered or out of order");
+      return false;
+    }
+    ++echoed_;
+    return true;
+  }
+
+  BroadcastWorker& bw_;
+  std::uint32_t subscribers_ = 0;
+  std::uint64_t next_ = 0;    // sequence of the next message
+  std::uint64_t oldest_ = 0;  // oldest message not yet at every subscriber
+  std::uint64_t echoed_ = 0;  // own messages seen back
+};
+
+class Subscriber final : public WsClient {
+ public:
+  Subscriber(BroadcastWorker& w, int fd, std::uint64_t dial_start_ns) : WsClient(w, fd, dial_start_ns), bw_(w) {}
+
+ private:
+  bool on_ws_message(ws::Opcode op, std::string_view payload) override {
+    WorkerStats& st = bw_.stats();
+    if (op != bw_.opcode() || payload.size() != bw_.size()) {
+      fail(st.mismatches, "broadcast: a message of the wrong opcode or size");
+      return false;
+    }
+    const auto seq = decode_seq(payload.data());
+    if (!seq || *seq != (expected_ & kMaxSeq)) {
+      fail(st.mismatches, "broadcast: a subscriber missed a message or got one out of order");
+      return false;
+    }
+    ++expected_;
+    Slot& s = bw_.shared().slot(*seq);
+    const std::uint64_t now = bw_.now_ns();
+    const std::uint64_t sent = s.sent_ns.load(std::memory_order_acquire);
+    const bool measured = bw_.in_window(now);
+    st.received.add();
+    if (measured) {
+      st.window_received.add();
+      bw_.latency().record(now - sent);
+    }
+    if (s.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if (measured) {
+        st.window_completed.add();
+        bw_.completion().record(now - sent);
+      }
+      bw_.message_completed();
+    }
+    return true;
+  }
+
+  BroadcastWorker& bw_;
+  std::uint64_t expected_ = 0;
+};
+
+WsClient* BroadcastWorker::make_client(int fd, std::size_t global_index, std::uint64_t dial_start_ns) {
+  if (global_index == 0) return publisher_ = new Publisher(*this, fd, dial_start_ns);
+  return new Subscriber(*this, fd, dial_start_ns);
+}
+
+void BroadcastWorker::start_publishing(std::uint32_t subscribers) {
+  refresh_clock();
+  if (publisher_) publisher_->start(subscribers);
+}
+
+void BroadcastWorker::message_completed() {
+  if (config().index == 0) {
+    if (publisher_) publisher_->pump();
+    return;
+  }
+  // Another thread's publisher: one eventfd write per completed message, not per delivery.
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(shared_.wake_fd, &one, sizeof one);
+}
+
+void BroadcastWorker::on_events(std::uint32_t) {
+  std::uint64_t n;
+  [[maybe_unused]] ssize_t r = ::read(shared_.wake_fd, &n, sizeof n);
+  refresh_clock();
+  if (publisher_) publisher_->pump();
+}
+
+}  // namespace
+
+int run_broadcast(const Options& o) {
+  Shared shared(o.window);
+  Run run(o);
+  const std::size_t total = o.subscribers + 1;
+  const std::size_t max_frame = ws::kMaxFrameHeader + o.size;
+  for (unsigned i = 0; i < o.threads; ++i)
+    run.add(std::make_unique<BroadcastWorker>(run.worker_config(i, total, max_frame), o, shared));
+  run.start();
+
+  constexpr std::uint64_t kSetupTimeoutNs = 60'000'000'000;
+  run.wait_until(run.started_ns() + kSetupTimeoutNs, "connect", [&](const Totals& t) { return t.settled() >= total; });
+  const bool have_publisher = shared.publisher_open.load(std::memory_order_acquire);
+  const Totals at_start = run.totals();
+  const auto subscribers = static_cast<std::uint32_t>(at_start.opened - (have_publisher ? 1 : 0));
+  if (have_publisher && subscribers > 0) {
+    BroadcastWorker& w0 = static_cast<BroadcastWorker&>(*run.workers()[0]);
+    w0.loop().post([&w0, subscribers] { w0.start_publishing(subscribers); });
+  }
+  const std::uint64_t start = mono_ns() + static_cast<std::uint64_t>(o.warmup * 1e9);
+  const std::uint64_t end = start + static_cast<std::uint64_t>(o.duration * 1e9);
+  run.post_all([=](Worker& w) { w.set_window(start, end); });
+  run.wait_until(start, "warmup");
+  run.mark_window_start();
+  run.wait_until(end, "measure");
+  run.mark_window_end();
+  const double window_s = static_cast<double>(end - start) / 1e9;
+  run.finish(3.0, [&](const Totals& t) { return shared.completed.load(std::memory_order_relaxed) >= t.sent; });
+
+  const Totals t = run.totals();
+  const Histogram lat = run.merged_latency();
+  const Histogram all = run.merged_completion();
+  const std::uint64_t lost = t.sent - shared.completed.load();
+  const std::uint64_t errors = t.errors() + lost + (have_publisher ? 0 : 1);
+  const double deliveries = static_cast<double>(t.window_received) / window_s;
+  const double messages = static_cast<double>(t.window_completed) / window_s;
+
+  std::FILE* out = o.json ? stderr : stdout;
+  std::fprintf(out, "broadcast %s: 1 publisher, %zu subscribers, %zu B %s, window %zu, %.1f s measured after %.1f s warm-up\n",
+               o.url.c_str(), o.subscribers, o.size, o.binary ? "binary" : "text", o.window, window_s, o.warmup);
+  std::fprintf(out, "  deliveries/s %.0f  (%.1f MB/s out of the server)\n", deliveries,
+               deliveries * static_cast<double>(o.size) / 1e6);
+  std::fprintf(out, "  messages/s   %.0f  delivered to all %u subscribers\n", messages, subscribers);
+  std::fprintf(out, "  latency      %s  publish -> each delivery\n", latency_line(lat).c_str());
+  std::fprintf(out, "  all-latency  %s  publish -> last delivery\n", latency_line(all).c_str());
+  std::fprintf(out, "  connections  %llu opened, %llu closed cleanly\n", static_cast<unsigned long long>(t.opened),
+               static_cast<unsigned long long>(t.closed_clean));
+  std::fprintf(out, "  cpu          %s\n", run.cpu_line().c_str());
+  std::fprintf(out, "  errors       %llu", static_cast<unsigned long long>(errors));
+  if (errors) {
+    std::fprintf(out, "  (undelivered %llu; first: %s)", static_cast<unsigned long long>(lost),
+                 have_publisher ? run.first_error().c_str() : "the publisher did not connect");
+  }
+  std::fputc('\n', out);
+
+  if (o.json) {
+    nlohmann::json j = {{"mode", "broadcast"},
+                        {"url", o.url},
+                        {"subscribers", o.subscribers},
+                        {"subscribers_open", subscribers},
+                        {"size", o.size},
+                        {"window", o.window},
+                        {"binary", o.binary},
+                        {"threads", o.threads},
+                        {"warmup_s", o.warmup},
+                        {"duration_s", rounded(window_s)},
+                        {"deliveries", t.window_received},
+                        {"deliveries_per_s", rounded(deliveries, 1)},
+                        {"messages", t.window_completed},
+                        {"messages_per_s", rounded(messages, 1)},
+                        {"latency", latency_json(lat)},
+                        {"all_delivered_latency", latency_json(all)},
+                        {"published", t.sent},
+                        {"undelivered", lost},
+                        {"opened", t.opened},
+                        {"closed_clean", t.closed_clean},
+                        {"cpu", run.cpu_json()}};
+    j["errors"] = t.error_json();
+    j["errors"]["undelivered"] = lost;
+    j["errors"]["total"] = errors;
+    if (!run.first_error().empty()) j["first_error"] = run.first_error();
+    std::printf("%s\n", j.dump().c_str());
+  }
+  return errors ? kExitErrors : kExitOk;
+}
+
 }  // namespace wirehub::bench

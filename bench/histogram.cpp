@@ -34,6 +34,9 @@ std::uint64_t Histogram::percentile(double p) const noexcept {
   // The rank of the sample asked for, 1-based; p = 0 means the first one.
   auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_)));
   rank = std::clamp<std::uint64_t>(rank, 1, count_);
+  // The extremes are known exactly.
+  if (rank == 1) return min_;
+  if (rank == count_) return max_;
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {
     seen += counts_[i];

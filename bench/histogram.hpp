@@ -37,8 +37,9 @@ class Histogram {
   std::uint64_t min() const noexcept { return count_ ? min_ : 0; }
   std::uint64_t max() const noexcept { return max_; }
   double mean() const noexcept { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
-  // The value at percentile p (0..100): the smallest bucket holding at least p% of the
-  // samples, reported as its midpoint and clamped to [min, max]. 0 when empty.
+  // The value at percentile p (0..100): the midpoint of the bucket that holds the sample
+  // of rank ceil(p% of count), clamped to [min, max]; the first and last samples are
+  // reported exactly (min, max). 0 when empty.
   std::uint64_t percentile(double p) const noexcept;
 
   static std::size_t index_of(std::uint64_t v) noexcept {
