@@ -48,7 +48,7 @@ class RequestParser {
   ParseError error() const noexcept { return error_; }
   // Byte position of the error relative to the start of the current message.
   std::size_t error_offset() const noexcept { return error_offset_; }
-  // The rule that failed, e.g. "obs-fold in field line"; "" when there was no error.
+  // The rule that failed, e.g. "bare CR"; "" when there was no error.
   std::string_view error_reason() const noexcept { return error_reason_; }
   const Limits& limits() const noexcept { return limits_; }
 
