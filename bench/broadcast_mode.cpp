@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <memory>
@@ -228,14 +229,16 @@ int run_broadcast(const Options& o) {
     BroadcastWorker& w0 = static_cast<BroadcastWorker&>(*run.workers()[0]);
     w0.loop().post([&w0, subscribers] { w0.start_publishing(subscribers); });
   }
-  const std::uint64_t start = mono_ns() + static_cast<std::uint64_t>(o.warmup * 1e9);
-  const std::uint64_t end = start + static_cast<std::uint64_t>(o.duration * 1e9);
+  // Without a single working connection there is nothing to measure: skip to the end.
+  const bool load = have_publisher && subscribers > 0;
+  const std::uint64_t start = mono_ns() + (load ? static_cast<std::uint64_t>(o.warmup * 1e9) : 0);
+  const std::uint64_t end = start + (load ? static_cast<std::uint64_t>(o.duration * 1e9) : 0);
   run.post_all([=](Worker& w) { w.set_window(start, end); });
   run.wait_until(start, "warmup");
   run.mark_window_start();
   run.wait_until(end, "measure");
   run.mark_window_end();
-  const double window_s = static_cast<double>(end - start) / 1e9;
+  const double window_s = std::max(static_cast<double>(end - start) / 1e9, 1e-9);
   run.finish(3.0, [&](const Totals& t) { return shared.completed.load(std::memory_order_relaxed) >= t.sent; });
 
   const Totals t = run.totals();
@@ -256,7 +259,7 @@ int run_broadcast(const Options& o) {
   std::fprintf(out, "  all-latency  %s  publish -> last delivery\n", latency_line(all).c_str());
   std::fprintf(out, "  connections  %llu opened, %llu closed cleanly\n", static_cast<unsigned long long>(t.opened),
                static_cast<unsigned long long>(t.closed_clean));
-  std::fprintf(out, "  cpu          %s\n", run.cpu_line().c_str());
+  std::fprintf(out, "  cpu          %s\n", run.cpu_line(t.window_received, "delivery").c_str());
   std::fprintf(out, "  errors       %llu", static_cast<unsigned long long>(errors));
   if (errors) {
     std::fprintf(out, "  (undelivered %llu; first: %s)", static_cast<unsigned long long>(lost),
@@ -285,7 +288,7 @@ int run_broadcast(const Options& o) {
                         {"undelivered", lost},
                         {"opened", t.opened},
                         {"closed_clean", t.closed_clean},
-                        {"cpu", run.cpu_json()}};
+                        {"cpu", run.cpu_json(t.window_received)}};
     j["errors"] = t.error_json();
     j["errors"]["undelivered"] = lost;
     j["errors"]["total"] = errors;

@@ -109,7 +109,7 @@ int run_connect(const Options& o) {
                  per_connection(srv_rss0, srv_rss1, opened.open), mib(srv_rss2));
   }
   std::fprintf(out, "  own RSS      %.0f B per connection\n", per_connection(own_rss0, own_rss1, opened.open));
-  std::fprintf(out, "  cpu          %s (during the connect phase)\n", run.cpu_line().c_str());
+  std::fprintf(out, "  cpu          %s (during the connect phase)\n", run.cpu_line(opened.opened, "handshake").c_str());
   std::fprintf(out, "  errors       %llu", static_cast<unsigned long long>(errors));
   if (errors) std::fprintf(out, "  (first: %s)", run.first_error().c_str());
   std::fputc('\n', out);
@@ -131,7 +131,7 @@ int run_connect(const Options& o) {
                         {"closed_clean", t.closed_clean},
                         {"close_s", rounded(close_s)},
                         {"generator_rss_bytes_per_connection", per_connection(own_rss0, own_rss1, opened.open)},
-                        {"cpu", run.cpu_json()},
+                        {"cpu", run.cpu_json(opened.opened)},
                         {"errors", t.error_json()}};
     if (srv_rss0 && srv_rss1) {
       j["server_rss_bytes_idle"] = srv_rss0;

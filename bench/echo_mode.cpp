@@ -3,6 +3,7 @@
 // so the rate is whatever the server sustains. Latency is measured per message from the
 // read that sent it to the read that received its echo.
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <memory>
@@ -118,14 +119,16 @@ int run_echo(const Options& o) {
   constexpr std::uint64_t kSetupTimeoutNs = 60'000'000'000;
   run.wait_until(run.started_ns() + kSetupTimeoutNs, "connect",
                  [&](const Totals& t) { return t.settled() >= o.connections; });
-  const std::uint64_t start = mono_ns() + static_cast<std::uint64_t>(o.warmup * 1e9);
-  const std::uint64_t end = start + static_cast<std::uint64_t>(o.duration * 1e9);
+  // Without a single working connection there is nothing to measure: skip to the end.
+  const bool load = run.totals().opened > 0;
+  const std::uint64_t start = mono_ns() + (load ? static_cast<std::uint64_t>(o.warmup * 1e9) : 0);
+  const std::uint64_t end = start + (load ? static_cast<std::uint64_t>(o.duration * 1e9) : 0);
   run.post_all([=](Worker& w) { w.set_window(start, end); });
   run.wait_until(start, "warmup");
   run.mark_window_start();
   run.wait_until(end, "measure");
   run.mark_window_end();
-  const double window_s = static_cast<double>(end - start) / 1e9;
+  const double window_s = std::max(static_cast<double>(end - start) / 1e9, 1e-9);
   run.finish(3.0, [](const Totals& t) { return t.received >= t.sent; });
 
   const Totals t = run.totals();
@@ -144,7 +147,7 @@ int run_echo(const Options& o) {
   std::fprintf(out, "  latency      %s\n", latency_line(lat).c_str());
   std::fprintf(out, "  connections  %llu opened, %llu closed cleanly\n", static_cast<unsigned long long>(t.opened),
                static_cast<unsigned long long>(t.closed_clean));
-  std::fprintf(out, "  cpu          %s\n", run.cpu_line().c_str());
+  std::fprintf(out, "  cpu          %s\n", run.cpu_line(t.window_received, "msg").c_str());
   std::fprintf(out, "  errors       %llu", static_cast<unsigned long long>(errors));
   if (errors) std::fprintf(out, "  (lost %llu; first: %s)", static_cast<unsigned long long>(lost), run.first_error().c_str());
   std::fputc('\n', out);
@@ -168,7 +171,7 @@ int run_echo(const Options& o) {
                         {"sent", t.sent},
                         {"received", t.received},
                         {"lost", lost},
-                        {"cpu", run.cpu_json()}};
+                        {"cpu", run.cpu_json(t.window_received)}};
     j["errors"] = t.error_json();
     j["errors"]["lost"] = lost;
     j["errors"]["total"] = errors;

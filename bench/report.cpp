@@ -51,8 +51,9 @@ std::optional<CpuSample> process_cpu(int pid) noexcept {
 }
 
 double cpu_percent(const CpuSample& a, const CpuSample& b) noexcept {
+  // Below a few clock ticks of wall time the figure would be noise.
   const double wall = static_cast<double>(b.wall_ns - a.wall_ns) / 1e9;
-  return wall > 0 ? rounded(100.0 * (b.cpu_s - a.cpu_s) / wall, 1) : 0.0;
+  return wall >= 0.05 ? rounded(100.0 * (b.cpu_s - a.cpu_s) / wall, 1) : 0.0;
 }
 
 std::optional<std::uint64_t> process_rss(int pid) noexcept {

@@ -164,23 +164,38 @@ void Run::mark_window_end() {
   if (opts_.server_pid) srv_cpu1_ = process_cpu(opts_.server_pid);
 }
 
-nlohmann::json Run::cpu_json() const {
+nlohmann::json Run::cpu_json(std::uint64_t units) const {
   nlohmann::json j;
   j["generator_cpu_pct"] = cpu_percent(win_cpu0_, win_cpu1_);
+  if (units) j["generator_cpu_us_per_unit"] = rounded((win_cpu1_.cpu_s - win_cpu0_.cpu_s) * 1e6 / static_cast<double>(units), 3);
   j["generator_cpu_s_total"] = rounded(self_cpu().cpu_s - run_cpu0_.cpu_s, 2);
   j["generator_threads"] = opts_.threads;
-  if (srv_cpu0_ && srv_cpu1_) j["server_cpu_pct"] = cpu_percent(*srv_cpu0_, *srv_cpu1_);
+  if (srv_cpu0_ && srv_cpu1_) {
+    j["server_cpu_pct"] = cpu_percent(*srv_cpu0_, *srv_cpu1_);
+    if (units) j["server_cpu_us_per_unit"] = rounded((srv_cpu1_->cpu_s - srv_cpu0_->cpu_s) * 1e6 / static_cast<double>(units), 3);
+  }
   return j;
 }
 
-std::string Run::cpu_line() const {
+std::string Run::cpu_line(std::uint64_t units, const char* unit) const {
+  std::string line;
   char buf[160];
-  int n = std::snprintf(buf, sizeof buf, "generator CPU %.1f%% of one core (%u thread%s)",
-                        cpu_percent(win_cpu0_, win_cpu1_), opts_.threads, opts_.threads == 1 ? "" : "s");
-  if (srv_cpu0_ && srv_cpu1_ && n > 0)
-    std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ", server CPU %.1f%%",
-                  cpu_percent(*srv_cpu0_, *srv_cpu1_));
-  return buf;
+  auto add = [&](const char* who, const CpuSample& a, const CpuSample& b) {
+    std::snprintf(buf, sizeof buf, "%s %.1f%% of a core", who, cpu_percent(a, b));
+    line += buf;
+    if (units) {
+      std::snprintf(buf, sizeof buf, " (%.2f us/%s)", (b.cpu_s - a.cpu_s) * 1e6 / static_cast<double>(units), unit);
+      line += buf;
+    }
+  };
+  add("generator", win_cpu0_, win_cpu1_);
+  std::snprintf(buf, sizeof buf, " [%u thread%s]", opts_.threads, opts_.threads == 1 ? "" : "s");
+  line += buf;
+  if (srv_cpu0_ && srv_cpu1_) {
+    line += ", ";
+    add("server", *srv_cpu0_, *srv_cpu1_);
+  }
+  return line;
 }
 
 }  // namespace wirehub::bench

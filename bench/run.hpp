@@ -70,9 +70,12 @@ class Run {
   // --server-pid was given.
   void mark_window_start();
   void mark_window_end();
-  // {"generator_cpu_pct": ..., "server_cpu_pct": ...} for the window, plus whole-run CPU.
-  nlohmann::json cpu_json() const;
-  std::string cpu_line() const;
+  // CPU use over the window: ours and (with --server-pid) the server's, as a share of one
+  // core and as CPU microseconds per unit of work done in the window (units: messages,
+  // deliveries or handshakes; 0 leaves the per-unit figures out). On a shared machine the
+  // per-unit figures are the steadier ones.
+  nlohmann::json cpu_json(std::uint64_t units) const;
+  std::string cpu_line(std::uint64_t units, const char* unit) const;
 
  private:
   void print_progress(const char* phase);

@@ -9,7 +9,11 @@ namespace {
 
 std::optional<int> parse(std::vector<const char*> args, Options& o, std::size_t fd_limit = 20000) {
   args.insert(args.begin(), "wirehub-bench");
-  return parse_options(static_cast<int>(args.size()), args.data(), fd_limit, o);
+  // Refusals explain themselves on stderr; keep the test log clean.
+  testing::internal::CaptureStderr();
+  auto r = parse_options(static_cast<int>(args.size()), args.data(), fd_limit, o);
+  testing::internal::GetCapturedStderr();
+  return r;
 }
 
 TEST(Options, EchoDefaults) {
