@@ -113,6 +113,13 @@ std::chrono::microseconds thread_cpu_time() {
          std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+// UBSan's -fsanitize=vptr check probes memory with pipe(); with every descriptor in use
+// that fails and it reports a false "invalid vptr" at the first virtual call it checks
+// (spdlog's logger, when the listener logs EMFILE). A weak reference to its handler tells
+// whether that runtime is linked in.
+extern "C" void __ubsan_handle_dynamic_type_cache_miss(void*, void*, void*) __attribute__((weak));
+bool ubsan_vptr_check_linked() { return __ubsan_handle_dynamic_type_cache_miss != nullptr; }
+
 // A blocking client socket connected to 127.0.0.1:port.
 int connect_client(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -234,6 +241,7 @@ class FdExhaustion {
 };
 
 TEST(Listener, OutOfDescriptorsPausesInsteadOfSpinningAndRecovers) {
+  if (ubsan_vptr_check_linked()) GTEST_SKIP() << "UBSan's vptr check cannot run without free descriptors";
   const int before = open_fd_count();
   {
     Fixture f;
@@ -287,6 +295,7 @@ TEST(Listener, OutOfDescriptorsPausesInsteadOfSpinningAndRecovers) {
 }
 
 TEST(Listener, CloseWhilePausedStopsEverything) {
+  if (ubsan_vptr_check_linked()) GTEST_SKIP() << "UBSan's vptr check cannot run without free descriptors";
   const int before = open_fd_count();
   {
     Fixture f;
