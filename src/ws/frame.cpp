@@ -39,19 +39,21 @@ std::size_t write_frame_header(char* out, Opcode op, bool fin, std::uint64_t pay
 
 std::size_t apply_mask(char* data, std::size_t n, const std::uint8_t key[4], std::size_t phase) noexcept {
   phase &= 3;
-  // The key rotated so that byte i of data pairs with rotated[i % 4]; every wide step
-  // below starts at an offset that is a multiple of 4, so the rotation stays valid.
-  unsigned char rotated[8];
-  for (std::size_t i = 0; i < 8; ++i) rotated[i] = key[(phase + i) & 3];
-  std::uint64_t k64;
-  std::memcpy(&k64, rotated, 8);
+  // The key as a word, rotated so that its first byte in memory is key[phase]: data byte i
+  // then pairs with rotated byte i % 4. Every wide step below starts at a multiple of 4
+  // bytes into data, so one rotation serves them all.
+  std::uint32_t k32;
+  std::memcpy(&k32, key, 4);
+  if (phase != 0) {
+    const int bits = static_cast<int>(8 * phase);
+    k32 = std::endian::native == std::endian::little ? std::rotr(k32, bits) : std::rotl(k32, bits);
+  }
+  const std::uint64_t k64 = static_cast<std::uint64_t>(k32) << 32 | k32;
 
   auto* p = reinterpret_cast<unsigned char*>(data);
   std::size_t i = 0;
 #if defined(__SSE2__)
   if (n >= 16) {
-    std::uint32_t k32;
-    std::memcpy(&k32, rotated, 4);
     const __m128i k = _mm_set1_epi32(static_cast<int>(k32));
     for (; i + 64 <= n; i += 64) {
       auto* q = reinterpret_cast<__m128i*>(p + i);
@@ -74,7 +76,16 @@ std::size_t apply_mask(char* data, std::size_t n, const std::uint8_t key[4], std
     w ^= k64;
     std::memcpy(p + i, &w, 8);
   }
-  for (; i < n; ++i) p[i] ^= rotated[i & 3];
+  if (i + 4 <= n) {
+    std::uint32_t w;
+    std::memcpy(&w, p + i, 4);
+    w ^= k32;
+    std::memcpy(p + i, &w, 4);
+    i += 4;
+  }
+  unsigned char tail[4];
+  std::memcpy(tail, &k32, 4);
+  for (std::size_t t = 0; i < n; ++i, ++t) p[i] ^= tail[t];
   return (phase + n) & 3;
 }
 

@@ -1,6 +1,7 @@
 #include "ws/protocol.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 
@@ -9,6 +10,28 @@ namespace {
 
 // Bit i is set for each opcode i that RFC 6455 5.2 defines.
 constexpr unsigned kDefinedOpcodes = 1u << 0 | 1u << 1 | 1u << 2 | 1u << 8 | 1u << 9 | 1u << 10;
+
+// Everything the first header byte alone can reveal, precomputed for both sequencing
+// states: kFirstByte[a fragmented message is in progress][byte 0]. One load replaces the
+// checks of RSV bits (RFC 6455 5.2), opcode (5.2), control-frame FIN (5.5) and
+// fragment order (5.4) on the hot path.
+constexpr auto kFirstByte = [] {
+  std::array<std::array<ProtocolError, 256>, 2> t{};
+  for (unsigned in_message = 0; in_message < 2; ++in_message) {
+    for (unsigned b0 = 0; b0 < 256; ++b0) {
+      const unsigned op = b0 & 0x0F;
+      const bool fin = (b0 & 0x80) != 0;
+      ProtocolError e = ProtocolError::None;
+      if (b0 & 0x70) e = ProtocolError::ReservedBits;  // no extension is negotiated
+      else if (((kDefinedOpcodes >> op) & 1) == 0) e = ProtocolError::UnknownOpcode;
+      else if (op & 0x8) e = fin ? ProtocolError::None : ProtocolError::FragmentedControl;
+      else if (op == 0) e = in_message ? ProtocolError::None : ProtocolError::UnexpectedContinuation;
+      else e = in_message ? ProtocolError::ExpectedContinuation : ProtocolError::None;
+      t[in_message][b0] = e;
+    }
+  }
+  return t;
+}();
 
 std::uint64_t load_be64(const unsigned char* p) noexcept {
   std::uint64_t v;
@@ -32,14 +55,74 @@ class ReceivingScope {
 
 }  // namespace
 
+inline std::size_t Protocol::parse_header(const unsigned char* h, std::size_t have) noexcept {
+  // Each check runs as soon as the bytes it needs are here, so a bad frame fails before
+  // the rest of its header arrives. The checks are pure, so running them again on a
+  // longer prefix of the same header is harmless.
+  auto bad = [this](ProtocolError e) {
+    error_ = e;
+    return kBadHeader;
+  };
+  if (have < 1) return kNeedMore;
+  const unsigned b0 = h[0];
+  const unsigned op = b0 & 0x0F;
+  if (ProtocolError e = kFirstByte[msg_op_ != 0][b0]; e != ProtocolError::None) return bad(e);
+
+  if (have < 2) return kNeedMore;
+  const unsigned b1 = h[1];
+  const bool masked = (b1 & 0x80) != 0;
+  const unsigned len7 = b1 & 0x7F;
+  // RFC 6455 5.1: clients mask every frame, servers none.
+  if (masked != (role_ == Role::Server))
+    return bad(role_ == Role::Server ? ProtocolError::UnmaskedClientFrame : ProtocolError::MaskedServerFrame);
+  if ((op & 0x8) && len7 > kMaxControlPayload) return bad(ProtocolError::ControlTooLong);  // RFC 6455 5.5
+
+  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
+  if (have < 2 + ext) return kNeedMore;
+  std::uint64_t len = len7;
+  // RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length" and
+  // the 64-bit form's "most significant bit MUST be 0". Both are requirements on the
+  // frame itself, not just advice to senders, and no conforming sender violates them, so
+  // a frame that does is malformed and fails the connection (1002) like any other.
+  if (ext == 2) {
+    len = static_cast<std::uint64_t>(h[2]) << 8 | h[3];
+    if (len < 126) return bad(ProtocolError::NonMinimalLength);
+  } else if (ext == 8) {
+    len = load_be64(h + 2);
+    if (len >> 63) return bad(ProtocolError::LengthTopBit);
+    if (len <= 0xFFFF) return bad(ProtocolError::NonMinimalLength);
+  }
+  // The message limit is enforced on the announced length, before buffering anything.
+  // Outside a control frame buf_ holds exactly the message so far (<= the limit). Data
+  // is discarded unread while Closing, so no limit applies then.
+  if (!(op & 0x8) && state_ == State::Open &&
+      (op != 0 ? len : len + buf_.size()) > limits_.max_message_bytes)
+    return bad(ProtocolError::MessageTooBig);
+
+  const std::size_t size = 2 + ext + (masked ? 4 : 0);
+  if (have < size) return kNeedMore;
+
+  opcode_ = static_cast<Opcode>(op);
+  fin_ = (b0 & 0x80) != 0;
+  if (masked) std::memcpy(mask_, h + 2 + ext, 4);
+  remaining_ = len;
+  if (op & 0x8) {
+    ctl_len_ = static_cast<std::uint8_t>(len);
+  } else if (op != 0) {
+    msg_op_ = static_cast<std::uint8_t>(op);
+    utf8_.reset();
+  }
+  return size;
+}
+
 std::size_t Protocol::receive(char* in, std::size_t n, Handler& h) {
   if (state_ == State::Closed) return 0;
   ReceivingScope scope(receiving_);
   std::size_t pos = 0;
   while (pos < n) {
     if (remaining_ != 0) {
-      // Inside a frame whose payload started in an earlier call (or earlier in `in`
-      // but did not fit): everything available belongs to it, up to remaining_.
+      // Inside a frame whose payload runs past the end of an `in`: everything available
+      // belongs to it, up to remaining_. These bytes are copied (on_payload_chunk).
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n - pos));
       char* p = in + pos;
       pos += take;
@@ -83,7 +166,17 @@ std::size_t Protocol::receive(char* in, std::size_t n, Handler& h) {
       char* p = in + pos;
       pos += len;
       if (role_ == Role::Server) apply_mask(p, len, mask_, 0);
-      if (!on_whole_frame(p, len, h)) return pos;
+      if (fin_ && (opcode_ == Opcode::Text || opcode_ == Opcode::Binary) && state_ == State::Open) {
+        // The common case, a one-frame message: validate and hand out a view of `in`.
+        if (opcode_ == Opcode::Text && !(utf8_.feed(p, len) && utf8_.complete())) {
+          fail(ProtocolError::InvalidText, h);
+          return pos;
+        }
+        msg_op_ = 0;
+        if (!h.on_message(opcode_, {p, len})) return pos;
+      } else if (!on_whole_frame(p, len, h)) {
+        return pos;
+      }
     } else {
       phase_ = 0;
     }
@@ -91,83 +184,13 @@ std::size_t Protocol::receive(char* in, std::size_t n, Handler& h) {
   return pos;
 }
 
-std::size_t Protocol::parse_header(const unsigned char* h, std::size_t have) noexcept {
-  // Each check runs as soon as the bytes it needs are here, so a bad frame fails before
-  // the rest of its header arrives. The checks are pure, so running them again on a
-  // longer prefix of the same header is harmless.
-  auto bad = [this](ProtocolError e) {
-    error_ = e;
-    return kBadHeader;
-  };
-  if (have < 1) return kNeedMore;
-  const unsigned b0 = h[0];
-  const unsigned op = b0 & 0x0F;
-  const bool fin = (b0 & 0x80) != 0;
-  // RFC 6455 5.2: no extension is negotiated, so RSV1-3 must be 0.
-  if (b0 & 0x70) return bad(ProtocolError::ReservedBits);
-  if (((kDefinedOpcodes >> op) & 1) == 0) return bad(ProtocolError::UnknownOpcode);
-  if (op & 0x8) {
-    if (!fin) return bad(ProtocolError::FragmentedControl);  // RFC 6455 5.5
-  } else if (op == 0) {
-    if (msg_op_ == 0) return bad(ProtocolError::UnexpectedContinuation);  // RFC 6455 5.4
-  } else if (msg_op_ != 0) {
-    return bad(ProtocolError::ExpectedContinuation);  // RFC 6455 5.4: fragments are not interleaved
-  }
-
-  if (have < 2) return kNeedMore;
-  const unsigned b1 = h[1];
-  const bool masked = (b1 & 0x80) != 0;
-  const unsigned len7 = b1 & 0x7F;
-  // RFC 6455 5.1: clients mask every frame, servers none.
-  if (masked != (role_ == Role::Server))
-    return bad(role_ == Role::Server ? ProtocolError::UnmaskedClientFrame : ProtocolError::MaskedServerFrame);
-  if ((op & 0x8) && len7 > kMaxControlPayload) return bad(ProtocolError::ControlTooLong);  // RFC 6455 5.5
-
-  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
-  if (have < 2 + ext) return kNeedMore;
-  std::uint64_t len = len7;
-  // RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length" and
-  // the 64-bit form's "most significant bit MUST be 0". Both are requirements on the
-  // frame itself, not just advice to senders, and no conforming sender violates them, so
-  // a frame that does is malformed and fails the connection (1002) like any other.
-  if (ext == 2) {
-    len = static_cast<std::uint64_t>(h[2]) << 8 | h[3];
-    if (len < 126) return bad(ProtocolError::NonMinimalLength);
-  } else if (ext == 8) {
-    len = load_be64(h + 2);
-    if (len >> 63) return bad(ProtocolError::LengthTopBit);
-    if (len <= 0xFFFF) return bad(ProtocolError::NonMinimalLength);
-  }
-  // The message limit is enforced on the announced length, before buffering anything.
-  // Outside a control frame buf_ holds exactly the message so far (<= the limit). Data
-  // is discarded unread while Closing, so no limit applies then.
-  if (!(op & 0x8) && state_ == State::Open &&
-      (op != 0 ? len : len + buf_.size()) > limits_.max_message_bytes)
-    return bad(ProtocolError::MessageTooBig);
-
-  const std::size_t size = 2 + ext + (masked ? 4 : 0);
-  if (have < size) return kNeedMore;
-
-  opcode_ = static_cast<Opcode>(op);
-  fin_ = fin;
-  if (masked) std::memcpy(mask_, h + 2 + ext, 4);
-  remaining_ = len;
-  if (op & 0x8) {
-    ctl_len_ = static_cast<std::uint8_t>(len);
-  } else if (op != 0) {
-    msg_op_ = static_cast<std::uint8_t>(op);
-    utf8_.reset();
-  }
-  return size;
-}
-
 bool Protocol::on_whole_frame(char* p, std::size_t n, Handler& h) {
   if (is_control(opcode_)) return on_control(p, n, h);
-  return on_data(p, n, /*frame_end=*/true, /*whole=*/true, h);
+  return on_data(p, n, /*frame_end=*/true, h);
 }
 
 bool Protocol::on_payload_chunk(char* p, std::size_t n, Handler& h) {
-  if (!is_control(opcode_)) return on_data(p, n, /*frame_end=*/remaining_ == 0, /*whole=*/false, h);
+  if (!is_control(opcode_)) return on_data(p, n, /*frame_end=*/remaining_ == 0, h);
   // A control frame split across calls gathers behind any message bytes in buf_ (it
   // may arrive in the middle of a fragmented message); the message part is restored after.
   buf_.append(p, n);
@@ -178,7 +201,9 @@ bool Protocol::on_payload_chunk(char* p, std::size_t n, Handler& h) {
   return go_on;
 }
 
-bool Protocol::on_data(char* p, std::size_t n, bool frame_end, bool whole, Handler& h) {
+// Data bytes that must be gathered: a fragment, or a piece of a frame split across calls.
+// (A one-frame message wholly inside `in` is delivered by receive() without coming here.)
+bool Protocol::on_data(char* p, std::size_t n, bool frame_end, Handler& h) {
   const bool message_end = frame_end && fin_;
   if (state_ == State::Closing) {  // RFC 6455 1.4: we said goodbye; drop data unread
     if (message_end) msg_op_ = 0;
@@ -195,7 +220,6 @@ bool Protocol::on_data(char* p, std::size_t n, bool frame_end, bool whole, Handl
     return fail(ProtocolError::InvalidText, h);  // ends inside a character
   const auto op = static_cast<Opcode>(msg_op_);
   msg_op_ = 0;
-  if (whole && opcode_ != Opcode::Continuation) return h.on_message(op, {p, n});  // zero copy
   buf_.append(p, n);
   bool go_on = h.on_message(op, buf_.view());
   buf_.clear();
@@ -221,7 +245,7 @@ bool Protocol::on_control(const char* p, std::size_t n, Handler& h) {
     reason = {p + 2, n - 2};
     if (!is_valid_utf8(reason)) return fail(ProtocolError::InvalidCloseReason, h);
   }
-  h.on_close(code, reason);
+  h.on_close(code, reason);  // its result does not matter: nothing is read after a Close
   state_ = State::Closed;
   return false;
 }

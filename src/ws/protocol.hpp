@@ -44,8 +44,9 @@ class Handler {
   virtual bool on_pong(std::string_view payload) = 0;
   // The peer sent Close: code 1005 (NoStatus) and an empty reason if its payload was
   // empty. During this call state() is still Open or Closing; it is Closed afterwards and
-  // receive() stops. If it was Open the session must echo a Close (write_close) and close
-  // TCP once that is flushed; if Closing, the close handshake is complete.
+  // receive() stops whatever this returns. If it was Open the session must echo a Close
+  // (write_close) and close TCP once that is flushed; if Closing, the close handshake is
+  // complete.
   virtual bool on_close(std::uint16_t code, std::string_view reason) = 0;
   // The peer broke the protocol (RFC 6455 7.1.7). state() is already Closed and receive()
   // stops. The session sends Close(code, reason) and closes TCP; if it had already sent a
@@ -91,7 +92,7 @@ class Protocol {
   std::size_t parse_header(const unsigned char* h, std::size_t have) noexcept;
   bool on_whole_frame(char* p, std::size_t n, Handler& h);
   bool on_payload_chunk(char* p, std::size_t n, Handler& h);
-  bool on_data(char* p, std::size_t n, bool frame_end, bool whole, Handler& h);
+  bool on_data(char* p, std::size_t n, bool frame_end, Handler& h);
   bool on_control(const char* p, std::size_t n, Handler& h);
   bool fail(ProtocolError e, Handler& h);
 

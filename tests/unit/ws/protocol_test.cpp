@@ -221,6 +221,52 @@ TEST(Protocol, CallbackReturningFalseOnABufferedMessage) {
   EXPECT_EQ(rec.log, (std::vector<std::string>{text_event("abcd"), text_event("ef")}));
 }
 
+// A handler that acts on the Protocol from inside its callbacks, as a session does.
+class ReentrantHandler final : public Handler {
+ public:
+  explicit ReentrantHandler(Protocol& p) : proto_(p) {}
+  std::vector<std::string> log;
+  bool on_message(Opcode, std::string_view payload) override {
+    proto_.shrink();      // must not free the buffer `payload` may point into
+    proto_.close_sent();  // e.g. the application closes in reply to this message
+    log.push_back(text_event(payload));
+    return true;
+  }
+  bool on_ping(std::string_view payload) override {
+    log.push_back(ping_event(payload));
+    return true;
+  }
+  bool on_pong(std::string_view payload) override {
+    log.push_back(pong_event(payload));
+    return true;
+  }
+  bool on_close(std::uint16_t code, std::string_view reason) override {
+    log.push_back(close_event(code, reason));
+    return true;
+  }
+  void on_error(CloseCode code, std::string_view) override { log.push_back("error " + std::to_string(to_int(code))); }
+
+ private:
+  Protocol& proto_;
+};
+
+TEST(Protocol, ShrinkAndCloseSentFromInsideACallback) {
+  Wire w;
+  std::string wire = w.frame(Opcode::Text, "frag", false) + w.frame(Opcode::Continuation, "mented") +
+                     w.frame(Opcode::Text, "discarded") + w.frame(Opcode::Ping, "kept") + w.close(1000, "");
+  for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+    std::string copy = wire;
+    Protocol p(Role::Server);
+    ReentrantHandler h(p);
+    p.receive(copy.data(), cut, h);
+    p.receive(copy.data() + cut, copy.size() - cut, h);
+    ASSERT_EQ(h.log, (std::vector<std::string>{text_event("fragmented"), ping_event("kept"), close_event(1000, "")}))
+        << cut;
+    p.shrink();
+    EXPECT_EQ(p.buffered_bytes(), 0u);
+  }
+}
+
 TEST(Protocol, ZeroLengthReceiveIsANoOp) {
   Protocol p(Role::Server);
   Recorder rec;
