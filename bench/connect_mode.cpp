@@ -53,9 +53,9 @@ double per_connection(std::uint64_t before, std::uint64_t after, std::uint64_t n
 }  // namespace
 
 int run_connect(const Options& o) {
-  // Let the kernel and the allocator settle before and after sampling memory.
-  constexpr auto kSettle = std::chrono::milliseconds(500);
   const int pid = o.server_pid ? o.server_pid : -1;
+  // Let the server's loop finish its work before and after sampling its memory.
+  const auto settle = std::chrono::milliseconds(o.server_pid ? 500 : 0);
   const std::uint64_t srv_rss0 = rss(pid);
   const std::uint64_t own_rss0 = rss(0);
 
@@ -78,7 +78,7 @@ int run_connect(const Options& o) {
   const double connect_s = last > first ? static_cast<double>(last - first) / 1e9 : 0;
   const double hs_rate = connect_s > 0 ? static_cast<double>(opened.opened) / connect_s : 0;
 
-  std::this_thread::sleep_for(kSettle);
+  std::this_thread::sleep_for(settle);
   const std::uint64_t srv_rss1 = rss(pid);
   const std::uint64_t own_rss1 = rss(0);
 
@@ -87,7 +87,7 @@ int run_connect(const Options& o) {
   const std::uint64_t close_start = mono_ns();
   run.finish(0, nullptr);
   const double close_s = static_cast<double>(mono_ns() - close_start) / 1e9;
-  std::this_thread::sleep_for(kSettle);
+  std::this_thread::sleep_for(settle);
   const std::uint64_t srv_rss2 = rss(pid);
 
   const Totals t = run.totals();

@@ -70,6 +70,7 @@ Totals Run::totals() const {
     t.window_received += s.window_received.get();
     t.window_completed += s.window_completed.get();
     t.pings += s.pings.get();
+    t.abandoned += s.abandoned.get();
   }
   return t;
 }

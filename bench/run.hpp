@@ -22,7 +22,7 @@ namespace wirehub::bench {
 struct Totals {
   std::uint64_t dials = 0, opened = 0, open = 0, connect_errors = 0, handshake_errors = 0, protocol_errors = 0,
                 dropped = 0, mismatches = 0, close_errors = 0, closed_clean = 0, sent = 0, received = 0,
-                window_received = 0, window_completed = 0, pings = 0;
+                window_received = 0, window_completed = 0, pings = 0, abandoned = 0;
   std::uint64_t errors() const noexcept {
     return connect_errors + handshake_errors + protocol_errors + dropped + mismatches + close_errors;
   }

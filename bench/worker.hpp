@@ -43,6 +43,7 @@ struct WorkerStats {
   Counter window_received;   // ... whose arrival fell in the measurement window
   Counter window_completed;  // broadcast: messages that reached every subscriber in the window
   Counter pings;             // server pings answered
+  Counter abandoned;         // messages still awaited when their connection ended
 
   std::uint64_t errors() const noexcept {
     return connect_errors.get() + handshake_errors.get() + protocol_errors.get() + dropped.get() +

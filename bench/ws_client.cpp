@@ -12,7 +12,12 @@ WsClient::WsClient(Worker& worker, int fd, std::uint64_t dial_start_ns)
 
 WsClient::~WsClient() = default;
 
-std::uint32_t WsClient::mask_key() noexcept { return static_cast<std::uint32_t>(rng_.next() >> 32); }
+WsClient::MaskKey WsClient::next_mask() noexcept {
+  MaskKey k;
+  k.word = static_cast<std::uint32_t>(rng_.next() >> 32);  // the high half is the better-mixed one
+  std::memcpy(k.bytes, &k.word, 4);
+  return k;
+}
 
 void WsClient::start_handshake() {
   const std::string key = make_websocket_key(rng_);
@@ -26,24 +31,27 @@ void WsClient::start_handshake() {
 void WsClient::send_data(ws::Opcode op, std::string_view prefix, std::string_view body) {
   const std::size_t len = prefix.size() + body.size();
   char* out = worker_.scratch();
-  const std::uint32_t key = mask_key();
-  std::uint8_t k[4];
-  std::memcpy(k, &key, 4);
-  const std::size_t h = ws::write_frame_header(out, op, true, len, k);
-  const std::size_t phase = mask_copy(out + h, prefix.data(), prefix.size(), key, 0);
-  mask_copy(out + h + prefix.size(), body.data(), body.size(), key, phase);
+  const MaskKey k = next_mask();
+  const std::size_t h = ws::write_frame_header(out, op, true, len, k.bytes);
+  const std::size_t phase = mask_copy(out + h, prefix.data(), prefix.size(), k.word, 0);
+  mask_copy(out + h + prefix.size(), body.data(), body.size(), k.word, phase);
   send(std::string_view(out, h + len));
 }
 
 void WsClient::send_control_frame(ws::Opcode op, std::string_view payload) {
   if (payload.size() > ws::kMaxControlPayload) payload = payload.substr(0, ws::kMaxControlPayload);
   char frame[ws::kMaxFrameHeader + ws::kMaxControlPayload];
-  const std::uint32_t key = mask_key();
-  std::uint8_t k[4];
-  std::memcpy(k, &key, 4);
-  const std::size_t h = ws::write_frame_header(frame, op, true, payload.size(), k);
-  mask_copy(frame + h, payload.data(), payload.size(), key, 0);
+  const MaskKey k = next_mask();
+  const std::size_t h = ws::write_frame_header(frame, op, true, payload.size(), k.bytes);
+  mask_copy(frame + h, payload.data(), payload.size(), k.word, 0);
   send_control(std::string_view(frame, h + payload.size()));
+}
+
+void WsClient::send_close_frame(std::uint16_t code, std::string_view reason) {
+  std::string frame;
+  const MaskKey k = next_mask();
+  ws::write_close(frame, code, reason, k.bytes);
+  send_control(frame);
 }
 
 void WsClient::close_gracefully() {
@@ -54,12 +62,7 @@ void WsClient::close_gracefully() {
     return;
   }
   if (stage_ != Stage::Open) return;
-  std::string frame;
-  const std::uint32_t key = mask_key();
-  std::uint8_t k[4];
-  std::memcpy(k, &key, 4);
-  ws::write_close(frame, ws::CloseCode::Normal, {}, k);
-  send_control(frame);
+  send_close_frame(ws::to_int(ws::CloseCode::Normal), {});
   protocol_.close_sent();
   stage_ = Stage::Closing;
   arm_timer(kCloseTimeoutMs);
@@ -144,6 +147,7 @@ void WsClient::on_closed() {
   }
   if (!was_pending) worker_.stats().open.sub();
   stage_ = Stage::Done;
+  on_ws_closed();
   worker_.client_closed(*this, was_pending);
 }
 
@@ -173,13 +177,8 @@ bool WsClient::on_close(std::uint16_t code, std::string_view reason) {
       worker_.note_error("the server closed an open connection with " + std::to_string(code) + " " +
                          std::string(reason));
     }
-    std::string frame;
-    const std::uint32_t key = mask_key();
-    std::uint8_t k[4];
-    std::memcpy(k, &key, 4);
-    ws::write_close(frame, code == ws::to_int(ws::CloseCode::NoStatus) ? ws::to_int(ws::CloseCode::Normal) : code,
-                    {}, k);
-    send_control(frame);
+    // A Close without a status is answered with one (1005 must not go on the wire).
+    send_close_frame(code == ws::to_int(ws::CloseCode::NoStatus) ? ws::to_int(ws::CloseCode::Normal) : code, {});
   }
   stage_ = Stage::Done;
   // The server closes TCP first (RFC 6455 7.1.1); half-close and wait for its FIN.
@@ -194,12 +193,7 @@ void WsClient::on_error(ws::CloseCode code, std::string_view reason) {
     worker_.note_error("protocol error from the server: " + std::string(reason));
   }
   if (stage_ == Stage::Open) {
-    std::string frame;
-    const std::uint32_t key = mask_key();
-    std::uint8_t k[4];
-    std::memcpy(k, &key, 4);
-    ws::write_close(frame, code, reason, k);
-    send_control(frame);
+    send_close_frame(ws::to_int(code), reason);
   }
   stage_ = Stage::Done;
   close_after_flush(kLingerMs);

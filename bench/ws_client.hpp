@@ -56,6 +56,8 @@ class WsClient : public net::Connection, private ws::Handler {
   virtual void on_ws_open() {}
   // A whole data message. Return false after fail() to stop reading.
   virtual bool on_ws_message(ws::Opcode op, std::string_view payload) = 0;
+  // The connection has ended (cleanly or not); called once, after the accounting.
+  virtual void on_ws_closed() {}
   // Counts err (one of the worker's error counters) unless an error was already counted
   // for this connection, remembers why, and closes the connection at once.
   void fail(Counter& err, std::string_view why);
@@ -73,9 +75,15 @@ class WsClient : public net::Connection, private ws::Handler {
   bool on_close(std::uint16_t code, std::string_view reason) final;
   void on_error(ws::CloseCode code, std::string_view reason) final;
 
+  // A fresh masking key, as the 32-bit word mask_copy takes and as wire-order bytes.
+  struct MaskKey {
+    std::uint32_t word;
+    std::uint8_t bytes[4];
+  };
+  MaskKey next_mask() noexcept;
   void read_handshake(char* data, std::size_t n);
   void send_control_frame(ws::Opcode op, std::string_view payload);
-  std::uint32_t mask_key() noexcept;
+  void send_close_frame(std::uint16_t code, std::string_view reason);
 
   Worker& worker_;
   ws::Protocol protocol_{ws::Role::Client};
