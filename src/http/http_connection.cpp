@@ -28,7 +28,7 @@ void HttpConnection::respond(int status, std::string_view content_type, std::str
 
 void HttpConnection::fail(int status, std::string_view reason, std::span<const Header> extra) {
   failed_ = true;
-  ++stats_.parse_errors;
+  stats_.parse_errors.add();
   std::string body(reason);
   body += '\n';
   keep_alive_ = false;
@@ -81,7 +81,7 @@ std::size_t HttpConnection::process(char* in, std::size_t n, bool /*in_read_buff
         const Route* route = route_;
         route_ = nullptr;
         if (route && route->handler) {
-          ++stats_.requests;
+          stats_.requests.add();
           route->handler(*this, parser_.head(), body_);
         }
         body_.clear();
@@ -113,7 +113,7 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, std::size_t, cha
   }
   const Route& route = *match.handler;
   if (route.upgrade) {
-    ++stats_.requests;
+    stats_.requests.add();
     route.upgrade(*this, head, rest, rest_n);
     if (!upgraded_ && is_open() && !failed_) {
       // The upgrade handler answered with a plain response; a request body is not expected
@@ -140,7 +140,7 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, std::size_t, cha
 void HttpConnection::on_timeout() {
   bool mid_request = !in_.empty() || !held_head_.empty() || route_ != nullptr;
   if (mid_request) {
-    ++stats_.timeouts;
+    stats_.timeouts.add();
     failed_ = true;
     keep_alive_ = false;
     respond(408, "text/plain; charset=utf-8", "request timeout\n", {}, false);

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/byte_buffer.hpp"
+#include "core/counter.hpp"
 #include "http/request_parser.hpp"
 #include "http/router.hpp"
 #include "net/connection.hpp"
@@ -39,10 +40,11 @@ struct HttpOptions {
   std::uint32_t linger_ms = 2'000;          // after our last byte, wait this long for EOF
 };
 
+// Per-loop statistics (written by the loop, read from any thread).
 struct HttpStats {
-  std::uint64_t requests = 0;
-  std::uint64_t parse_errors = 0;
-  std::uint64_t timeouts = 0;
+  Counter requests;
+  Counter parse_errors;  // requests answered with a 4xx/5xx by the parser or router
+  Counter timeouts;      // 408s
 };
 
 class HttpConnection final : public net::Connection {

@@ -164,7 +164,12 @@ bool Connection::flush() {
   iovec iov[kMaxIov];
   while (!out_.empty()) {
     int n = out_.gather(iov, kMaxIov);
-    ssize_t w = ::writev(fd_, iov, n);
+    // sendmsg rather than writev for MSG_NOSIGNAL: a peer that reset the connection must
+    // give EPIPE, not a SIGPIPE that kills the process.
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(n);
+    ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;

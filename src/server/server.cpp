@@ -249,6 +249,11 @@ ServerStats Server::stats() const {
   ServerStats st;
   st.accepted = impl_->accept_stats.accepted.load(std::memory_order_relaxed);
   st.accept_fd_exhausted = impl_->accept_stats.fd_exhausted.load(std::memory_order_relaxed);
+  for (const auto& h : impl_->http_stats) {
+    st.http_requests += h->requests.get();
+    st.http_parse_errors += h->parse_errors.get();
+    st.http_timeouts += h->timeouts.get();
+  }
   return st;
 }
 

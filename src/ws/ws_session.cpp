@@ -57,6 +57,7 @@ bool Session::on_message(Opcode op, std::string_view payload) {
 }
 
 bool Session::on_ping(std::string_view payload) {
+  if (closing_sent_) return true;  // nothing, not even a Pong, follows our Close
   char frame[kMaxFrameHeader + kMaxControlPayload];
   std::size_t h = write_frame_header(frame, Opcode::Pong, true, payload.size());
   std::memcpy(frame + h, payload.data(), payload.size());
@@ -69,15 +70,10 @@ bool Session::on_pong(std::string_view) { return true; }
 bool Session::on_close(std::uint16_t code, std::string_view reason) {
   bool we_initiated = closing_sent_;
   if (!we_initiated) {
-    // Echo the peer's status code (RFC 6455 5.5.1); an empty Close is answered in kind.
+    // Echo the peer's status code (RFC 6455 5.5.1); write_close answers 1005 (the peer
+    // sent no code) with an empty Close, in kind.
     t_control.clear();
-    if (code == to_int(CloseCode::NoStatus)) {
-      char frame[2];
-      std::size_t h = write_frame_header(frame, Opcode::Close, true, 0);
-      t_control.assign(frame, h);
-    } else {
-      write_close(t_control, code, {});
-    }
+    write_close(t_control, code, {});
     send_control(t_control);
   }
   notify_close(code, reason);
@@ -88,7 +84,7 @@ bool Session::on_close(std::uint16_t code, std::string_view reason) {
 
 void Session::on_error(CloseCode code, std::string_view reason) {
   endpoint_.loop_stats(loop().index()).protocol_errors.add();
-  if (!closing_sent_) send_close_frame(to_int(code), reason);
+  if (!closing_sent_) send_close_frame(to_int(code), reason, /*urgent=*/false);
   notify_close(to_int(code), reason);
   close_after_flush(endpoint_.options().close_timeout_ms);
 }
@@ -105,8 +101,13 @@ bool Session::admit(std::size_t frame_bytes) {
   switch (o.slow_consumer) {
     case SlowConsumerPolicy::Close:
       stats.slow_closed.add();
-      stats.dropped.add();
-      close(to_int(CloseCode::PolicyViolation), "slow consumer");
+      // The frames it could not take are dropped (and counted) so the Close goes out now
+      // instead of behind them; nothing may follow a Close (RFC 6455 5.5.1).
+      stats.dropped.add(1 + queue().drop_oldest_frames(0));
+      if (!closing_sent_) {
+        send_close_frame(to_int(CloseCode::PolicyViolation), "slow consumer", /*urgent=*/true);
+        arm_timer(o.close_timeout_ms);
+      }
       return false;
     case SlowConsumerPolicy::DropNewest:
       stats.dropped.add();
@@ -140,10 +141,16 @@ bool Session::send_frame(const BufferRef& frame) {
   return true;
 }
 
-void Session::send_close_frame(std::uint16_t code, std::string_view reason) {
+void Session::send_close_frame(std::uint16_t code, std::string_view reason, bool urgent) {
   t_control.clear();
   write_close(t_control, code, reason);
-  send_control(t_control);
+  if (urgent) {
+    send_control(t_control);  // ahead of unstarted data frames (the caller dropped them)
+  } else {
+    // After every message already queued: a Close ends the stream of data (RFC 6455
+    // 5.5.1). Marked control so no drop policy removes it.
+    Connection::send(t_control, net::kFrameStart | net::kControl);
+  }
   closing_sent_ = true;
   protocol_.close_sent();
 }
@@ -152,7 +159,7 @@ void Session::close(std::uint16_t code, std::string_view reason) {
   if (!is_open() || closing_sent_) return;
   // Only codes an endpoint may put on the wire; anything else becomes a plain 1000.
   if (!is_valid_wire_close_code(code)) code = to_int(CloseCode::Normal);
-  send_close_frame(code, reason);
+  send_close_frame(code, reason, /*urgent=*/false);
   // Wait for the peer's Close; past the timeout the connection is dropped.
   arm_timer(endpoint_.options().close_timeout_ms);
 }

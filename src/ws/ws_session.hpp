@@ -58,7 +58,8 @@ class Session final : public net::Connection, public WebSocket, private Handler 
 
   // Applies the slow-consumer policy for a frame of frame_bytes; false = do not queue it.
   bool admit(std::size_t frame_bytes);
-  void send_close_frame(std::uint16_t code, std::string_view reason);
+  // urgent: queue it ahead of unstarted data frames (which the caller has dropped).
+  void send_close_frame(std::uint16_t code, std::string_view reason, bool urgent);
   void notify_close(std::uint16_t code, std::string_view reason);
   void arm_keepalive();
 
