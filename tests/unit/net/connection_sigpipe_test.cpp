@@ -1,8 +1,9 @@
 // Regression test: a peer that goes away while output is queued must not kill the
-// process. Connection::flush() writes with writev(), which raises SIGPIPE on a socket
-// whose peer has closed; nothing in the library ignores SIGPIPE, and its default action
-// terminates the process. Runs as a death test (in a child process) so the failure is
-// reported as "killed by signal 13" instead of ending the whole test binary.
+// process. Connection::flush() used to write with writev(), which raises SIGPIPE on a
+// socket whose peer has closed; the library does not (and should not have to) ignore
+// SIGPIPE, whose default action terminates the process. Runs as a death test (in a child
+// process) so a regression shows as "killed by signal 13" instead of ending the whole
+// test binary.
 
 #include <fcntl.h>
 #include <signal.h>
