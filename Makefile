@@ -15,8 +15,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	mkdir -p data
-	$(BUILD)/bin/wirehub --listen 127.0.0.1:8080 --data ./data
+	$(BUILD)/bin/wirehub --listen 127.0.0.1:8080
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
