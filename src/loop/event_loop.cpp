@@ -25,8 +25,7 @@ std::uint64_t EventLoop::clock_ms() noexcept {
 }
 
 EventLoop::EventLoop(std::size_t read_buffer_bytes)
-    : thread_(std::this_thread::get_id()),
-      now_ms_(clock_ms()),
+    : now_ms_(clock_ms()),
       timers_(now_ms_),
       read_buffer_(new char[read_buffer_bytes]),
       read_buffer_size_(read_buffer_bytes) {
@@ -117,7 +116,8 @@ void EventLoop::run_end_of_iteration() {
 }
 
 void EventLoop::run() {
-  thread_ = std::this_thread::get_id();
+  thread_.store(std::this_thread::get_id(), std::memory_order_release);
+  is_running_.store(true, std::memory_order_release);
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_acquire)) {
@@ -144,6 +144,7 @@ void EventLoop::run() {
   // Posted tasks still queued at stop run now, so nothing posted is silently dropped.
   drain_inbox();
   run_end_of_iteration();
+  is_running_.store(false, std::memory_order_release);
 }
 
 }  // namespace wirehub::loop

@@ -65,7 +65,12 @@ class EventLoop {
   void stop();
   // Thread-safe: runs task on the loop thread, in posting order.
   void post(Task task);
-  bool in_loop_thread() const noexcept { return std::this_thread::get_id() == thread_; }
+  // True on the thread inside run(); false everywhere before run() starts.
+  bool in_loop_thread() const noexcept {
+    return std::this_thread::get_id() == thread_.load(std::memory_order_acquire);
+  }
+  // True once run() has started on its thread (and until it returns).
+  bool running() const noexcept { return is_running_.load(std::memory_order_acquire); }
 
   // fd registration (loop thread only). events are EPOLL* flags; edge-triggered is the
   // caller's choice.
@@ -99,7 +104,8 @@ class EventLoop {
 
   int epfd_ = -1;
   int wakefd_ = -1;
-  std::thread::id thread_;
+  std::atomic<std::thread::id> thread_{};
+  std::atomic<bool> is_running_{false};
   std::atomic<bool> stopping_{false};
   std::uint64_t now_ms_;
   TimerWheel timers_;

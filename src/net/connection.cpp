@@ -153,7 +153,9 @@ void Connection::flush_cork() {
     c.buf.consume(static_cast<std::size_t>(w));
   }
   if (!c.buf.empty()) {
-    out_.push_copy(c.buf.view(), kFrameStart);
+    // The cork holds whole frames without boundaries, possibly already partly written:
+    // queue the rest as one started slice so nothing is inserted into or dropped from it.
+    out_.push_copy(c.buf.view(), kFrameStart | kStarted);
     c.buf.clear();
     after_write();
   }

@@ -103,11 +103,13 @@ void SliceQueue::push_shared(const BufferRef& buf, std::size_t off, std::size_t 
 
 void SliceQueue::push_control(std::string_view frame) {
   // Find the first frame start that has not begun to be written.
+  // Started slices (and what continues them) are skipped: a control frame may only go
+  // where a data frame boundary is, before any byte of that frame has been written.
   std::uint32_t pos = count_;
   for (std::uint32_t i = 0; i < count_; ++i) {
     if (i == 0 && head_written_ > 0) continue;
     const Slice& s = at(i);
-    if ((s.flags & kFrameStart) && !(s.flags & kControl)) {
+    if ((s.flags & kFrameStart) && !(s.flags & (kControl | kStarted))) {
       pos = i;
       break;
     }
@@ -166,7 +168,7 @@ std::size_t SliceQueue::drop_oldest_frames(std::size_t target) noexcept {
   std::uint32_t i = 0;
   while (bytes_ > target && i < count_) {
     Slice& s = at(i);
-    bool started = i == 0 && head_written_ > 0;
+    bool started = (i == 0 && head_written_ > 0) || (s.flags & kStarted);
     if (started || (s.flags & kControl) || !(s.flags & kFrameStart)) {
       ++i;
       continue;

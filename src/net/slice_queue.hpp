@@ -21,6 +21,8 @@ enum SliceFlags : std::uint8_t {
   kFrameStart = 1,  // first slice of a frame: a frame boundary precedes it
   kControl = 2,     // part of a control frame (never dropped, queued ahead of data)
   kOwnedTail = 4,   // the buffer is this queue's own copy area and may be appended to
+  kStarted = 8,     // already partly sent, or of unknown framing: never dropped, nothing
+                    // is inserted before it (e.g. the unsent rest of a corked write)
 };
 
 class SliceQueue {

@@ -162,12 +162,6 @@ void Server::start() {
   auto addr = net::parse_address(s.options.listen, &err);
   if (!addr) throw std::runtime_error(err);
 
-  // Threads inherit the signal mask: only run_until_signal() sees SIGINT/SIGTERM.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   for (std::size_t i = 0; i < s.loops.size(); ++i) {
     int fd = net::listen_socket(*addr);
@@ -189,12 +183,26 @@ void Server::start() {
   }
   s.port = addr->port;
   s.started = true;
+  // Loop threads inherit the signal mask: block SIGINT/SIGTERM while creating them so
+  // they never take those signals, then give the caller its own mask back.
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
   for (auto& l : s.loops) {
     s.threads.emplace_back([loop = l.get()] {
       loop->run();
       // Whatever is still open when the loop stops is closed here, on its own thread.
       net::Connection::for_each_on_this_thread([](net::Connection& c) { delete &c; });
     });
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // Until a loop runs, no thread is its loop thread, and calls that route by thread
+  // (broadcast, send_to) would post to it; returning only once all run keeps the
+  // documented "after start()" behaviour exact.
+  for (auto& l : s.loops) {
+    while (!l->running()) std::this_thread::yield();
   }
   log::info("listening on {}:{} with {} loop(s)", addr->host, s.port, s.loops.size());
 }

@@ -74,7 +74,9 @@ bool Session::on_close(std::uint16_t code, std::string_view reason) {
     // sent no code) with an empty Close, in kind.
     t_control.clear();
     write_close(t_control, code, {});
-    send_control(t_control);
+    // Behind the data already queued: nothing may follow a Close (RFC 6455 5.5.1).
+    Connection::send(t_control, net::kFrameStart | net::kControl);
+    closing_sent_ = true;
   }
   notify_close(code, reason);
   // The server closes the TCP connection first (RFC 6455 7.1.1), after our Close is out.

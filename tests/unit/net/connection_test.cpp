@@ -463,5 +463,46 @@ TEST_F(ConnectionTest, EchoQueuedBehindABacklogKeepsItsOrder) {
   EXPECT_EQ(got.substr(data.size()), "ECHO");
 }
 
+// A send while handling input goes to the cork; if the cork's one send() is partial, the
+// rest is queued as a new slice that starts mid-frame but is flagged as a frame start
+// with nothing written of it. The peer does not read, so nothing more of it is written.
+
+TEST_F(ConnectionTest, ControlFrameDoesNotSplitTheRestOfAPartlyWrittenCorkedSend) {
+  Probe& probe = this->probe();
+  const std::string big = pattern(4 << 20, 11);  // far more than an AF_UNIX socket holds
+  probe.on_read = [&](Connection& c, std::string_view) { c.send(big); };
+  TestConnection* c = connect(probe);
+  ASSERT_EQ(::send(peer(), "go", 2, 0), 2);
+  ASSERT_TRUE(wait_until([&] { return probe.reads.load() == 1; }));
+  settle();
+  std::size_t queued = 0;
+  run([&] {
+    queued = c->queued_bytes();
+    c->send_control("<CONTROL>");  // e.g. a pong: may go before unstarted frames only
+  });
+  ASSERT_GT(queued, 0u);
+  ASSERT_LT(queued, big.size());  // part of the frame is already in the socket
+  const std::string got = read_exact(peer(), big.size() + 9);
+  ASSERT_EQ(got.size(), big.size() + 9);
+  EXPECT_TRUE(got.compare(0, big.size(), big) == 0) << "the control frame was written inside the frame";
+  EXPECT_EQ(got.substr(big.size()), "<CONTROL>");
+}
+
+TEST_F(ConnectionTest, DropOldestDoesNotDropTheRestOfAPartlyWrittenCorkedSend) {
+  Probe& probe = this->probe();
+  const std::string big = pattern(4 << 20, 12);
+  probe.on_read = [&](Connection& c, std::string_view) { c.send(big); };
+  TestConnection* c = connect(probe);
+  ASSERT_EQ(::send(peer(), "go", 2, 0), 2);
+  ASSERT_TRUE(wait_until([&] { return probe.reads.load() == 1; }));
+  settle();
+  std::size_t dropped = 1;
+  run([&] { dropped = c->queue().drop_oldest_frames(0); });
+  EXPECT_EQ(dropped, 0u) << "the tail of a frame whose head was written is not droppable";
+  const std::string got = read_exact(peer(), big.size());
+  EXPECT_EQ(got.size(), big.size());
+  EXPECT_TRUE(got == big);
+}
+
 }  // namespace
 }  // namespace wirehub::net

@@ -247,5 +247,45 @@ TEST(ServerCloseOrder, ShutdownWithQueuedBroadcastsSendsNoDataFrameAfterClose100
   EXPECT_EQ(open_fd_count(), before);
 }
 
+TEST(ServerCloseOrder, CloseReplyToTheClientSendsNoDataFrameAfterIt) {
+  // The client starts the closing handshake while the server has a backlog for it: the
+  // server's answering Close must not be followed by the rest of that backlog.
+  const int before = open_fd_count();
+  {
+    WebSocketOptions o;
+    o.send_soft_limit = 1 << 30;
+    o.send_hard_limit = 1 << 30;
+    ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.threads = 1;
+    Server server(so);
+    WebSocketEndpoint& ep = server.websocket("/ws/feed", {}, o);
+    server.start();
+    Client c(server.port(), "/ws/feed", 4096);
+    ASSERT_TRUE(c.open());
+    ASSERT_TRUE(wait_until([&] { return ep.connection_count() == 1; }));
+    for (int i = 0; i < 512; ++i) ep.broadcast(numbered(i));
+    ASSERT_TRUE(wait_until([&] { return ep.stats().messages_out == 512; }));
+    ASSERT_TRUE(c.send_close(1000));
+    Tally t;
+    while (auto f = c.read_frame(2s)) {
+      if (f->opcode == kClose) {
+        ++t.closes;
+        t.close_code = f->close_code();
+      } else if (t.closes == 0) {
+        ++t.data_before_close;
+      } else {
+        ++t.data_after_close;
+      }
+    }
+    c.close_socket();
+    EXPECT_EQ(t.closes, 1);
+    EXPECT_EQ(t.close_code, 1000);
+    EXPECT_EQ(t.data_after_close, 0) << "data frames after the Close (" << t.data_before_close << " before it)";
+    EXPECT_TRUE(wait_until([&] { return ep.connection_count() == 0; }));
+  }
+  EXPECT_EQ(open_fd_count(), before);
+}
+
 }  // namespace
 }  // namespace wirehub
