@@ -21,7 +21,12 @@ void HttpConnection::respond(int status, std::string_view content_type, std::str
                              std::span<const Header> extra_headers, bool keep_alive) {
   keep_alive_ = keep_alive_ && keep_alive;
   t_response.clear();
-  write_response(t_response, status, content_type, body, extra_headers, keep_alive_);
+  if (head_request_) {
+    // RFC 9110 9.3.2: the same head as for GET, without the content.
+    write_response_head(t_response, status, content_type, body.size(), extra_headers, keep_alive_);
+  } else {
+    write_response(t_response, status, content_type, body, extra_headers, keep_alive_);
+  }
   send(t_response);
   if (!keep_alive_) close_after_flush(options_.linger_ms);
 }
@@ -101,6 +106,7 @@ std::size_t HttpConnection::process(char* in, std::size_t n, bool /*in_read_buff
 void HttpConnection::dispatch_head(std::string_view head_bytes, std::size_t, char* rest, std::size_t rest_n) {
   const RequestHead& head = parser_.head();
   keep_alive_ = head.keep_alive;
+  head_request_ = head.method == Method::Head;
   auto match = routes_.match(head.method, head.path);
   if (match.kind == Router<Route>::Kind::NotFound) {
     fail(404, "not found");

@@ -78,6 +78,7 @@ class HttpConnection final : public net::Connection {
   std::string body_;
   const Route* route_ = nullptr;  // route of the request whose body is being read
   bool keep_alive_ = true;
+  bool head_request_ = false;  // the request being answered is HEAD: no body
   bool upgraded_ = false;
   bool failed_ = false;
 };

@@ -122,3 +122,26 @@ def test_healthy_server_still_serves_after_errors(server):
     for raw in (b"GARBAGE\r\n\r\n", padded_head(20000), request(version="HTTP/2.0")):
         rawws.http_exchange(server.port, raw)
     assert rawws.http_exchange(server.port, request()).status == 200
+
+
+def test_head_gets_the_get_head_without_a_body_and_pipelining_continues(server):
+    # RFC 9110 9.3.2: HEAD answers with GET's header fields (Content-Length included) and
+    # no content; the next pipelined response must follow immediately, intact.
+    sock = rawws.connect(server.port)
+    try:
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                     b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    first, sep, rest = data.partition(b"\r\n\r\n")
+    assert sep and first.startswith(b"HTTP/1.1 200 ")
+    assert b"content-length: 3" in first.lower()
+    assert rest.startswith(b"HTTP/1.1 200 "), f"HEAD response carried a body: {rest[:40]!r}"
+    assert rest.endswith(b"\r\n\r\nok\n")
