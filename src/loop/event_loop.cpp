@@ -121,7 +121,9 @@ void EventLoop::run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_acquire)) {
-    int timeout = timers_.next_timeout_ms(now_ms_, 1000);
+    // Work deferred outside an iteration (before run(), or by a task on another path)
+    // must not wait for the next event: poll instead of sleeping.
+    int timeout = deferred_.empty() && graveyard_.empty() ? timers_.next_timeout_ms(now_ms_, 1000) : 0;
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
