@@ -35,13 +35,12 @@ int main(int argc, char** argv) {
   ws_options.max_message_bytes = 64 * 1024;
   *room = &server.websocket("/chat", handlers, ws_options);
 
+  std::printf("chat on ws://%s/chat (Ctrl-C to stop)\n", options.listen.c_str());
   try {
-    server.start();
+    server.run_until_signal();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "chat_server: %s\n", e.what());
     return 1;
   }
-  std::printf("chat on ws://%s/chat (Ctrl-C to stop)\n", options.listen.c_str());
-  server.run_until_signal();
   return 0;
 }

@@ -96,7 +96,6 @@ int main(int argc, char** argv) {
   try {
     wirehub::Server server(cfg.server);
     mount_raw_endpoints(server, cfg);
-    server.start();
     server.run_until_signal();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wirehub: %s\n", e.what());

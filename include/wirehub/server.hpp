@@ -5,8 +5,7 @@
 //   server.websocket("/ws/echo", {.on_message = [](wirehub::WebSocket& ws, std::string_view m, bool bin) {
 //     ws.send(m, bin);
 //   }});
-//   server.start();
-//   server.run_until_signal();  // SIGINT/SIGTERM: graceful shutdown
+//   server.run_until_signal();  // starts, then SIGINT/SIGTERM: graceful shutdown
 //
 // Configure (endpoints, routes) before start(); after it, only the thread-safe calls of
 // WebSocketEndpoint and shutdown() may be used from other threads.
@@ -92,7 +91,9 @@ class Server {
   // writes, until every connection is gone or shutdown_timeout_ms passes. Blocks; call
   // from any thread but a loop thread. Idempotent.
   void shutdown();
-  // Waits for SIGINT or SIGTERM, then shuts down.
+  // Blocks SIGINT/SIGTERM in the calling thread, starts the server if start() was not
+  // called yet, waits for one of them, then shuts down. Calling it without start() first
+  // leaves no window in which a signal could kill the process before it is waited for.
   void run_until_signal();
 
   ServerStats stats() const;

@@ -246,7 +246,10 @@ void Server::run_until_signal() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  // Blocked before start() (when it has not run yet), so a signal that arrives as soon as
+  // the listeners accept is waited for here instead of killing the process.
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  start();
   int sig = 0;
   sigwait(&set, &sig);
   log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
