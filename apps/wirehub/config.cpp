@@ -102,9 +102,10 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
       static const std::map<std::string, SlowConsumerPolicy> names = {
           {"close", SlowConsumerPolicy::Close},
           {"drop_newest", SlowConsumerPolicy::DropNewest},
-          {"drop_oldest", SlowConsumerPolicy::DropOldest}};
+          {"drop_oldest", SlowConsumerPolicy::DropOldest},
+          {"keep_latest", SlowConsumerPolicy::KeepLatest}};
       auto it = names.find(policy);
-      if (it == names.end()) r.fail("websocket.slow_consumer: expected close, drop_newest or drop_oldest");
+      if (it == names.end()) r.fail("websocket.slow_consumer: expected close, drop_newest, drop_oldest or keep_latest");
       else w.slow_consumer = it->second;
     }
   }

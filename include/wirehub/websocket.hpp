@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,11 @@ enum class SlowConsumerPolicy : std::uint8_t {
   Close,       // close with 1008 "slow consumer"
   DropNewest,  // refuse the new message
   DropOldest,  // drop queued messages that have not started to be written, oldest first
+  // Conflate by topic: a new message replaces the queued, unstarted messages of its topic
+  // (see the topic argument of send/broadcast). Messages without a topic are dropped as
+  // with DropNewest; if even one message per topic exceeds twice the hard limit, the
+  // connection is closed as with Close.
+  KeepLatest,
 };
 
 struct WebSocketOptions {
@@ -39,8 +45,8 @@ class WebSocket {
  public:
   virtual ~WebSocket() = default;
   // Queues a message; false when it was refused (closed, or dropped by the slow-consumer
-  // policy, which counts every drop).
-  virtual bool send(std::string_view payload, bool binary = false) = 0;
+  // policy, which counts every drop). topic only matters to SlowConsumerPolicy::KeepLatest.
+  virtual bool send(std::string_view payload, bool binary = false, std::string_view topic = {}) = 0;
   // Starts the close handshake with code and reason (reason is cut to 123 bytes).
   virtual void close(std::uint16_t code = 1000, std::string_view reason = {}) = 0;
   virtual ConnectionId id() const noexcept = 0;
@@ -58,14 +64,18 @@ struct WebSocketHandlers {
   // Once per connection: code/reason of the peer's Close, or 1006 when the connection was
   // lost without one, or the code we closed with after a protocol error.
   std::function<void(WebSocket&, std::uint16_t code, std::string_view reason)> on_close{};
+  // Chooses a subprotocol from the client's offers (Sec-WebSocket-Protocol, in its order);
+  // return one of them, or "" for none. When unset, the first of
+  // WebSocketOptions::subprotocols (server preference order) that was offered is chosen.
+  std::function<std::string_view(std::span<const std::string_view> offered)> select_subprotocol{};
 };
 
 struct EndpointStats {
   std::uint64_t open = 0;
   std::uint64_t opened = 0;
   std::uint64_t messages_in = 0;
-  std::uint64_t messages_out = 0;
-  std::uint64_t dropped = 0;          // messages dropped by the slow-consumer policy
+  std::uint64_t messages_out = 0;     // sent or queued to send (messages_out + dropped = offered)
+  std::uint64_t dropped = 0;          // refused, or removed from a queue, by the slow-consumer policy
   std::uint64_t slow_closed = 0;      // connections closed by the slow-consumer policy
   std::uint64_t protocol_errors = 0;  // connections failed for a protocol violation
 };
@@ -75,8 +85,8 @@ class WebSocketEndpoint {
  public:
   virtual ~WebSocketEndpoint() = default;
   // Sends to every open connection of this endpoint on every loop. The frame is built
-  // once and shared by all receivers.
-  virtual void broadcast(std::string_view payload, bool binary = false) = 0;
+  // once and shared by all receivers. topic only matters to SlowConsumerPolicy::KeepLatest.
+  virtual void broadcast(std::string_view payload, bool binary = false, std::string_view topic = {}) = 0;
   // Sends to one connection, wherever it lives; false if the id is not a live connection
   // of this endpoint (known only when called on the owning loop; otherwise true = posted).
   virtual bool send_to(ConnectionId id, std::string_view payload, bool binary = false) = 0;

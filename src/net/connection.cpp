@@ -92,7 +92,7 @@ void Connection::send(std::string_view bytes, std::uint8_t flags) {
   after_write();
 }
 
-void Connection::send(std::string_view head, std::string_view body) {
+void Connection::send(std::string_view head, std::string_view body, std::uint64_t tag) {
   if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
   if (t_cork.owner == this && out_.empty()) {
     ByteBuffer& b = t_cork.buf;
@@ -103,12 +103,13 @@ void Connection::send(std::string_view head, std::string_view body) {
     return;
   }
   if (t_cork.owner == this) flush_cork();
-  out_.push_copy(head, kFrameStart);
+  out_.push_copy(head, kFrameStart, tag);
   out_.push_copy(body, 0);
   after_write();
 }
 
-void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags) {
+void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,
+                      std::uint64_t tag) {
   if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
   if (t_cork.owner == this) {
     if (out_.empty() && len <= 4096) {  // small: copying is cheaper than a slice
@@ -117,7 +118,7 @@ void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, st
     }
     flush_cork();
   }
-  out_.push_shared(buf, off, len, flags);
+  out_.push_shared(buf, off, len, flags, tag);
   after_write();
 }
 

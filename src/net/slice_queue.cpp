@@ -56,7 +56,7 @@ void SliceQueue::push(const Slice& s) {
   bytes_ += s.len;
 }
 
-void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags) {
+void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags, std::uint64_t tag) {
   if (bytes.empty()) return;
   if (count_ > 0 && !(flags & kControl)) {
     Slice& last = at(count_ - 1);
@@ -70,7 +70,7 @@ void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags) {
       if (flags & kFrameStart) {
         last.buf->retain();
         push({last.buf, static_cast<std::uint32_t>(end), static_cast<std::uint32_t>(bytes.size()),
-              static_cast<std::uint8_t>(flags | kOwnedTail)});
+              static_cast<std::uint8_t>(flags | kOwnedTail), tag});
       } else {
         last.len += static_cast<std::uint32_t>(bytes.size());
         bytes_ += bytes.size();
@@ -82,19 +82,20 @@ void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags) {
   std::memcpy(b->data(), bytes.data(), bytes.size());
   b->set_size(bytes.size());
   try {
-    push({b, 0, static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint8_t>(flags | kOwnedTail)});
+    push({b, 0, static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint8_t>(flags | kOwnedTail), tag});
   } catch (...) {
     b->release();
     throw;
   }
 }
 
-void SliceQueue::push_shared(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags) {
+void SliceQueue::push_shared(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,
+                             std::uint64_t tag) {
   if (len == 0) return;
   buf->retain();
   try {
     push({buf.get(), static_cast<std::uint32_t>(off), static_cast<std::uint32_t>(len),
-          static_cast<std::uint8_t>(flags & ~kOwnedTail)});
+          static_cast<std::uint8_t>(flags & ~kOwnedTail), tag});
   } catch (...) {
     buf->release();
     throw;
@@ -118,7 +119,7 @@ void SliceQueue::push_control(std::string_view frame) {
   std::memcpy(b->data(), frame.data(), frame.size());
   b->set_size(frame.size());
   try {
-    push({b, 0, static_cast<std::uint32_t>(frame.size()), kFrameStart | kControl});
+    push({b, 0, static_cast<std::uint32_t>(frame.size()), kFrameStart | kControl, 0});
   } catch (...) {
     b->release();
     throw;
@@ -163,20 +164,42 @@ void SliceQueue::erase(std::size_t i) noexcept {
   --count_;
 }
 
+bool SliceQueue::droppable(std::uint32_t i) const noexcept {
+  const Slice& s = at(i);
+  bool started = (i == 0 && head_written_ > 0) || (s.flags & kStarted);
+  return !started && !(s.flags & kControl) && (s.flags & kFrameStart);
+}
+
+void SliceQueue::erase_frame(std::uint32_t i) noexcept {
+  erase(i);
+  while (i < count_ && !(at(i).flags & kFrameStart)) erase(i);
+}
+
 std::size_t SliceQueue::drop_oldest_frames(std::size_t target) noexcept {
   std::size_t dropped = 0;
   std::uint32_t i = 0;
   while (bytes_ > target && i < count_) {
-    Slice& s = at(i);
-    bool started = (i == 0 && head_written_ > 0) || (s.flags & kStarted);
-    if (started || (s.flags & kControl) || !(s.flags & kFrameStart)) {
+    if (!droppable(i)) {
       ++i;
       continue;
     }
-    // Erase this frame: its start slice and the continuation slices that follow.
-    erase(i);
-    while (i < count_ && !(at(i).flags & kFrameStart)) erase(i);
+    erase_frame(i);
     ++dropped;
+  }
+  return dropped;
+}
+
+std::size_t SliceQueue::drop_tagged(std::uint64_t tag) noexcept {
+  if (tag == 0) return 0;
+  std::size_t dropped = 0;
+  std::uint32_t i = 0;
+  while (i < count_) {
+    if (droppable(i) && at(i).tag == tag) {
+      erase_frame(i);
+      ++dropped;
+    } else {
+      ++i;
+    }
   }
   return dropped;
 }

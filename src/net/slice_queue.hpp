@@ -37,10 +37,12 @@ class SliceQueue {
   bool empty() const noexcept { return count_ == 0; }
   std::size_t bytes() const noexcept { return bytes_; }
 
-  // Appends a copy of bytes (into the owned tail buffer when it has room).
-  void push_copy(std::string_view bytes, std::uint8_t flags);
+  // Appends a copy of bytes (into the owned tail buffer when it has room). A frame start
+  // may carry a tag (e.g. a topic's hash) that drop_tagged() matches; 0 = untagged.
+  void push_copy(std::string_view bytes, std::uint8_t flags, std::uint64_t tag = 0);
   // Appends a reference to buf[off, off+len).
-  void push_shared(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags);
+  void push_shared(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,
+                   std::uint64_t tag = 0);
   // Inserts a copied control frame before the first data frame that has not started to be
   // written, so pings, pongs and closes are not stuck behind queued data.
   void push_control(std::string_view frame);
@@ -52,6 +54,8 @@ class SliceQueue {
   // Drops whole unstarted data frames from the front (oldest first) until at most
   // target bytes remain; returns the number of frames dropped.
   std::size_t drop_oldest_frames(std::size_t target) noexcept;
+  // Drops every unstarted data frame whose start carries tag (non-zero); returns how many.
+  std::size_t drop_tagged(std::uint64_t tag) noexcept;
   void clear() noexcept;
   // Frees the ring when empty.
   void shrink() noexcept;
@@ -62,12 +66,15 @@ class SliceQueue {
     std::uint32_t off;
     std::uint32_t len;
     std::uint8_t flags;
+    std::uint64_t tag;  // of the frame this slice starts (frame starts only)
   };
   Slice& at(std::size_t i) noexcept { return ring_[(head_ + i) & (cap_ - 1)]; }
   const Slice& at(std::size_t i) const noexcept { return ring_[(head_ + i) & (cap_ - 1)]; }
   void grow();
   void push(const Slice& s);
   void erase(std::size_t i) noexcept;  // removes slice i (not the partially written one)
+  bool droppable(std::uint32_t i) const noexcept;  // slice i starts an unstarted data frame
+  void erase_frame(std::uint32_t i) noexcept;      // slice i and the slices continuing it
 
   Slice* ring_ = nullptr;
   std::uint32_t head_ = 0, count_ = 0, cap_ = 0;  // cap_ is a power of two

@@ -23,12 +23,20 @@ Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOption
 Endpoint::~Endpoint() = default;
 
 std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head) const {
-  if (options_.subprotocols.empty()) return {};
+  if (options_.subprotocols.empty() && !handlers_.select_subprotocol) return {};
   std::vector<std::string_view> offered;
   for (const auto& h : head.headers) {
     if (h.name.size() == 22 && strncasecmp(h.name.data(), "Sec-WebSocket-Protocol", 22) == 0) {
       for (auto t : split_tokens(h.value)) offered.push_back(t);
     }
+  }
+  if (handlers_.select_subprotocol) {
+    std::string_view chosen = handlers_.select_subprotocol(offered);
+    // Only an offered value may be answered (RFC 6455 4.2.2); anything else means none.
+    for (std::string_view theirs : offered) {
+      if (!chosen.empty() && theirs == chosen) return theirs;
+    }
+    return {};
   }
   // Server preference order; subprotocol names are case-sensitive (RFC 6455 4.1).
   for (const std::string& mine : options_.subprotocols) {
@@ -112,22 +120,27 @@ BufferRef Endpoint::build_frame(std::string_view payload, bool binary) {
   return f;
 }
 
-void Endpoint::deliver_local(std::size_t li, const BufferRef& frame) {
+std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
+  return topic.empty() ? 0 : (std::hash<std::string_view>{}(topic) | 1);
+}
+
+void Endpoint::deliver_local(std::size_t li, const BufferRef& frame, std::uint64_t tag) {
   for (Session* s = per_loop_[li]->first; s;) {
     Session* next = s->next;
-    s->send_frame(frame);
+    s->send_frame(frame, tag);
     s = next;
   }
 }
 
-void Endpoint::broadcast(std::string_view payload, bool binary) {
+void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
   BufferRef frame = build_frame(payload, binary);
+  std::uint64_t tag = topic_tag(topic);
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     loop::EventLoop* l = loops_[i];
     if (l->in_loop_thread()) {
-      deliver_local(i, frame);
+      deliver_local(i, frame, tag);
     } else {
-      l->post([this, i, frame] { deliver_local(i, frame); });
+      l->post([this, i, frame, tag] { deliver_local(i, frame, tag); });
     }
   }
 }
@@ -139,11 +152,11 @@ bool Endpoint::send_to(ConnectionId id, std::string_view payload, bool binary) {
   if (l->in_loop_thread()) {
     auto it = per_loop_[li]->by_id.find(id);
     if (it == per_loop_[li]->by_id.end()) return false;
-    return it->second->send(payload, binary);
+    return it->second->send(payload, binary, {});
   }
   l->post([this, li, id, data = std::string(payload), binary] {
     auto it = per_loop_[li]->by_id.find(id);
-    if (it != per_loop_[li]->by_id.end()) it->second->send(data, binary);
+    if (it != per_loop_[li]->by_id.end()) it->second->send(data, binary, {});
   });
   return true;
 }

@@ -35,7 +35,7 @@ class Endpoint final : public WebSocketEndpoint {
   void upgrade(http::HttpConnection& conn, const http::RequestHead& head, char* rest, std::size_t n);
 
   // WebSocketEndpoint
-  void broadcast(std::string_view payload, bool binary) override;
+  void broadcast(std::string_view payload, bool binary, std::string_view topic) override;
   bool send_to(ConnectionId id, std::string_view payload, bool binary) override;
   std::size_t connection_count() const override;
   EndpointStats stats() const override;
@@ -59,6 +59,8 @@ class Endpoint final : public WebSocketEndpoint {
 
   // Builds one unmasked frame (header + payload) in a shared buffer.
   static BufferRef build_frame(std::string_view payload, bool binary);
+  // The queue tag of a topic: 0 for none, else a non-zero 64-bit hash.
+  static std::uint64_t topic_tag(std::string_view topic) noexcept;
 
  private:
   struct PerLoop {
@@ -67,7 +69,7 @@ class Endpoint final : public WebSocketEndpoint {
     std::uint64_t next_serial = 1;
     LoopStats stats;
   };
-  void deliver_local(std::size_t loop_index, const BufferRef& frame);
+  void deliver_local(std::size_t loop_index, const BufferRef& frame, std::uint64_t tag);
   std::string_view choose_subprotocol(const http::RequestHead& head) const;
 
   std::string path_;

@@ -93,7 +93,21 @@ void Session::on_error(CloseCode code, std::string_view reason) {
 
 // --- output ------------------------------------------------------------------------------
 
-bool Session::admit(std::size_t frame_bytes) {
+void Session::close_slow_consumer() {
+  auto& stats = endpoint_.loop_stats(loop().index());
+  stats.slow_closed.add();
+  // The frames it could not take are dropped (and counted) so the Close goes out now
+  // instead of behind them; nothing may follow a Close (RFC 6455 5.5.1).
+  std::size_t removed = queue().drop_oldest_frames(0);
+  stats.dropped.add(1 + removed);
+  stats.messages_out.sub(removed);  // queued, never sent: they count as dropped instead
+  if (!closing_sent_) {
+    send_close_frame(to_int(CloseCode::PolicyViolation), "slow consumer", /*urgent=*/true);
+    arm_timer(endpoint_.options().close_timeout_ms);
+  }
+}
+
+bool Session::admit(std::size_t frame_bytes, std::uint64_t tag) {
   const WebSocketOptions& o = endpoint_.options();
   std::size_t queued = queued_bytes();
   // An empty queue always takes one frame, however large: a message bigger than the
@@ -102,43 +116,51 @@ bool Session::admit(std::size_t frame_bytes) {
   auto& stats = endpoint_.loop_stats(loop().index());
   switch (o.slow_consumer) {
     case SlowConsumerPolicy::Close:
-      stats.slow_closed.add();
-      // The frames it could not take are dropped (and counted) so the Close goes out now
-      // instead of behind them; nothing may follow a Close (RFC 6455 5.5.1).
-      stats.dropped.add(1 + queue().drop_oldest_frames(0));
-      if (!closing_sent_) {
-        send_close_frame(to_int(CloseCode::PolicyViolation), "slow consumer", /*urgent=*/true);
-        arm_timer(o.close_timeout_ms);
-      }
+      close_slow_consumer();
       return false;
     case SlowConsumerPolicy::DropNewest:
       stats.dropped.add();
       return false;
     case SlowConsumerPolicy::DropOldest: {
       std::size_t target = o.send_hard_limit > frame_bytes ? o.send_hard_limit - frame_bytes : 0;
-      stats.dropped.add(queue().drop_oldest_frames(target));
+      std::size_t removed = queue().drop_oldest_frames(target);
+      stats.dropped.add(removed);
+      stats.messages_out.sub(removed);
       if (queued_bytes() + frame_bytes <= o.send_hard_limit) return true;
       stats.dropped.add();  // the new frame alone does not fit
+      return false;
+    }
+    case SlowConsumerPolicy::KeepLatest: {
+      if (tag == 0) {
+        stats.dropped.add();
+        return false;
+      }
+      std::size_t removed = queue().drop_tagged(tag);
+      stats.dropped.add(removed);
+      stats.messages_out.sub(removed);
+      if (queued_bytes() + frame_bytes <= 2 * o.send_hard_limit) return true;
+      close_slow_consumer();
       return false;
     }
   }
   return false;
 }
 
-bool Session::send(std::string_view payload, bool binary) {
+bool Session::send(std::string_view payload, bool binary, std::string_view topic) {
   if (!is_open() || closing_sent_) return false;
   char header[kMaxFrameHeader];
   std::size_t h = write_frame_header(header, binary ? Opcode::Binary : Opcode::Text, true, payload.size());
-  if (!admit(h + payload.size())) return false;
-  Connection::send(std::string_view(header, h), payload);
+  std::uint64_t tag = Endpoint::topic_tag(topic);
+  if (!admit(h + payload.size(), tag)) return false;
+  Connection::send(std::string_view(header, h), payload, tag);
   endpoint_.loop_stats(loop().index()).messages_out.add();
   return true;
 }
 
-bool Session::send_frame(const BufferRef& frame) {
+bool Session::send_frame(const BufferRef& frame, std::uint64_t tag) {
   if (!is_open() || closing_sent_) return false;
-  if (!admit(frame->size())) return false;
-  Connection::send(frame, 0, frame->size(), net::kFrameStart);
+  if (!admit(frame->size(), tag)) return false;
+  Connection::send(frame, 0, frame->size(), net::kFrameStart, tag);
   endpoint_.loop_stats(loop().index()).messages_out.add();
   return true;
 }

@@ -27,14 +27,14 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string subprotocol);
 
   // WebSocket
-  bool send(std::string_view payload, bool binary) override;
+  bool send(std::string_view payload, bool binary, std::string_view topic) override;
   void close(std::uint16_t code, std::string_view reason) override;
   ConnectionId id() const noexcept override { return id_; }
   std::size_t buffered_amount() const noexcept override { return queued_bytes(); }
   std::string_view subprotocol() const noexcept override { return subprotocol_; }
 
   // Queues a complete pre-built data frame (a broadcast), subject to back-pressure.
-  bool send_frame(const BufferRef& frame);
+  bool send_frame(const BufferRef& frame, std::uint64_t tag);
   // Called once the session is registered: runs on_open and the first bytes after the head.
   void start(char* rest, std::size_t n);
 
@@ -57,7 +57,8 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   void on_error(CloseCode code, std::string_view reason) override;
 
   // Applies the slow-consumer policy for a frame of frame_bytes; false = do not queue it.
-  bool admit(std::size_t frame_bytes);
+  bool admit(std::size_t frame_bytes, std::uint64_t tag);
+  void close_slow_consumer();
   // urgent: queue it ahead of unstarted data frames (which the caller has dropped).
   void send_close_frame(std::uint16_t code, std::string_view reason, bool urgent);
   void notify_close(std::uint16_t code, std::string_view reason);

@@ -343,3 +343,31 @@ TEST(SliceQueue, MoveTransfersTheContent) {
 
 }  // namespace
 }  // namespace wirehub::net
+
+namespace wirehub::net {
+namespace {
+
+// KeepLatest conflation: drop_tagged removes exactly the unstarted frames of one tag,
+// whole (start and continuation slices), never a started, control or untagged one.
+TEST(SliceQueueTags, DropTaggedRemovesOnlyUnstartedFramesOfThatTag) {
+  SliceQueue q;
+  q.push_copy("A1", kFrameStart, 7);
+  q.push_copy("+", 0);
+  q.push_copy("B1", kFrameStart, 9);
+  q.consume(1);      // "A1" has started: it must stay
+  q.push_control("P");  // goes before B1, the first unstarted data frame
+  q.push_copy("A2", kFrameStart, 7);
+  q.push_copy("U", kFrameStart, 0);
+  EXPECT_EQ(q.drop_tagged(7), 1u);  // only A2
+  EXPECT_EQ(q.drop_tagged(0), 0u);  // 0 means untagged and never matches
+  std::string rest;
+  iovec iov[16];
+  int n = q.gather(iov, 16);
+  for (int i = 0; i < n; ++i) rest.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  EXPECT_EQ(rest, "1+PB1U");
+  EXPECT_EQ(q.bytes(), rest.size());
+}
+
+}  // namespace
+}  // namespace wirehub::net
+

@@ -799,6 +799,94 @@ TEST(Server, SlowConsumerPolicyDropOldestDeliversTheNewestMessage) {
   EXPECT_EQ(open_fd_count(), before);
 }
 
+TEST(Server, SlowConsumerPolicyKeepLatestDeliversTheNewestMessageOfEveryTopic) {
+  const int before = open_fd_count();
+  {
+    WebSocketOptions o = slow_consumer_options(SlowConsumerPolicy::KeepLatest);
+    Server server(test_options(1));
+    WebSocketEndpoint& ep = server.websocket("/ws/feed", {}, o);
+    server.start();
+    WsClient c(server.port(), "/ws/feed", kSlowRcvbuf);
+    ASSERT_TRUE(c.open());
+    ASSERT_TRUE(wait_until([&] { return ep.connection_count() == 1; }));
+    // 3 topics, 100 messages each, far more than the 64 KiB hard limit holds while the
+    // client does not read: the queue is conflated to the latest of each topic.
+    const char* topics[] = {"a", "b", "c"};
+    constexpr int kPerTopic = 100;
+    for (int i = 0; i < 3 * kPerTopic; ++i) {
+      std::string m = std::string(topics[i % 3]) + ":" + std::to_string(i / 3) + ":";
+      m.resize(16 * 1024, 'x');
+      ep.broadcast(m, false, topics[i % 3]);
+    }
+    ASSERT_TRUE(wait_until([&] {
+      EndpointStats st = ep.stats();
+      return st.messages_out + st.dropped == 3 * kPerTopic;
+    }));
+    EXPECT_GT(ep.stats().dropped, 0u) << "the backlog never reached the hard limit";
+    std::map<std::string, int> last;
+    int received = 0;
+    while (auto f = c.read_frame(1s)) {
+      ASSERT_EQ(f->opcode, kText);
+      std::string topic = f->payload.substr(0, 1);
+      int seq = std::stoi(f->payload.substr(2));
+      auto it = last.find(topic);
+      EXPECT_TRUE(it == last.end() || seq > it->second) << "topic " << topic << " out of order";
+      last[topic] = seq;
+      ++received;
+    }
+    for (const char* t : topics) EXPECT_EQ(last[t], kPerTopic - 1) << "latest of topic " << t << " lost";
+    EndpointStats st = ep.stats();
+    EXPECT_EQ(static_cast<std::uint64_t>(received) + st.dropped, 3u * kPerTopic);
+    EXPECT_EQ(st.slow_closed, 0u);
+    EXPECT_EQ(ep.connection_count(), 1u);
+    EXPECT_TRUE(c.close_gracefully());
+  }
+  EXPECT_EQ(open_fd_count(), before);
+}
+
+TEST(Server, SubprotocolHookPicksAnOfferedValueOrNone) {
+  WebSocketHandlers h;
+  h.select_subprotocol = [](std::span<const std::string_view> offered) -> std::string_view {
+    for (std::string_view p : offered) {
+      if (p.starts_with("chat.")) return p;
+    }
+    return "not-offered";  // must never be answered
+  };
+  Server server(test_options(1));
+  server.websocket("/ws/chat", h);
+  server.start();
+  auto handshake = [&](std::string_view offer) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(server.port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    std::string req =
+        "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: " + std::string(offer) + "\r\n\r\n";
+    EXPECT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    std::string head;
+    char buf[1024];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) break;
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      head.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return head;
+  };
+  std::string picked = handshake("v1.json, chat.v2, chat.v1");
+  EXPECT_EQ(picked.rfind("HTTP/1.1 101", 0), 0u) << picked;
+  EXPECT_NE(picked.find("Sec-WebSocket-Protocol: chat.v2\r\n"), std::string::npos) << picked;
+  std::string none = handshake("v1.json");
+  EXPECT_EQ(none.rfind("HTTP/1.1 101", 0), 0u) << none;
+  EXPECT_EQ(none.find("Sec-WebSocket-Protocol"), std::string::npos) << none;
+}
+
 TEST(Server, OnDrainIsCalledOnceAfterABacklogDrains) {
   const int before = open_fd_count();
   {
