@@ -1,0 +1,151 @@
+// wirehub::Server serving WebSocket traffic through its public API only, in-process on
+// 127.0.0.1 port 0, driven by the client in ws_test_client.hpp.
+//
+// Covered: echo of every frame size, fragmented messages with a ping between fragments,
+// many messages in one write, the closing handshake from the client, and the subprotocol
+// hook of the opening handshake. Every test ends with /proc/self/fd as it was before.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "wirehub/server.hpp"
+#include "ws_test_client.hpp"
+
+namespace wirehub {
+namespace {
+
+using namespace test;
+
+TEST(Server, EchoesEveryFrameSizeFragmentedMessagesAndPings) {
+  const int before = open_fd_count();
+  {
+    Server server(test_options(1));
+    WebSocketEndpoint& ep = server.websocket("/ws/echo", echo_handlers());
+    server.start();
+    {
+      WsClient c(server.port());
+      ASSERT_TRUE(c.open());
+      int sent = 0;
+      for (std::size_t size : {0u, 1u, 125u, 126u, 65535u, 65536u, 1u << 20}) {
+        std::string text(size, 'x');
+        for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>('a' + i % 26);
+        ASSERT_TRUE(c.send_text(text));
+        ++sent;
+        auto f = c.read_frame();
+        ASSERT_TRUE(f) << "size " << size;
+        EXPECT_EQ(f->opcode, kText);
+        EXPECT_TRUE(f->fin);
+        EXPECT_TRUE(f->payload == text) << "size " << size;
+      }
+      std::string bin;
+      for (int i = 0; i < 256; ++i) bin.push_back(static_cast<char>(i));
+      ASSERT_TRUE(c.send_frame(kBinary, bin));
+      ++sent;
+      auto f = c.read_frame();
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->opcode, kBinary);
+      EXPECT_EQ(f->payload, bin);
+
+      // A fragmented message with a ping in the middle: the pong comes first, then the
+      // whole message as one frame.
+      std::string burst;
+      c.encode(burst, kText, "frag", false);
+      c.encode(burst, kPing, "in-between");
+      c.encode(burst, kCont, "men", false);
+      c.encode(burst, kCont, "ted", true);
+      ASSERT_TRUE(c.send_raw(burst));
+      ++sent;
+      f = c.read_frame();
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->opcode, kPong);
+      EXPECT_EQ(f->payload, "in-between");
+      f = c.read_frame();
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->opcode, kText);
+      EXPECT_EQ(f->payload, "fragmented");
+
+      // 16 messages in one write come back in order.
+      burst.clear();
+      for (int i = 0; i < 16; ++i) c.encode(burst, kText, "m" + std::to_string(i));
+      ASSERT_TRUE(c.send_raw(burst));
+      sent += 16;
+      for (int i = 0; i < 16; ++i) {
+        f = c.read_frame();
+        ASSERT_TRUE(f);
+        EXPECT_EQ(f->payload, "m" + std::to_string(i));
+      }
+
+      EndpointStats st = ep.stats();
+      EXPECT_EQ(st.messages_in, static_cast<std::uint64_t>(sent));
+      EXPECT_EQ(st.messages_out, static_cast<std::uint64_t>(sent));
+      EXPECT_EQ(st.open, 1u);
+      EXPECT_EQ(st.opened, 1u);
+
+      ASSERT_TRUE(c.send_close(1000));
+      f = c.read_frame();
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->opcode, kClose);
+      EXPECT_EQ(f->close_code(), 1000);
+      EXPECT_TRUE(c.wait_for_eof());
+    }
+    EXPECT_TRUE(wait_until([&] { return ep.connection_count() == 0; }));
+    EXPECT_EQ(ep.stats().protocol_errors, 0u);
+  }
+  EXPECT_EQ(open_fd_count(), before);
+}
+
+TEST(Server, SubprotocolHookPicksAnOfferedValueOrNone) {
+  WebSocketHandlers h;
+  h.select_subprotocol = [](std::span<const std::string_view> offered) -> std::string_view {
+    for (std::string_view p : offered) {
+      if (p.starts_with("chat.")) return p;
+    }
+    return "not-offered";  // must never be answered
+  };
+  Server server(test_options(1));
+  server.websocket("/ws/chat", h);
+  server.start();
+  auto handshake = [&](std::string_view offer) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(server.port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    std::string req =
+        "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: " + std::string(offer) + "\r\n\r\n";
+    EXPECT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    std::string head;
+    char buf[1024];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) break;
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      head.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return head;
+  };
+  std::string picked = handshake("v1.json, chat.v2, chat.v1");
+  EXPECT_EQ(picked.rfind("HTTP/1.1 101", 0), 0u) << picked;
+  EXPECT_NE(picked.find("Sec-WebSocket-Protocol: chat.v2\r\n"), std::string::npos) << picked;
+  std::string none = handshake("v1.json");
+  EXPECT_EQ(none.rfind("HTTP/1.1 101", 0), 0u) << none;
+  EXPECT_EQ(none.find("Sec-WebSocket-Protocol"), std::string::npos) << none;
+}
+
+}  // namespace
+}  // namespace wirehub
