@@ -4,7 +4,7 @@
 // to every client of the endpoint, the sender included. No compression.
 // Usage: node server.js PORT
 const http = require('node:http');
-const { WebSocketServer } = require('ws');
+const { WebSocket, WebSocketServer } = require('ws');
 
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0) {
@@ -24,7 +24,9 @@ echo.on('connection', (socket) => {
 broadcast.on('connection', (socket) => {
   subscribers.add(socket);
   socket.on('message', (data, isBinary) => {
-    for (const peer of subscribers) peer.send(data, { binary: isBinary });
+    for (const peer of subscribers) {
+      if (peer.readyState === WebSocket.OPEN) peer.send(data, { binary: isBinary });
+    }
   });
   socket.on('close', () => subscribers.delete(socket));
 });
