@@ -146,7 +146,8 @@ private:
 
 class Listener {
 public:
-    Listener(net::io_context& ioc, const tcp::endpoint& endpoint) : acceptor_(ioc) {
+    Listener(net::io_context& ioc, const tcp::endpoint& endpoint, Room& room)
+        : acceptor_(ioc), room_(room) {
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
         acceptor_.bind(endpoint);
@@ -165,7 +166,7 @@ public:
 
 private:
     tcp::acceptor acceptor_;
-    Room room_;
+    Room& room_;
 };
 
 }  // namespace
@@ -177,9 +178,14 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
+        // Declared before the io_context: sessions still owned by its handlers leave the room
+        // when the io_context is destroyed.
+        Room room;
         net::io_context ioc{1};
-        Listener listener(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                                             static_cast<unsigned short>(port)));
+        Listener listener(ioc,
+                          tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                                        static_cast<unsigned short>(port)),
+                          room);
         listener.accept();
         net::signal_set signals(ioc, SIGINT, SIGTERM);
         signals.async_wait([&ioc](beast::error_code, int) { ioc.stop(); });
