@@ -45,11 +45,11 @@ void HttpConnection::on_read(char* data, std::size_t n) {
   bool idle_before = in_.empty() && held_head_.empty() && route_ == nullptr;
   if (idle_before) arm_timer(options_.header_timeout_ms);
   if (in_.empty()) {
-    std::size_t used = process(data, n, true);
+    std::size_t used = process(data, n);
     if (!upgraded_ && !failed_ && used < n) in_.append(data + used, n - used);
   } else {
     in_.append(data, n);
-    std::size_t used = process(in_.data(), in_.size(), false);
+    std::size_t used = process(in_.data(), in_.size());
     if (!upgraded_) in_.consume(used);
   }
   if (upgraded_ || failed_ || !is_open()) return;
@@ -59,7 +59,7 @@ void HttpConnection::on_read(char* data, std::size_t n) {
   }
 }
 
-std::size_t HttpConnection::process(char* in, std::size_t n, bool /*in_read_buffer*/) {
+std::size_t HttpConnection::process(char* in, std::size_t n) {
   std::size_t off = 0;
   while (!upgraded_ && !failed_ && is_open()) {
     auto r = parser_.parse(std::string_view(in + off, n - off));
@@ -69,7 +69,7 @@ std::size_t HttpConnection::process(char* in, std::size_t n, bool /*in_read_buff
       case RequestParser::Event::Head: {
         std::size_t head_size = r.consumed;
         off += head_size;
-        dispatch_head(std::string_view(in + off - head_size, head_size), head_size, in + off, n - off);
+        dispatch_head(std::string_view(in + off - head_size, head_size), in + off, n - off);
         if (upgraded_) return n;
         break;
       }
@@ -103,7 +103,7 @@ std::size_t HttpConnection::process(char* in, std::size_t n, bool /*in_read_buff
   return off;
 }
 
-void HttpConnection::dispatch_head(std::string_view head_bytes, std::size_t, char* rest, std::size_t rest_n) {
+void HttpConnection::dispatch_head(std::string_view head_bytes, char* rest, std::size_t rest_n) {
   const RequestHead& head = parser_.head();
   keep_alive_ = head.keep_alive;
   head_request_ = head.method == Method::Head;

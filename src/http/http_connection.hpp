@@ -65,8 +65,8 @@ class HttpConnection final : public net::Connection {
   void on_read(char* data, std::size_t n) override;
   void on_timeout() override;
   // Parses what is in `in`; returns bytes consumed. Stops at an upgrade or an error.
-  std::size_t process(char* in, std::size_t n, bool in_read_buffer);
-  void dispatch_head(std::string_view in, std::size_t head_size, char* rest, std::size_t rest_n);
+  std::size_t process(char* in, std::size_t n);
+  void dispatch_head(std::string_view head_bytes, char* rest, std::size_t rest_n);
   void fail(int status, std::string_view reason, std::span<const Header> extra = {});
 
   const Router<Route>& routes_;
