@@ -29,7 +29,8 @@ test-tsan: deps
 	cmake --preset tsan && cmake --build --preset tsan -j $(JOBS)
 	ctest --preset tsan -j $(JOBS)
 
-bench: deps
+bench:
+	scripts/install-deps --bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
 	scripts/bench
 
