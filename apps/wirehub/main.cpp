@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "config.hpp"
@@ -97,6 +98,9 @@ int main(int argc, char** argv) {
     wirehub::Server server(cfg.server);
     mount_raw_endpoints(server, cfg);
     server.run_until_signal();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "wirehub: %s\n", e.what());
+    return 2;  // a bad value (e.g. --listen), like any other bad flag
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wirehub: %s\n", e.what());
     return 1;

@@ -82,8 +82,9 @@ class Server {
   // with parameters ("/api/orders/{id}") or a prefix ("/static/*").
   void route(std::string_view method, std::string path, HttpHandler handler);
 
-  // Binds the listeners (throws std::runtime_error with the reason) and starts one
-  // thread per loop. Blocks SIGINT/SIGTERM in every thread it starts.
+  // Binds the listeners and starts one thread per loop, which never take SIGINT/SIGTERM.
+  // Throws std::invalid_argument for a malformed listen address, std::runtime_error when
+  // listening fails (e.g. the port is taken).
   void start();
   // The bound port (after start()).
   std::uint16_t port() const noexcept;

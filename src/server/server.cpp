@@ -160,7 +160,7 @@ void Server::start() {
   if (s.started) return;
   std::string err;
   auto addr = net::parse_address(s.options.listen, &err);
-  if (!addr) throw std::runtime_error(err);
+  if (!addr) throw std::invalid_argument(err);  // a bad value, not a failure to bind
 
 
   for (std::size_t i = 0; i < s.loops.size(); ++i) {

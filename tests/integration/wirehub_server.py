@@ -55,9 +55,10 @@ def toml_text(config: dict) -> str:
 class WirehubServer:
     """One wirehub process: start() blocks until GET /healthz answers 200."""
 
-    def __init__(self, config: dict | None = None, threads: int = 2):
+    def __init__(self, config: dict | None = None, threads: int = 2, extra_args: list | None = None):
         self.config = config
         self.threads = threads
+        self.extra_args = list(extra_args or [])
         self.host = "127.0.0.1"
         self.port = 0
         self.process: subprocess.Popen | None = None
@@ -86,7 +87,7 @@ class WirehubServer:
         for _ in range(START_ATTEMPTS):
             self.port = free_port()
             argv = [binary_path(), "--listen", f"{self.host}:{self.port}",
-                    "--threads", str(self.threads), *argv_tail]
+                    "--threads", str(self.threads), *argv_tail, *self.extra_args]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                                 stderr=subprocess.STDOUT, cwd=self._dir.name)
