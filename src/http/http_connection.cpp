@@ -134,6 +134,7 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, char* rest, std:
     return;
   }
   route_ = &route;
+  params_ = match.params;
   if (!head.has_body) return;  // Done follows with no more bytes
   if (head.expect_continue) send("HTTP/1.1 100 Continue\r\n\r\n");
   // The body may span reads while the head's views point into the read buffer: keep a
@@ -141,6 +142,7 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, char* rest, std:
   held_head_.assign(head_bytes);
   parser_.reset();
   parser_.parse(held_head_);
+  params_ = routes_.match(parser_.head().method, parser_.head().path).params;  // views into the copy
 }
 
 void HttpConnection::on_timeout() {

@@ -59,6 +59,9 @@ class HttpConnection final : public net::Connection {
   // Marks the connection as taken over by an upgrade: nothing more is parsed here.
   void upgraded() noexcept { upgraded_ = true; }
   bool is_upgraded() const noexcept { return upgraded_; }
+  // The {param} values of the route matched for the request being handled (views into
+  // its head, valid during the handler call).
+  const RouteParams& params() const noexcept { return params_; }
   const HttpOptions& options() const noexcept { return options_; }
 
  private:
@@ -77,6 +80,7 @@ class HttpConnection final : public net::Connection {
   std::string held_head_;  // the head of a request whose body spans reads
   std::string body_;
   const Route* route_ = nullptr;  // route of the request whose body is being read
+  RouteParams params_;            // of route_
   bool keep_alive_ = true;
   bool head_request_ = false;  // the request being answered is HEAD: no body
   bool upgraded_ = false;

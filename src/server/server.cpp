@@ -127,17 +127,15 @@ void Server::route(std::string_view method, std::string path, HttpHandler handle
   if (m == http::Method::Other) throw std::invalid_argument("unsupported method: " + std::string(method));
   http::Route r;
   r.max_body_bytes = s.options.max_body_bytes;
-  auto routes = &s.routes;
-  r.handler = [h = std::move(handler), routes](http::HttpConnection& c, const http::RequestHead& head,
-                                                std::string_view body) {
+  r.handler = [h = std::move(handler)](http::HttpConnection& c, const http::RequestHead& head,
+                                        std::string_view body) {
     HttpRequest req;
     req.method = head.method_text;
     req.path = head.path;
     req.query = head.query;
     req.body = body;
     req.impl_ = &head;
-    auto match = routes->match(head.method, head.path);
-    req.params_ = &match.params;
+    req.params_ = &c.params();  // matched once, by the connection
     HttpResponse res;
     try {
       h(req, res);
