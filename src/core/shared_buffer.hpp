@@ -1,6 +1,11 @@
 #pragma once
 // SharedBuffer: an immutable-once-published, reference-counted block of bytes.
 //
+// "Published" covers the bytes below size() at the time a reference was handed out. A
+// block that is only ever referenced from one loop thread may still grow at its end
+// (set_size) on that thread: readers look only at the ranges they were given. This is how
+// a loop's broadcast arena packs the frames of one iteration next to each other.
+//
 // A broadcast frame is built once into a SharedBuffer and then queued on many connections,
 // possibly on several loops; each queue holds a BufferRef. The count is atomic because the
 // last release may happen on any loop thread.
@@ -26,6 +31,8 @@ class SharedBuffer {
   std::string_view view() const noexcept { return {data(), size_}; }
 
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // True when the caller's reference is the only one: nothing else can read the bytes.
+  bool unique() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
   // Drops one reference; frees the block when it was the last.
   void release() noexcept;
 

@@ -109,7 +109,7 @@ void Connection::send(std::string_view head, std::string_view body, std::uint64_
 }
 
 void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,
-                      std::uint64_t tag) {
+                      std::uint64_t tag, bool merge) {
   if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
   if (t_cork.owner == this) {
     if (out_.empty() && len <= 4096) {  // small: copying is cheaper than a slice
@@ -118,7 +118,7 @@ void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, st
     }
     flush_cork();
   }
-  out_.push_shared(buf, off, len, flags, tag);
+  out_.push_shared(buf, off, len, flags, tag, merge);
   after_write();
 }
 

@@ -47,9 +47,10 @@ class Connection : public loop::Watcher,
   void send(std::string_view bytes, std::uint8_t flags = kFrameStart);
   // Sends a copy of head then body as one frame (head starts it): one cork append.
   void send(std::string_view head, std::string_view body, std::uint64_t tag = 0);
-  // Sends buf[off, off+len) without copying. tag: see SliceQueue::drop_tagged.
+  // Sends buf[off, off+len) without copying. tag: see SliceQueue::drop_tagged; merge: see
+  // SliceQueue::push_shared.
   void send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags = kFrameStart,
-            std::uint64_t tag = 0);
+            std::uint64_t tag = 0, bool merge = false);
   // Sends a control frame ahead of queued data (but after any frame already started).
   void send_control(std::string_view frame);
   // Bytes accepted by send() and not yet handed to the kernel.

@@ -70,7 +70,7 @@ void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags, std::uint
       if (flags & kFrameStart) {
         last.buf->retain();
         push({last.buf, static_cast<std::uint32_t>(end), static_cast<std::uint32_t>(bytes.size()),
-              static_cast<std::uint8_t>(flags | kOwnedTail), tag});
+              static_cast<std::uint8_t>(flags | kOwnedTail), 1, tag});
       } else {
         last.len += static_cast<std::uint32_t>(bytes.size());
         bytes_ += bytes.size();
@@ -82,7 +82,8 @@ void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags, std::uint
   std::memcpy(b->data(), bytes.data(), bytes.size());
   b->set_size(bytes.size());
   try {
-    push({b, 0, static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint8_t>(flags | kOwnedTail), tag});
+    push({b, 0, static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint8_t>(flags | kOwnedTail),
+          static_cast<std::uint16_t>((flags & kFrameStart) ? 1 : 0), tag});
   } catch (...) {
     b->release();
     throw;
@@ -90,12 +91,25 @@ void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags, std::uint
 }
 
 void SliceQueue::push_shared(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,
-                             std::uint64_t tag) {
+                             std::uint64_t tag, bool merge) {
   if (len == 0) return;
+  if (merge && count_ > 0 && flags == kFrameStart) {
+    Slice& last = at(count_ - 1);
+    // Only a plain data frame start (possibly already partly written) of the same buffer,
+    // ending exactly where this frame begins, with the same tag.
+    if (last.buf == buf.get() && std::size_t{last.off} + last.len == off && (last.flags & ~kStarted) == kFrameStart &&
+        last.tag == tag && last.frames < UINT16_MAX) {
+      last.len += static_cast<std::uint32_t>(len);
+      ++last.frames;
+      bytes_ += len;
+      return;
+    }
+  }
   buf->retain();
   try {
     push({buf.get(), static_cast<std::uint32_t>(off), static_cast<std::uint32_t>(len),
-          static_cast<std::uint8_t>(flags & ~kOwnedTail), tag});
+          static_cast<std::uint8_t>(flags & ~kOwnedTail), static_cast<std::uint16_t>((flags & kFrameStart) ? 1 : 0),
+          tag});
   } catch (...) {
     buf->release();
     throw;
@@ -119,7 +133,7 @@ void SliceQueue::push_control(std::string_view frame) {
   std::memcpy(b->data(), frame.data(), frame.size());
   b->set_size(frame.size());
   try {
-    push({b, 0, static_cast<std::uint32_t>(frame.size()), kFrameStart | kControl, 0});
+    push({b, 0, static_cast<std::uint32_t>(frame.size()), kFrameStart | kControl, 1, 0});
   } catch (...) {
     b->release();
     throw;
@@ -170,9 +184,11 @@ bool SliceQueue::droppable(std::uint32_t i) const noexcept {
   return !started && !(s.flags & kControl) && (s.flags & kFrameStart);
 }
 
-void SliceQueue::erase_frame(std::uint32_t i) noexcept {
+std::size_t SliceQueue::erase_frame(std::uint32_t i) noexcept {
+  std::size_t frames = at(i).frames;
   erase(i);
   while (i < count_ && !(at(i).flags & kFrameStart)) erase(i);
+  return frames;
 }
 
 std::size_t SliceQueue::drop_oldest_frames(std::size_t target) noexcept {
@@ -183,8 +199,7 @@ std::size_t SliceQueue::drop_oldest_frames(std::size_t target) noexcept {
       ++i;
       continue;
     }
-    erase_frame(i);
-    ++dropped;
+    dropped += erase_frame(i);
   }
   return dropped;
 }
@@ -195,8 +210,7 @@ std::size_t SliceQueue::drop_tagged(std::uint64_t tag) noexcept {
   std::uint32_t i = 0;
   while (i < count_) {
     if (droppable(i) && at(i).tag == tag) {
-      erase_frame(i);
-      ++dropped;
+      dropped += erase_frame(i);
     } else {
       ++i;
     }

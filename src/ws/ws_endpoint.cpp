@@ -11,6 +11,10 @@ namespace wirehub::ws {
 
 namespace {
 constexpr int kLoopShift = 48;
+// Broadcast frames up to kArenaFrameMax bytes are packed into kArenaBytes arenas; larger
+// ones are queued by reference to their own buffer (a copy would cost more than a slice).
+constexpr std::size_t kArenaFrameMax = 2048;
+constexpr std::size_t kArenaBytes = 16 * 1024;
 std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> kLoopShift); }
 }  // namespace
 
@@ -125,11 +129,27 @@ std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
 }
 
 void Endpoint::deliver_local(std::size_t li, const BufferRef& frame, std::uint64_t tag) {
-  for (Session* s = per_loop_[li]->first; s;) {
+  PerLoop& pl = *per_loop_[li];
+  if (!pl.first) return;
+  const std::size_t len = frame->size();
+  const BufferRef* buf = &frame;
+  std::size_t off = 0;
+  if (len <= kArenaFrameMax) {
+    BufferRef& a = pl.arena;
+    if (a && a->unique()) a->set_size(0);  // no queue holds any of it any more
+    if (!a || a->capacity() - a->size() < len) a = BufferRef::allocate(kArenaBytes);
+    off = a->size();
+    std::memcpy(a->data() + off, frame->data(), len);
+    a->set_size(off + len);
+    buf = &a;
+  }
+  std::uint64_t sent = 0;
+  for (Session* s = pl.first; s;) {
     Session* next = s->next;
-    s->send_frame(frame, tag);
+    sent += s->send_frame(*buf, off, len, tag);
     s = next;
   }
+  pl.stats.messages_out.add(sent);
 }
 
 void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {

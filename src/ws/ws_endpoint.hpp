@@ -68,6 +68,10 @@ class Endpoint final : public WebSocketEndpoint {
     std::unordered_map<ConnectionId, Session*> by_id;
     std::uint64_t next_serial = 1;
     LoopStats stats;
+    // Small broadcast frames of this loop are copied here back to back, so that a
+    // receiver's queue merges the frames of one iteration into one slice (one iovec, one
+    // reference). Touched by this loop's thread only.
+    BufferRef arena;
   };
   void deliver_local(std::size_t loop_index, const BufferRef& frame, std::uint64_t tag);
   std::string_view choose_subprotocol(const http::RequestHead& head) const;

@@ -33,8 +33,9 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   std::size_t buffered_amount() const noexcept override { return queued_bytes(); }
   std::string_view subprotocol() const noexcept override { return subprotocol_; }
 
-  // Queues a complete pre-built data frame (a broadcast), subject to back-pressure.
-  bool send_frame(const BufferRef& frame, std::uint64_t tag);
+  // Queues the complete pre-built data frame buf[off, off+len) (a broadcast), subject to
+  // back-pressure; it does not count messages_out (the caller counts a whole fan-out).
+  bool send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag);
   // Called once the session is registered: runs on_open and the first bytes after the head.
   void start(char* rest, std::size_t n);
 

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -371,3 +372,72 @@ TEST(SliceQueueTags, DropTaggedRemovesOnlyUnstartedFramesOfThatTag) {
 }  // namespace
 }  // namespace wirehub::net
 
+
+// Merging: broadcast frames packed back to back in one arena leave as one iovec.
+namespace wirehub::net {
+namespace {
+
+BufferRef arena_of(std::string_view bytes) {
+  BufferRef b = BufferRef::allocate(64);
+  std::memcpy(b->data(), bytes.data(), bytes.size());
+  b->set_size(bytes.size());
+  return b;
+}
+
+TEST(SliceQueueMerge, AdjacentFramesOfOneBufferBecomeOneSliceAndCountAsTheirFrames) {
+  BufferRef a = arena_of("AAABBBCCC");
+  SliceQueue q;
+  q.push_shared(a, 0, 3, kFrameStart, 7, true);
+  q.push_shared(a, 3, 3, kFrameStart, 7, true);
+  q.push_shared(a, 6, 3, kFrameStart, 7, true);
+  EXPECT_EQ(iov_count(q), 1);
+  EXPECT_EQ(q.bytes(), 9u);
+  EXPECT_EQ(peek(q), "AAABBBCCC");
+  EXPECT_EQ(q.drop_oldest_frames(0), 3u);  // every frame of the merged slice is counted
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(SliceQueueMerge, NoMergeWithoutConsentAcrossGapsTagsBuffersOrControlFrames) {
+  BufferRef a = arena_of("AAABBBCCCDDD");
+  BufferRef b = arena_of("XXX");
+  SliceQueue q;
+  q.push_shared(a, 0, 3, kFrameStart, 0, true);
+  q.push_shared(a, 3, 3, kFrameStart, 0, false);  // caller forbids merging
+  q.push_shared(a, 9, 3, kFrameStart, 0, true);   // gap: bytes 6..8 are not queued
+  q.push_shared(a, 12, 0, kFrameStart, 0, true);  // empty: nothing queued
+  q.push_shared(b, 0, 3, kFrameStart, 0, true);   // another buffer
+  q.push_control("P");
+  EXPECT_EQ(iov_count(q), 5);
+  EXPECT_EQ(peek(q), "PAAABBBDDDXXX");
+  SliceQueue t;
+  t.push_shared(a, 0, 3, kFrameStart, 1, true);
+  t.push_shared(a, 3, 3, kFrameStart, 3, true);  // another tag
+  EXPECT_EQ(iov_count(t), 2);
+  EXPECT_EQ(t.drop_tagged(3), 1u);
+  EXPECT_EQ(peek(t), "AAA");
+}
+
+TEST(SliceQueueMerge, AFrameMergedIntoAPartlyWrittenSliceIsWrittenButNeverDropped) {
+  BufferRef a = arena_of("AAABBB");
+  SliceQueue q;
+  q.push_shared(a, 0, 3, kFrameStart, 0, true);
+  q.consume(2);  // "AA" written
+  q.push_shared(a, 3, 3, kFrameStart, 0, true);
+  EXPECT_EQ(iov_count(q), 1);
+  EXPECT_EQ(q.drop_oldest_frames(0), 0u);  // the slice has started: it goes out whole
+  EXPECT_EQ(drain(q, 1), "ABBB");
+}
+
+TEST(SliceQueueMerge, DropTaggedCountsEveryMergedFrame) {
+  BufferRef a = arena_of("AAABBBCCC");
+  SliceQueue q;
+  q.push_shared(a, 0, 3, kFrameStart, 5, true);
+  q.push_shared(a, 3, 3, kFrameStart, 5, true);
+  q.push_copy("zz", kFrameStart);
+  q.push_shared(a, 6, 3, kFrameStart, 5, true);
+  EXPECT_EQ(q.drop_tagged(5), 3u);
+  EXPECT_EQ(peek(q), "zz");
+}
+
+}  // namespace
+}  // namespace wirehub::net
