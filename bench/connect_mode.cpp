@@ -56,6 +56,26 @@ int run_connect(const Options& o) {
   const int pid = o.server_pid ? o.server_pid : -1;
   // Let the server's loop finish its work before and after sampling its memory.
   const auto settle = std::chrono::milliseconds(o.server_pid ? 500 : 0);
+  if (pid > 0) {
+    // One connection opened and closed before the idle sample: a server's first handshake
+    // pages in code it never needed before (e.g. its SHA-1 library, ~2 MiB of libcrypto),
+    // a one-time cost that would otherwise be divided among the connections.
+    Options one = o;
+    one.connections = 1;
+    one.threads = 1;
+    one.progress = false;
+    Run warm(one);
+    warm.add(std::make_unique<HoldWorker>(warm.worker_config(0, 1, ws::kMaxFrameHeader + 128)));
+    warm.start();
+    warm.wait_until(mono_ns() + 10'000'000'000ULL, "warm-up", [](const Totals& t) { return t.settled() >= 1; });
+    if (warm.totals().opened != 1) {
+      std::fprintf(stderr, "wirehub-bench: the warm-up connection failed: %s\n", warm.first_error().c_str());
+      warm.finish(0, nullptr);
+      return 1;
+    }
+    warm.finish(0, nullptr);
+    std::this_thread::sleep_for(settle);
+  }
   const std::uint64_t srv_rss0 = rss(pid);
   const std::uint64_t own_rss0 = rss(0);
 
