@@ -1,6 +1,7 @@
 #include "ws/ws_endpoint.hpp"
 
 #include <cstring>
+#include <stdexcept>
 
 #include "http/response.hpp"
 #include "ws/frame.hpp"
@@ -10,17 +11,19 @@
 namespace wirehub::ws {
 
 namespace {
-constexpr int kLoopShift = 48;
 // Broadcast frames up to kArenaFrameMax bytes are packed into kArenaBytes arenas; larger
 // ones are queued by reference to their own buffer (a copy would cost more than a slice).
 constexpr std::size_t kArenaFrameMax = 2048;
 constexpr std::size_t kArenaBytes = 16 * 1024;
-std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> kLoopShift); }
+std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> Endpoint::kLoopShift); }
+std::size_t slot_of(ConnectionId id) { return static_cast<std::size_t>(id & Endpoint::kSlotMask); }
+bool is_free(std::uintptr_t slot) { return slot & 1; }
 }  // namespace
 
 Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOptions options,
                    std::vector<loop::EventLoop*> loops)
     : path_(std::move(path)), handlers_(std::move(handlers)), options_(std::move(options)), loops_(std::move(loops)) {
+  if (loops_.size() > kMaxLoops) throw std::invalid_argument("at most 256 loops");
   for (std::size_t i = 0; i < loops_.size(); ++i) per_loop_.push_back(std::make_unique<PerLoop>());
 }
 
@@ -79,41 +82,63 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
     return;
   }
 
+  std::size_t li = conn.loop().index();
+  ConnectionId id = reserve_id(li);
+  if (id == 0) {
+    conn.respond(503, "text/plain; charset=utf-8", "this loop holds the most connections it can address\n", {},
+                 false);
+    return;
+  }
   std::string_view protocol = choose_subprotocol(head);
   std::string response;
   write_upgrade_response(response, accept_key(*req.key), protocol);
   conn.send(response);
   conn.upgraded();
 
-  std::size_t li = conn.loop().index();
-  PerLoop& pl = *per_loop_[li];
-  ConnectionId id = (static_cast<ConnectionId>(li) << kLoopShift) | pl.next_serial++;
-  auto* session = new Session(conn, *this, id, std::string(protocol));
+  auto* session = new Session(conn, *this, id, protocol);
   conn.loop().dispose(&conn);
   attach(*session);
   session->start(rest, n);
 }
 
-void Endpoint::attach(Session& s) {
-  std::size_t li = s.loop().index();
+ConnectionId Endpoint::reserve_id(std::size_t li) {
   PerLoop& pl = *per_loop_[li];
-  s.next = pl.first;
-  if (pl.first) pl.first->prev = &s;
-  pl.first = &s;
-  pl.by_id.emplace(s.id(), &s);
+  // The slot attach() will take: the first free one, else a new one at the end.
+  std::size_t slot = pl.free_head ? pl.free_head - 1 : pl.slots.size();
+  if (slot > kSlotMask) return 0;
+  std::uint32_t serial = pl.next_serial++;
+  if (pl.next_serial == 0) pl.next_serial = 1;  // keeps every id non-zero
+  return (static_cast<ConnectionId>(li) << kLoopShift) | (static_cast<ConnectionId>(serial) << kSerialShift) | slot;
+}
+
+void Endpoint::attach(Session& s) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  std::size_t slot = slot_of(s.id());
+  auto value = reinterpret_cast<std::uintptr_t>(&s);
+  if (pl.free_head && slot == pl.free_head - 1) {
+    pl.free_head = pl.slots[slot] >> 1;
+    pl.slots[slot] = value;
+  } else {
+    pl.slots.push_back(value);  // reserve_id() named the next new slot
+  }
   pl.stats.open.add();
   pl.stats.opened.add();
 }
 
 void Endpoint::detach(Session& s) {
   PerLoop& pl = *per_loop_[s.loop().index()];
-  if (s.prev) s.prev->next = s.next;
-  else if (pl.first == &s) pl.first = s.next;
-  else return;  // not attached
-  if (s.next) s.next->prev = s.prev;
-  s.prev = s.next = nullptr;
-  pl.by_id.erase(s.id());
+  std::size_t slot = slot_of(s.id());
+  if (slot >= pl.slots.size() || pl.slots[slot] != reinterpret_cast<std::uintptr_t>(&s)) return;  // not attached
+  pl.slots[slot] = (pl.free_head << 1) | 1;
+  pl.free_head = slot + 1;
   pl.stats.open.sub();
+}
+
+Session* Endpoint::find(PerLoop& pl, ConnectionId id) const noexcept {
+  std::size_t slot = slot_of(id);
+  if (slot >= pl.slots.size() || is_free(pl.slots[slot])) return nullptr;
+  auto* s = reinterpret_cast<Session*>(pl.slots[slot]);
+  return s->id() == id ? s : nullptr;
 }
 
 BufferRef Endpoint::build_frame(std::string_view payload, bool binary) {
@@ -130,7 +155,7 @@ std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
 
 void Endpoint::deliver_local(std::size_t li, const BufferRef& frame, std::uint64_t tag) {
   PerLoop& pl = *per_loop_[li];
-  if (!pl.first) return;
+  if (pl.stats.open.get() == 0) return;
   const std::size_t len = frame->size();
   const BufferRef* buf = &frame;
   std::size_t off = 0;
@@ -144,10 +169,10 @@ void Endpoint::deliver_local(std::size_t li, const BufferRef& frame, std::uint64
     buf = &a;
   }
   std::uint64_t sent = 0;
-  for (Session* s = pl.first; s;) {
-    Session* next = s->next;
-    sent += s->send_frame(*buf, off, len, tag);
-    s = next;
+  // A send never attaches or detaches a session (closing is deferred to the end of the
+  // iteration), so the table is stable during the walk.
+  for (std::uintptr_t slot : pl.slots) {
+    if (!is_free(slot)) sent += reinterpret_cast<Session*>(slot)->send_frame(*buf, off, len, tag);
   }
   pl.stats.messages_out.add(sent);
 }
@@ -170,13 +195,11 @@ bool Endpoint::send_to(ConnectionId id, std::string_view payload, bool binary) {
   if (li >= loops_.size()) return false;
   loop::EventLoop* l = loops_[li];
   if (l->in_loop_thread()) {
-    auto it = per_loop_[li]->by_id.find(id);
-    if (it == per_loop_[li]->by_id.end()) return false;
-    return it->second->send(payload, binary, {});
+    Session* s = find(*per_loop_[li], id);
+    return s && s->send(payload, binary, {});
   }
   l->post([this, li, id, data = std::string(payload), binary] {
-    auto it = per_loop_[li]->by_id.find(id);
-    if (it != per_loop_[li]->by_id.end()) it->second->send(data, binary, {});
+    if (Session* s = find(*per_loop_[li], id)) s->send(data, binary, {});
   });
   return true;
 }
@@ -206,10 +229,8 @@ EndpointStats Endpoint::stats() const {
 void Endpoint::close_all_on_this_loop(std::uint16_t code, std::string_view reason) {
   for (loop::EventLoop* l : loops_) {
     if (!l->in_loop_thread()) continue;
-    for (Session* s = per_loop_[l->index()]->first; s;) {
-      Session* next = s->next;
-      s->close(code, reason);
-      s = next;
+    for (std::uintptr_t slot : per_loop_[l->index()]->slots) {
+      if (!is_free(slot)) reinterpret_cast<Session*>(slot)->close(code, reason);
     }
   }
 }

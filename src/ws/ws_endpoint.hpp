@@ -11,7 +11,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/counter.hpp"
@@ -48,9 +47,19 @@ class Endpoint final : public WebSocketEndpoint {
   const WebSocketHandlers& handlers() const noexcept { return handlers_; }
   const WebSocketOptions& options() const noexcept { return options_; }
 
-  // Session bookkeeping (loop thread of the session).
+  // Session bookkeeping (loop thread of the session). reserve_id() names the slot the next
+  // attach() on that loop will fill (0: the loop is full); nothing may attach in between.
+  ConnectionId reserve_id(std::size_t loop_index);
   void attach(Session& s);
   void detach(Session& s);
+
+  // A connection id: [loop index: 8 bits][serial: 32 bits][slot: 24 bits]. The serial
+  // makes a stale id (its connection gone, the slot reused) miss instead of reaching the
+  // new connection, unless 2^32 connections later on the same slot.
+  static constexpr int kLoopShift = 56;
+  static constexpr int kSerialShift = 24;
+  static constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSerialShift) - 1;
+  static constexpr std::size_t kMaxLoops = 256;
 
   struct LoopStats {
     Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors;
@@ -63,16 +72,21 @@ class Endpoint final : public WebSocketEndpoint {
   static std::uint64_t topic_tag(std::string_view topic) noexcept;
 
  private:
+  // A loop's sessions in a slot table: a connection id names its slot, so finding a
+  // session by id is one index and one compare, and a broadcast walks one array. A free
+  // slot holds the next free slot's index, tagged with the low bit.
   struct PerLoop {
-    Session* first = nullptr;
-    std::unordered_map<ConnectionId, Session*> by_id;
-    std::uint64_t next_serial = 1;
+    std::vector<std::uintptr_t> slots;  // Session* when live, (next free + 1) << 1 | 1 when free
+    std::size_t free_head = 0;          // first free slot + 1; 0: none, append
+    std::uint32_t next_serial = 1;
     LoopStats stats;
     // Small broadcast frames of this loop are copied here back to back, so that a
     // receiver's queue merges the frames of one iteration into one slice (one iovec, one
     // reference). Touched by this loop's thread only.
     BufferRef arena;
   };
+  Session* find(PerLoop& pl, ConnectionId id) const noexcept;
+
   void deliver_local(std::size_t loop_index, const BufferRef& frame, std::uint64_t tag);
   std::string_view choose_subprotocol(const http::RequestHead& head) const;
 

@@ -1,11 +1,20 @@
 #include "ws/ws_session.hpp"
 
+#include <new>
+
+#include "core/block_pool.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub::ws {
 
 namespace {
 thread_local std::string t_control;
+
+// Never destroyed: a session may still be disposed while static objects are torn down.
+BlockPool& session_pool() {
+  static auto* pool = new BlockPool(sizeof(Session));
+  return *pool;
+}
 
 Limits protocol_limits(const WebSocketOptions& o) {
   Limits l;
@@ -14,13 +23,31 @@ Limits protocol_limits(const WebSocketOptions& o) {
 }
 }  // namespace
 
-Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string subprotocol)
+SubprotocolName::SubprotocolName(std::string_view chosen, const std::vector<std::string>& configured) {
+  if (chosen.empty()) return;
+  for (const std::string& name : configured) {
+    if (name == chosen) {
+      p_ = reinterpret_cast<std::uintptr_t>(&name);
+      return;
+    }
+  }
+  p_ = reinterpret_cast<std::uintptr_t>(new std::string(chosen)) | 1;
+}
+
+void* Session::operator new(std::size_t n) {
+  if (n != sizeof(Session)) throw std::bad_alloc();  // no subclass can exist (final)
+  return session_pool().allocate();
+}
+
+void Session::operator delete(void* p) noexcept { session_pool().deallocate(p); }
+
+Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string_view subprotocol)
     : net::Connection(from),
       endpoint_(endpoint),
       protocol_(Role::Server, protocol_limits(endpoint.options())),
       id_(id),
-      last_rx_ms_(loop().now_ms()),
-      subprotocol_(std::move(subprotocol)) {
+      subprotocol_(subprotocol, endpoint.options().subprotocols),
+      last_rx_ms_(static_cast<std::uint32_t>(loop().now_ms())) {
   set_drain_threshold(endpoint_.options().send_soft_limit);
 }
 
@@ -36,7 +63,7 @@ void Session::arm_keepalive() {
   if (o.ping_interval_ms) delay = o.ping_interval_ms;
   if (o.idle_timeout_ms) {
     std::uint64_t idle_left = o.idle_timeout_ms;
-    std::uint64_t since = loop().now_ms() - last_rx_ms_;
+    std::uint64_t since = since_rx_ms();
     idle_left = since >= idle_left ? 1 : idle_left - since;
     if (!delay || idle_left < delay) delay = idle_left;
   }
@@ -44,7 +71,7 @@ void Session::arm_keepalive() {
 }
 
 void Session::on_read(char* data, std::size_t n) {
-  last_rx_ms_ = loop().now_ms();
+  last_rx_ms_ = static_cast<std::uint32_t>(loop().now_ms());
   protocol_.receive(data, n, *this);
 }
 
@@ -215,7 +242,7 @@ void Session::on_timeout() {
     return;
   }
   const WebSocketOptions& o = endpoint_.options();
-  std::uint64_t since = loop().now_ms() - last_rx_ms_;
+  std::uint64_t since = since_rx_ms();
   if (o.idle_timeout_ms && since >= o.idle_timeout_ms) {
     close(to_int(CloseCode::GoingAway), "idle timeout");
     return;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/shared_buffer.hpp"
 #include "net/connection.hpp"
@@ -21,27 +22,45 @@ namespace wirehub::ws {
 
 class Endpoint;
 
+// The chosen subprotocol in one word: a pointer to one of the endpoint's configured names
+// when it is one (the usual case), else to a copy this object owns (a name picked by
+// select_subprotocol out of the request, which does not outlive the handshake).
+class SubprotocolName {
+ public:
+  SubprotocolName(std::string_view chosen, const std::vector<std::string>& configured);
+  ~SubprotocolName() {
+    if (p_ & 1) delete str();
+  }
+  SubprotocolName(const SubprotocolName&) = delete;
+  SubprotocolName& operator=(const SubprotocolName&) = delete;
+  std::string_view view() const noexcept { return p_ ? std::string_view(*str()) : std::string_view(); }
+
+ private:
+  const std::string* str() const noexcept { return reinterpret_cast<const std::string*>(p_ & ~std::uintptr_t{1}); }
+  std::uintptr_t p_ = 0;  // low bit: owned
+};
+
 class Session final : public net::Connection, public WebSocket, private Handler {
  public:
   // Takes over from's socket. The caller has queued the 101 response on from.
-  Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string subprotocol);
+  Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string_view subprotocol);
+
+  // Sessions live in a BlockPool of their own (see core/block_pool.hpp for why).
+  static void* operator new(std::size_t n);
+  static void operator delete(void* p) noexcept;
 
   // WebSocket
   bool send(std::string_view payload, bool binary, std::string_view topic) override;
   void close(std::uint16_t code, std::string_view reason) override;
   ConnectionId id() const noexcept override { return id_; }
   std::size_t buffered_amount() const noexcept override { return queued_bytes(); }
-  std::string_view subprotocol() const noexcept override { return subprotocol_; }
+  std::string_view subprotocol() const noexcept override { return subprotocol_.view(); }
 
   // Queues the complete pre-built data frame buf[off, off+len) (a broadcast), subject to
   // back-pressure; it does not count messages_out (the caller counts a whole fan-out).
   bool send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag);
   // Called once the session is registered: runs on_open and the first bytes after the head.
   void start(char* rest, std::size_t n);
-
-  // Intrusive links of the endpoint's per-loop list.
-  Session* prev = nullptr;
-  Session* next = nullptr;
 
  private:
   // net::Connection
@@ -64,12 +83,15 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   void send_close_frame(std::uint16_t code, std::string_view reason, bool urgent);
   void notify_close(std::uint16_t code, std::string_view reason);
   void arm_keepalive();
+  // Milliseconds since the last read; exact while under 2^32 ms (49 days), and a
+  // keep-alive timer fires long before that.
+  std::uint64_t since_rx_ms() const noexcept { return static_cast<std::uint32_t>(loop().now_ms()) - last_rx_ms_; }
 
   Endpoint& endpoint_;
   Protocol protocol_;
   ConnectionId id_;
-  std::uint64_t last_rx_ms_;
-  std::string subprotocol_;
+  SubprotocolName subprotocol_;
+  std::uint32_t last_rx_ms_;   // loop time of the last read, mod 2^32 ms (see since_rx_ms)
   bool close_notified_ = false;
   bool closing_sent_ = false;  // we sent a Close frame
 };

@@ -160,6 +160,70 @@ TEST(Server, SendToReachesExactlyOneConnectionFromAnotherThread) {
   EXPECT_EQ(open_fd_count(), before);
 }
 
+// A connection id names a slot of its loop's table, and slots are reused: the id of a
+// closed connection must not reach the connection that took its slot, from the loop or
+// from another thread.
+TEST(Server, AStaleIdDoesNotReachTheConnectionThatReusedItsSlot) {
+  const int before = open_fd_count();
+  {
+    std::mutex mu;
+    std::vector<ConnectionId> ids;  // in opening order
+    std::atomic<int> stale_on_loop{-1};
+    std::atomic<int> closed{0};
+    WebSocketEndpoint* endpoint = nullptr;
+    WebSocketHandlers h;
+    h.on_open = [&](WebSocket& ws) {
+      std::lock_guard lock(mu);
+      ids.push_back(ws.id());
+    };
+    h.on_close = [&](WebSocket&, std::uint16_t, std::string_view) { closed.fetch_add(1); };
+    h.on_message = [&](WebSocket&, std::string_view m, bool) {
+      if (m == "try-stale") {
+        std::lock_guard lock(mu);
+        stale_on_loop = endpoint->send_to(ids[0], "for the old one") ? 1 : 0;
+      }
+    };
+    Server server(test_options(1));
+    WebSocketEndpoint& ep = server.websocket("/ws/app", h);
+    endpoint = &ep;
+    server.start();
+    auto first = std::make_unique<WsClient>(server.port(), "/ws/app");
+    ASSERT_TRUE(first->open());
+    ASSERT_TRUE(wait_until([&] { return ep.connection_count() == 1; }));
+    ASSERT_TRUE(first->close_gracefully());
+    ASSERT_TRUE(wait_until([&] { return closed.load() == 1 && ep.connection_count() == 0; }));
+
+    WsClient second(server.port(), "/ws/app");
+    ASSERT_TRUE(second.open());
+    ASSERT_TRUE(wait_until([&] {
+      std::lock_guard lock(mu);
+      return ids.size() == 2;
+    }));
+    {
+      std::lock_guard lock(mu);
+      EXPECT_NE(ids[0], ids[1]);
+      // Same loop, same (only) slot, the low 24 bits (src/ws/ws_endpoint.hpp): only the
+      // serial tells them apart.
+      EXPECT_EQ(ids[0] & 0xFFFFFF, ids[1] & 0xFFFFFF);
+    }
+    ASSERT_TRUE(second.send_text("try-stale"));
+    ASSERT_TRUE(wait_until([&] { return stale_on_loop.load() != -1; }));
+    EXPECT_EQ(stale_on_loop.load(), 0);
+    std::thread other([&] {
+      std::lock_guard lock(mu);
+      ep.send_to(ids[0], "for the old one");  // posted, then dropped on the loop
+      ep.send_to(ids[1], "for the new one");
+    });
+    other.join();
+    auto f = second.read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->payload, "for the new one");
+    EXPECT_EQ(ep.stats().messages_out, 1u);
+    EXPECT_TRUE(second.close_gracefully());
+  }
+  EXPECT_EQ(open_fd_count(), before);
+}
+
 // --- thread safety (the test to run under the tsan preset) -----------------------------
 
 // Three non-loop threads broadcast at once, a fourth sends to single connections, a
