@@ -1,5 +1,6 @@
 #include "net/slice_queue.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -8,7 +9,12 @@
 namespace wirehub::net {
 
 namespace {
-constexpr std::size_t kTailBlock = 16 * 1024;
+// Copied writes go into blocks this queue owns. The first block is small, because most
+// queues only ever hold a frame or two (a reply to a peer that is not reading this very
+// moment, a Close at shutdown to every connection at once); each further block doubles
+// the last one up to kMaxTailBlock, so a queue under load still copies into large blocks.
+constexpr std::size_t kFirstTailBlock = 512 - 32;  // with the buffer and malloc headers, 512 B
+constexpr std::size_t kMaxTailBlock = 16 * 1024;
 }
 
 SliceQueue::SliceQueue(SliceQueue&& o) noexcept
@@ -78,7 +84,11 @@ void SliceQueue::push_copy(std::string_view bytes, std::uint8_t flags, std::uint
       return;
     }
   }
-  SharedBuffer* b = SharedBuffer::allocate(bytes.size() > kTailBlock ? bytes.size() : kTailBlock);
+  std::size_t block = kFirstTailBlock;
+  if (count_ > 0 && (at(count_ - 1).flags & kOwnedTail)) {
+    block = std::min(at(count_ - 1).buf->capacity() * 2, kMaxTailBlock);
+  }
+  SharedBuffer* b = SharedBuffer::allocate(std::max(bytes.size(), block));
   std::memcpy(b->data(), bytes.data(), bytes.size());
   b->set_size(bytes.size());
   try {

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -89,11 +91,34 @@ TEST(SliceQueue, SmallCopiesShareOneBlockAndContinuationsMerge) {
   EXPECT_TRUE(q.empty());
 }
 
+// The first owned block is small (most queues hold one frame, e.g. a Close to every
+// connection at shutdown); later blocks double, so many small frames still share blocks.
+TEST(SliceQueue, OwnedBlocksStartSmallAndDouble) {
+  SliceQueue q;
+  std::vector<const char*> blocks;  // the distinct blocks, in order
+  std::vector<std::size_t> frames_in;
+  std::string frame(100, 'f');
+  for (int i = 0; i < 400; ++i) q.push_copy(frame, kData);
+  std::vector<iovec> iov(400);
+  ASSERT_EQ(q.gather(iov.data(), 400), 400);
+  for (int i = 0; i < 400; ++i) {
+    auto* p = static_cast<const char*>(iov[static_cast<std::size_t>(i)].iov_base);
+    if (i == 0 || p != static_cast<const char*>(iov[static_cast<std::size_t>(i - 1)].iov_base) + 100) {
+      blocks.push_back(p);
+      frames_in.push_back(0);
+    }
+    ++frames_in.back();
+  }
+  // Blocks of 480, 960, 1920, 3840, 7680, 15360 bytes, then 16 KiB ones (163 frames).
+  EXPECT_EQ(frames_in, (std::vector<std::size_t>{4, 9, 19, 38, 76, 153, 101}));
+  EXPECT_EQ(q.drop_oldest_frames(0), 400u);
+}
+
 TEST(SliceQueue, CopyLargerThanABlockGetsItsOwnBlock) {
   SliceQueue q;
   std::string big(40'000, 'x');
   q.push_copy("h", kData);
-  q.push_copy(big, kMore);  // does not fit the 16 KiB tail block
+  q.push_copy(big, kMore);  // larger than any tail block
   q.push_copy("t", kMore);
   EXPECT_EQ(q.bytes(), big.size() + 2);
   EXPECT_EQ(peek(q), "h" + big + "t");
