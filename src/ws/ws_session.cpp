@@ -73,6 +73,10 @@ void Session::arm_keepalive() {
 void Session::on_read(char* data, std::size_t n) {
   last_rx_ms_ = static_cast<std::uint32_t>(loop().now_ms());
   protocol_.receive(data, n, *this);
+  // A message that spanned reads was gathered in the protocol's buffer; once delivered,
+  // give the memory back, so a connection that once sent a large message does not keep
+  // its size for life (an idle connection holds no input buffer at all).
+  protocol_.shrink();
 }
 
 // --- ws::Handler ------------------------------------------------------------------------
