@@ -29,7 +29,7 @@ double rounded(double v, int digits) noexcept {
 CpuSample self_cpu() noexcept {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return {tv_seconds(ru.ru_utime) + tv_seconds(ru.ru_stime), mono_ns()};
+  return {tv_seconds(ru.ru_utime) + tv_seconds(ru.ru_stime), tv_seconds(ru.ru_utime), mono_ns()};
 }
 
 std::optional<CpuSample> process_cpu(int pid) noexcept {
@@ -47,7 +47,7 @@ std::optional<CpuSample> process_cpu(int pid) noexcept {
   if (std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return std::nullopt;
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return CpuSample{static_cast<double>(utime + stime) / tick, mono_ns()};
+  return CpuSample{static_cast<double>(utime + stime) / tick, static_cast<double>(utime) / tick, mono_ns()};
 }
 
 double cpu_percent(const CpuSample& a, const CpuSample& b) noexcept {

@@ -15,6 +15,7 @@ namespace wirehub::bench {
 // CPU time a process has used, and when that was read.
 struct CpuSample {
   double cpu_s = 0;         // user + system seconds
+  double user_s = 0;        // of which in user space (the rest ran in the kernel)
   std::uint64_t wall_ns = 0;
 };
 

@@ -173,7 +173,16 @@ nlohmann::json Run::cpu_json(std::uint64_t units) const {
   j["generator_threads"] = opts_.threads;
   if (srv_cpu0_ && srv_cpu1_) {
     j["server_cpu_pct"] = cpu_percent(*srv_cpu0_, *srv_cpu1_);
-    if (units) j["server_cpu_us_per_unit"] = rounded((srv_cpu1_->cpu_s - srv_cpu0_->cpu_s) * 1e6 / static_cast<double>(units), 3);
+    if (units) {
+      const double per = 1e6 / static_cast<double>(units);
+      const double user = srv_cpu1_->user_s - srv_cpu0_->user_s;
+      const double all = srv_cpu1_->cpu_s - srv_cpu0_->cpu_s;
+      j["server_cpu_us_per_unit"] = rounded(all * per, 3);
+      // The split says what a server's own code costs next to the kernel work (system
+      // calls, the TCP path) that every server pays alike for the same traffic.
+      j["server_user_us_per_unit"] = rounded(user * per, 3);
+      j["server_kernel_us_per_unit"] = rounded((all - user) * per, 3);
+    }
   }
   return j;
 }
@@ -185,7 +194,9 @@ std::string Run::cpu_line(std::uint64_t units, const char* unit) const {
     std::snprintf(buf, sizeof buf, "%s %.1f%% of a core", who, cpu_percent(a, b));
     line += buf;
     if (units) {
-      std::snprintf(buf, sizeof buf, " (%.2f us/%s)", (b.cpu_s - a.cpu_s) * 1e6 / static_cast<double>(units), unit);
+      const double per = 1e6 / static_cast<double>(units);
+      std::snprintf(buf, sizeof buf, " (%.2f us/%s: %.2f user, %.2f kernel)", (b.cpu_s - a.cpu_s) * per, unit,
+                    (b.user_s - a.user_s) * per, (b.cpu_s - a.cpu_s - (b.user_s - a.user_s)) * per);
       line += buf;
     }
   };
