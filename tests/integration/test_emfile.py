@@ -7,6 +7,7 @@ level-triggered listener, and accept the waiting connections (and new ones) as s
 some are closed. Every wait polls for its condition against a deadline.
 """
 
+import mmap
 import os
 import resource
 import select
@@ -15,7 +16,7 @@ import time
 import pytest
 
 import rawws
-from wirehub_server import WirehubServer
+from wirehub_server import WirehubServer, binary_path
 
 CAPACITY = 8  # descriptors the server may still open once its limit is lowered
 EXTRA = 3  # connections beyond that: they wait in the backlog
@@ -67,7 +68,17 @@ def send_upgrade(port: int):
     return sock
 
 
+def ubsan_vptr_check_linked() -> bool:
+    with open(binary_path(), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as image:
+        return image.find(b"__ubsan_handle_dynamic_type_cache_miss") != -1
+
+
 def test_out_of_descriptors_server_pauses_logs_and_recovers():
+    if ubsan_vptr_check_linked():
+        # Its check of an object's dynamic type opens descriptors of its own; without any it
+        # reports a valid object as having an invalid vptr and stops the server
+        # (tests/unit/net/listener_test.cpp skips for the same reason).
+        pytest.skip("UBSan's vptr check cannot run without free descriptors")
     with WirehubServer(threads=1) as srv:
         pid = srv.process.pid
         # The readiness probe's connection must be gone: only the listener is a socket.
