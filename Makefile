@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test build deps bench bench-scale fuzz test-asan test-tsan clean format
+.PHONY: run test build deps bench bench-scale bench-instructions fuzz test-asan test-tsan clean format
 
 deps:
 	scripts/install-deps
@@ -33,6 +33,13 @@ bench:
 	scripts/install-deps --bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
 	scripts/bench
+
+# The server's user-space instructions per message under callgrind, four workloads, into
+# docs/bench/instructions.md (scripts/count-instructions). COMMIT=<sha> measures that commit,
+# built in a worktree under /work/scratch; otherwise the work tree, built in build-instr.
+bench-instructions:
+	scripts/install-deps --instructions
+	BUILD=$(if $(filter build,$(BUILD)),build-instr,$(BUILD)) scripts/count-instructions $(if $(COMMIT),--commit $(COMMIT))
 
 # Each fuzz target for FUZZ_SECONDS (default 60) from its seed corpus; findings in build/fuzz/findings.
 FUZZ_SECONDS ?= 60
