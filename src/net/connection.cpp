@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -25,6 +26,10 @@ thread_local Cork t_cork;
 constexpr std::uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr std::size_t kCorkKeepBytes = 256 * 1024;  // larger corks are freed after use
 constexpr int kMaxIov = 64;
+// A frame body at least this large, sent while corked with nothing queued, goes out with
+// sendmsg() straight from where it is (with the cork's bytes before it) instead of being
+// copied into the cork first: for a 64 KiB echo that copy was most of the server's own work.
+constexpr std::size_t kDirectSendBytes = 16 * 1024;
 
 }  // namespace
 
@@ -94,6 +99,10 @@ void Connection::send(std::string_view bytes, std::uint8_t flags) {
 
 void Connection::send(std::string_view head, std::string_view body, std::uint64_t tag) {
   if (phase_ != Phase::Open && phase_ != Phase::Flushing) return;
+  if (t_cork.owner == this && out_.empty() && body.size() >= kDirectSendBytes) {
+    send_direct(head, body, tag);
+    return;
+  }
   if (t_cork.owner == this && out_.empty()) {
     ByteBuffer& b = t_cork.buf;
     char* p = b.prepare(head.size() + body.size());
@@ -106,6 +115,56 @@ void Connection::send(std::string_view head, std::string_view body, std::uint64_
   out_.push_copy(head, kFrameStart, tag);
   out_.push_copy(body, 0);
   after_write();
+}
+
+void Connection::send_direct(std::string_view head, std::string_view body, std::uint64_t tag) {
+  // What the cork holds goes first, then this frame, in one sendmsg; only what the socket
+  // did not take is copied (into the queue).
+  ByteBuffer& cork = t_cork.buf;
+  iovec iov[3];
+  int n = 0;
+  if (!cork.empty()) iov[n++] = {cork.data(), cork.size()};
+  iov[n++] = {const_cast<char*>(head.data()), head.size()};
+  iov[n++] = {const_cast<char*>(body.data()), body.size()};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<std::size_t>(n);
+  ssize_t w;
+  do {
+    w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      cork.clear();
+      close_now();
+      return;
+    }
+    w = 0;
+  }
+  auto written = static_cast<std::size_t>(w);
+  const std::size_t from_cork = std::min(written, cork.size());
+  cork.consume(from_cork);
+  written -= from_cork;
+  if (!cork.empty()) {
+    // The cork's frames were not all written: the rest of them is one started slice,
+    // and this frame follows as a frame of its own, not started.
+    out_.push_copy(cork.view(), kFrameStart | kStarted);
+    cork.clear();
+    out_.push_copy(head, kFrameStart, tag);
+    out_.push_copy(body, 0);
+  } else if (written < head.size() + body.size()) {
+    const bool started = written > 0;
+    const std::size_t from_head = std::min(written, head.size());
+    const std::uint8_t flags = started ? kFrameStart | kStarted : kFrameStart;
+    if (from_head < head.size()) {
+      out_.push_copy(head.substr(from_head), flags, tag);
+      out_.push_copy(body, 0);
+    } else {
+      out_.push_copy(body.substr(written - head.size()), flags, tag);
+    }
+  }
+  if (cork.capacity() > kCorkKeepBytes) cork.shrink();
+  if (!out_.empty()) after_write();
 }
 
 void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,

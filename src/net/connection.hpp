@@ -104,6 +104,7 @@ class Connection : public loop::Watcher,
   // Writes queued output; false if the socket failed.
   bool flush();
   void flush_cork();
+  void send_direct(std::string_view head, std::string_view body, std::uint64_t tag);
   void update_interest();
   void finish_close() noexcept;
   void after_write();

@@ -504,5 +504,64 @@ TEST_F(ConnectionTest, DropOldestDoesNotDropTheRestOfAPartlyWrittenCorkedSend) {
   EXPECT_TRUE(got == big);
 }
 
+
+// send(head, body) with a large body while corked goes out with one sendmsg from where
+// the bytes are (cork, head, body); what the socket does not take is queued. An AF_UNIX
+// socket holds a few hundred KiB, so 4 MiB bodies come up short every time.
+TEST_F(ConnectionTest, LargeCorkedFrameWrittenShortInsideItsBodyIsQueuedAsStartedAndArrivesWhole) {
+  Probe& probe = this->probe();
+  const std::string head = "HEAD";
+  const std::string body = pattern(4 << 20, 13);
+  probe.on_read = [&](Connection& c, std::string_view) { c.send(head, body); };
+  TestConnection* c = connect(probe);
+  ASSERT_EQ(::send(peer(), "go", 2, 0), 2);
+  ASSERT_TRUE(wait_until([&] { return probe.reads.load() == 1; }));
+  settle();
+  std::size_t queued = 0, dropped = 1;
+  run([&] {
+    queued = c->queued_bytes();
+    dropped = c->queue().drop_oldest_frames(0);
+  });
+  ASSERT_GT(queued, 0u);
+  ASSERT_LT(queued, body.size());  // part of the body is in the socket already
+  EXPECT_EQ(dropped, 0u) << "the rest of a frame already partly written is not droppable";
+  const std::string got = read_exact(peer(), head.size() + body.size());
+  ASSERT_EQ(got.size(), head.size() + body.size());
+  EXPECT_TRUE(got == head + body);
+}
+
+TEST_F(ConnectionTest, LargeCorkedFrameBehindCorkedBytesWrittenShortInsideThemKeepsOrderAndStaysDroppable) {
+  Probe& probe = this->probe();
+  const std::string first = pattern(2 << 20, 14);  // corked: the socket cannot take it all
+  const std::string head = "HEAD";
+  const std::string body = pattern(1 << 20, 15);
+  std::size_t dropped = 99;
+  bool drop = false;
+  probe.on_read = [&](Connection& c, std::string_view) {
+    c.send(first);
+    c.send(head, body);  // written only if the socket takes all of `first` first
+    if (drop) dropped = c.queue().drop_oldest_frames(0);
+  };
+  TestConnection* c = connect(probe);
+  (void)c;
+  ASSERT_EQ(::send(peer(), "go", 2, 0), 2);
+  ASSERT_TRUE(wait_until([&] { return probe.reads.load() == 1; }));
+  std::string got = read_exact(peer(), first.size() + head.size() + body.size());
+  ASSERT_EQ(got.size(), first.size() + head.size() + body.size());
+  EXPECT_TRUE(got.compare(0, first.size(), first) == 0);
+  EXPECT_TRUE(got.compare(first.size(), std::string::npos, head + body) == 0);
+
+  // Again, dropping what can be dropped right after: the rest of the corked bytes has
+  // started and stays; the large frame has not started and goes, as one frame.
+  drop = true;
+  ASSERT_EQ(::send(peer(), "go", 2, 0), 2);
+  ASSERT_TRUE(wait_until([&] { return probe.reads.load() == 2; }));
+  settle();
+  EXPECT_EQ(dropped, 1u);
+  got = read_exact(peer(), first.size());
+  EXPECT_TRUE(got == first);
+  EXPECT_TRUE(nothing_to_read(peer()));
+}
+
 }  // namespace
 }  // namespace wirehub::net

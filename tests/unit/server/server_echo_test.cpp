@@ -15,9 +15,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <chrono>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <thread>
 
 #include "wirehub/server.hpp"
@@ -148,6 +150,55 @@ TEST(Server, EchoesEveryFrameSizeFragmentedMessagesAndPings) {
     }
     EXPECT_TRUE(wait_until([&] { return ep.connection_count() == 0; }));
     EXPECT_EQ(ep.stats().protocol_errors, 0u);
+  }
+  EXPECT_EQ(open_fd_count(), before);
+}
+
+// Large echoes leave straight from the receive buffer (no copy into the cork) together
+// with what the cork already holds; when the socket takes only part, the rest is queued.
+// Here one write carries small messages, a ping and large ones, and the client reads them
+// through a small receive window, so the server's writes come up short at every kind of
+// boundary: inside the cork's bytes, inside a header, inside a body.
+TEST(Server, LargeEchoesMixedWithSmallOnesAndPingsArriveWholeAndInOrderWhenWritesComeUpShort) {
+  const int before = open_fd_count();
+  {
+    Server server(test_options(1));
+    server.websocket("/ws/echo", echo_handlers());
+    server.start();
+    WsClient c(server.port());
+    ASSERT_TRUE(c.open());
+    struct Expect {
+      std::uint8_t opcode;
+      std::string payload;
+    };
+    std::vector<Expect> expected;
+    std::string wire;
+    for (int round = 0; round < 6; ++round) {
+      std::string small = "small " + std::to_string(round);
+      c.encode(wire, kText, small);
+      expected.push_back({kText, small});
+      c.encode(wire, kPing, "p" + std::to_string(round));
+      expected.push_back({kPong, "p" + std::to_string(round)});
+      std::string big(20'000 + 7'001 * static_cast<std::size_t>(round), '\0');
+      for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131 + static_cast<std::size_t>(round)) & 0xFF);
+      c.encode(wire, kBinary, big);
+      expected.push_back({kBinary, big});
+    }
+    // A small receive window: the ~225 KB of echoes cannot fit in flight, so the server's
+    // writes come up short whatever the timing.
+    int rcvbuf = 16384;
+    ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    bool written = false;
+    std::thread writer([&] { written = c.send_raw(wire); });
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      auto f = c.read_frame();
+      ASSERT_TRUE(f) << "frame " << i;
+      EXPECT_EQ(f->opcode, expected[i].opcode) << "frame " << i;
+      EXPECT_TRUE(f->payload == expected[i].payload) << "frame " << i << " differs";
+    }
+    writer.join();
+    EXPECT_TRUE(written);
+    EXPECT_TRUE(c.close_gracefully());
   }
   EXPECT_EQ(open_fd_count(), before);
 }
