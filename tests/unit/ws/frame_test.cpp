@@ -69,12 +69,13 @@ void naive_mask(unsigned char* d, std::size_t n, const std::uint8_t key[4], std:
   for (std::size_t i = 0; i < n; ++i) d[i] ^= key[(phase + i) % 4];
 }
 
-// Every length 0..64 (and a few long ones), every phase, every misalignment of the start.
+// Every length 0..64 (and long ones around the SIMD paths' block sizes), every phase,
+// every misalignment of the start.
 TEST(ApplyMask, MatchesNaiveReferenceAtEveryLengthPhaseAndAlignment) {
   const std::uint8_t key[4] = {0x12, 0x9A, 0xC7, 0x05};
   std::vector<std::size_t> lengths;
   for (std::size_t n = 0; n <= 64; ++n) lengths.push_back(n);
-  for (std::size_t n : {127, 128, 129, 1000, 4099}) lengths.push_back(n);
+  for (std::size_t n : {127, 128, 129, 255, 256, 257, 287, 300, 383, 1000, 4099, 65536 + 13}) lengths.push_back(n);
   for (std::size_t n : lengths) {
     for (std::size_t phase = 0; phase < 4; ++phase) {
       for (std::size_t align = 0; align < 8; ++align) {
