@@ -34,6 +34,13 @@ bench:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
 	scripts/bench
 
+# Idle connections one server process holds (keep-alive pings running), memory per
+# connection projected to 1,000,000, and running out of descriptors: docs/BENCHMARKS-SCALE.md.
+bench-scale:
+	scripts/install-deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
+	BUILD=$(BUILD) scripts/bench-scale
+
 # The server's user-space instructions per message under callgrind, four workloads, into
 # docs/bench/instructions.md (scripts/count-instructions). COMMIT=<sha> measures that commit,
 # built in a worktree under /work/scratch; otherwise the work tree, built in build-instr.
