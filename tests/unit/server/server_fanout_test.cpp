@@ -1,10 +1,11 @@
-// wirehub::Server fan-out from threads that are not loops, through its public API only,
-// in-process on 127.0.0.1 port 0, driven by the client in ws_test_client.hpp.
+// wirehub::Server fan-out across loops, through its public API only, in-process on
+// 127.0.0.1 port 0, driven by the client in ws_test_client.hpp.
 //
-// Covered: broadcast and send_to from non-loop threads across loops, and (the test to run
-// under the tsan preset) concurrent broadcasts, sends and statistics reads while clients
-// echo. Every wait has a deadline; every test ends with the server destroyed and
-// /proc/self/fd as it was before.
+// Covered: broadcast from a connection's handler on either loop (as /ws/broadcast relays),
+// broadcast and send_to from non-loop threads across loops, and (the test to run under the
+// tsan preset) concurrent broadcasts, sends and statistics reads while clients echo. Every
+// wait has a deadline; every test ends with the server destroyed and /proc/self/fd as it
+// was before.
 
 #include <gtest/gtest.h>
 
@@ -34,6 +35,7 @@ using namespace test;
 struct LoopSpread {
   std::mutex mu;
   std::map<ConnectionId, std::thread::id> loop_of;  // filled by on_open
+  std::vector<std::thread::id> in_open_order;       // the loop of each connection, as opened
   std::map<std::thread::id, int> per_loop() {
     std::lock_guard lock(mu);
     std::map<std::thread::id, int> m;
@@ -47,6 +49,13 @@ struct LoopSpread {
   void record(WebSocket& ws) {
     std::lock_guard lock(mu);
     loop_of[ws.id()] = std::this_thread::get_id();
+    in_open_order.push_back(std::this_thread::get_id());
+  }
+  // The loop of the i-th client of open_on_every_loop (which opens one at a time and waits
+  // for each on_open before the next).
+  std::thread::id loop_of_client(std::size_t i) {
+    std::lock_guard lock(mu);
+    return in_open_order.at(i);
   }
 };
 
@@ -63,6 +72,77 @@ std::vector<std::unique_ptr<WsClient>> open_on_every_loop(Server& server, LoopSp
       break;
   }
   return clients;
+}
+
+// A relay endpoint like the server's /ws/broadcast: each message a client sends is broadcast
+// by the handler, on the loop thread that owns the sender. With clients on both loops, a
+// message from a client of either loop reaches every client of both (the sender too), and so
+// does a broadcast from a thread that is not a loop.
+TEST(Server, BroadcastFromAConnectionOnEitherLoopReachesClientsOnEveryLoop) {
+  const int before = open_fd_count();
+  {
+    LoopSpread spread;
+    WebSocketEndpoint* endpoint = nullptr;
+    std::atomic<int> handler_off_loop{0};
+    WebSocketHandlers h;
+    h.on_open = [&](WebSocket& ws) { spread.record(ws); };
+    h.on_message = [&](WebSocket& ws, std::string_view m, bool binary) {
+      {
+        std::lock_guard lock(spread.mu);
+        if (spread.loop_of[ws.id()] != std::this_thread::get_id()) handler_off_loop.fetch_add(1);
+      }
+      endpoint->broadcast(m, binary);
+    };
+    Server server(test_options(2));
+    WebSocketEndpoint& ep = server.websocket("/ws/relay", h);
+    endpoint = &ep;
+    server.start();
+    auto clients = open_on_every_loop(server, spread, 2, "/ws/relay");
+    auto per_loop = spread.per_loop();
+    ASSERT_EQ(per_loop.size(), 2u) << "could not get clients onto both loops";
+    for (auto& [t, n] : per_loop) ASSERT_GE(n, 2);
+
+    // One sender on each loop: the first client of each.
+    std::vector<std::size_t> senders;
+    std::vector<std::thread::id> sender_loops;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      const std::thread::id loop = spread.loop_of_client(i);
+      if (std::find(sender_loops.begin(), sender_loops.end(), loop) == sender_loops.end()) {
+        sender_loops.push_back(loop);
+        senders.push_back(i);
+      }
+    }
+    ASSERT_EQ(senders.size(), 2u);
+
+    // Each message is read by every client before the next is sent: no ordering question.
+    auto expect_everyone_gets = [&](std::uint8_t opcode, const std::string& payload) {
+      for (std::size_t i = 0; i < clients.size(); ++i) {
+        auto f = clients[i]->read_frame();
+        ASSERT_TRUE(f) << "client " << i << " got nothing for " << payload;
+        EXPECT_EQ(f->opcode, opcode) << "client " << i;
+        EXPECT_EQ(f->payload, payload) << "client " << i;
+      }
+    };
+    for (std::size_t k = 0; k < senders.size(); ++k) {
+      const std::string text = "from a client of loop " + std::to_string(k);
+      ASSERT_TRUE(clients[senders[k]]->send_text(text));
+      expect_everyone_gets(kText, text);
+    }
+    const std::string bytes("\x00\xff\x01", 3);
+    ASSERT_TRUE(clients[senders[1]]->send_frame(kBinary, bytes));
+    expect_everyone_gets(kBinary, bytes);
+    std::thread outside([&] { ep.broadcast("from outside the loops"); });
+    outside.join();
+    expect_everyone_gets(kText, "from outside the loops");
+
+    EXPECT_EQ(handler_off_loop.load(), 0) << "a handler ran on a loop that does not own its connection";
+    EndpointStats st = ep.stats();
+    EXPECT_EQ(st.messages_in, 3u);
+    EXPECT_EQ(st.messages_out, 4 * clients.size());
+    EXPECT_EQ(st.dropped, 0u);
+    for (auto& c : clients) EXPECT_TRUE(c->close_gracefully());
+  }
+  EXPECT_EQ(open_fd_count(), before);
 }
 
 TEST(Server, BroadcastFromANonLoopThreadReachesClientsOnEveryLoop) {
