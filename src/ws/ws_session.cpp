@@ -59,12 +59,14 @@ void Session::start(char* rest, std::size_t n) {
 
 void Session::arm_keepalive() {
   const WebSocketOptions& o = endpoint_.options();
+  const std::uint64_t since = since_rx_ms();
   std::uint64_t delay = 0;
-  if (o.ping_interval_ms) delay = o.ping_interval_ms;
+  // A ping goes out once the connection has been silent for ping_interval_ms: wake up when
+  // that will be (a full interval after a ping we just sent, whose answer resets `since`).
+  // Waking a full interval after any timeout instead would ping every other interval.
+  if (o.ping_interval_ms) delay = since >= o.ping_interval_ms ? o.ping_interval_ms : o.ping_interval_ms - since;
   if (o.idle_timeout_ms) {
-    std::uint64_t idle_left = o.idle_timeout_ms;
-    std::uint64_t since = since_rx_ms();
-    idle_left = since >= idle_left ? 1 : idle_left - since;
+    std::uint64_t idle_left = since >= o.idle_timeout_ms ? 1 : o.idle_timeout_ms - since;
     if (!delay || idle_left < delay) delay = idle_left;
   }
   if (delay) arm_timer(delay);

@@ -38,12 +38,21 @@ def test_nothing_is_echoed_after_close(server):
 
 
 def test_server_pings_at_ping_interval(make_server):
-    srv = make_server({"websocket": {"ping_interval_ms": 100}})
+    # A ping after each ping_interval_ms of silence: the pong resets the silence, so with
+    # pongs sent 50 ms after each ping the pings come 250 ms apart, not every other
+    # interval (400 ms), which is what re-arming a full interval after each timeout gave.
+    interval = 0.2
+    srv = make_server({"websocket": {"ping_interval_ms": int(interval * 1000)}})
     with rawws.RawWebSocket.open(srv.port) as ws:
-        for _ in range(2):
+        seen = []
+        for _ in range(6):
             frame = ws.read_frame(timeout=3.0)
             assert frame.opcode == OP_PING, f"expected Ping, got opcode {frame.opcode}"
+            seen.append(time.monotonic())
+            time.sleep(0.05)
             ws.send(OP_PONG, frame.payload)
+        period = (seen[-1] - seen[0]) / (len(seen) - 1)
+        assert interval <= period < 1.6 * interval, f"pings {period * 1000:.0f} ms apart"
 
 
 def test_idle_connection_is_closed(make_server):
