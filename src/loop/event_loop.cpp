@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "loop/syscalls.hpp"
+
 namespace wirehub::loop {
 
 namespace {
@@ -124,7 +126,7 @@ void EventLoop::run() {
     // Work deferred outside an iteration (before run(), or by a task on another path)
     // must not wait for the next event: poll instead of sleeping.
     int timeout = deferred_.empty() && graveyard_.empty() ? timers_.next_timeout_ms(now_ms_, 1000) : 0;
-    int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
+    int n = sys::epoll_wait(epfd_, events, kMaxEvents, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       fail("epoll_wait");

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/byte_buffer.hpp"
+#include "loop/syscalls.hpp"
 
 namespace wirehub::net {
 
@@ -131,7 +132,7 @@ void Connection::send_direct(std::string_view head, std::string_view body, std::
   msg.msg_iovlen = static_cast<std::size_t>(n);
   ssize_t w;
   do {
-    w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    w = sys::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (w < 0 && errno == EINTR);
   if (w < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -201,7 +202,7 @@ void Connection::flush_cork() {
   Cork& c = t_cork;
   if (c.buf.empty()) return;
   if (out_.empty() && fd_ >= 0) {
-    ssize_t w = ::send(fd_, c.buf.data(), c.buf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = sys::send(fd_, c.buf.data(), c.buf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         c.buf.clear();
@@ -231,7 +232,7 @@ bool Connection::flush() {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<std::size_t>(n);
-    ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = sys::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -268,7 +269,7 @@ void Connection::on_events(std::uint32_t events) {
 
 void Connection::handle_readable() {
   char* buf = loop_->read_buffer();
-  ssize_t n = ::recv(fd_, buf, loop_->read_buffer_size(), 0);
+  ssize_t n = sys::recv(fd_, buf, loop_->read_buffer_size(), 0);
   if (n > 0) {
     if (phase_ != Phase::Open) return;  // closing: input is discarded
     Cork& c = t_cork;

@@ -73,7 +73,29 @@ constexpr std::size_t kAvx2MinBytes = 256;
 }  // namespace
 #endif
 
+#if WIREHUB_AVX2_MASK
+// Large payloads: the bulk 32 bytes at a time, then the rest (under 32 bytes) by the
+// common path. Kept out of apply_mask itself so that the small payloads most messages
+// have pay one compare for it and nothing else.
+[[gnu::noinline]] static std::size_t apply_mask_large(char* data, std::size_t n, const std::uint8_t key[4],
+                                                std::size_t phase) noexcept {
+  phase &= 3;
+  std::uint32_t k32;
+  std::memcpy(&k32, key, 4);
+  if (phase != 0) {
+    const int bits = static_cast<int>(8 * phase);
+    k32 = std::endian::native == std::endian::little ? std::rotr(k32, bits) : std::rotl(k32, bits);
+  }
+  // A multiple of 32 bytes: the phase after them is the phase before.
+  const std::size_t done = xor_avx2(reinterpret_cast<unsigned char*>(data), n, k32);
+  return apply_mask(data + done, n - done, key, phase);
+}
+#endif
+
 std::size_t apply_mask(char* data, std::size_t n, const std::uint8_t key[4], std::size_t phase) noexcept {
+#if WIREHUB_AVX2_MASK
+  if (n >= kAvx2MinBytes && kHaveAvx2) [[unlikely]] return apply_mask_large(data, n, key, phase);
+#endif
   phase &= 3;
   // The key as a word, rotated so that its first byte in memory is key[phase]: data byte i
   // then pairs with rotated byte i % 4. Every wide step below starts at a multiple of 4
@@ -88,11 +110,8 @@ std::size_t apply_mask(char* data, std::size_t n, const std::uint8_t key[4], std
 
   auto* p = reinterpret_cast<unsigned char*>(data);
   std::size_t i = 0;
-#if WIREHUB_AVX2_MASK
-  if (n >= kAvx2MinBytes && kHaveAvx2) i = xor_avx2(p, n, k32);
-#endif
 #if defined(__SSE2__)
-  if (n - i >= 16) {
+  if (n >= 16) {
     const __m128i k = _mm_set1_epi32(static_cast<int>(k32));
     for (; i + 64 <= n; i += 64) {
       auto* q = reinterpret_cast<__m128i*>(p + i);

@@ -266,10 +266,6 @@ void Protocol::close_sent() noexcept {
   buf_.erase_front(buf_.size() - keep);
 }
 
-void Protocol::shrink() noexcept {
-  if (!receiving_ && buf_.empty()) buf_.release();
-}
-
 void write_frame(std::string& out, Opcode op, std::string_view payload, const std::uint8_t* mask, bool fin) {
   char header[kMaxFrameHeader];
   std::size_t hn = write_frame_header(header, op, fin, payload.size(), mask);

@@ -81,7 +81,9 @@ class Protocol {
   void close_sent() noexcept;
 
   // Frees the internal buffer when it holds nothing. A no-op inside a callback.
-  void shrink() noexcept;
+  void shrink() noexcept {
+    if (!receiving_ && buf_.empty() && buf_.capacity() != 0) buf_.release();
+  }
   // Payload bytes held in the internal buffer (partial frames, fragments so far).
   std::size_t buffered_bytes() const noexcept { return buf_.size(); }
 
