@@ -41,6 +41,21 @@ std::size_t write_frame_header(char* out, Opcode op, bool fin, std::uint64_t pay
   return n;
 }
 
+namespace {
+// The key as a word, rotated so that its first byte in memory is key[phase]: data byte i
+// then pairs with rotated byte i % 4. Every wide step starts at a multiple of 4 bytes into
+// the data, so one rotation serves them all.
+std::uint32_t key_word(const std::uint8_t key[4], std::size_t phase) noexcept {
+  std::uint32_t k32;
+  std::memcpy(&k32, key, 4);
+  if (phase != 0) {
+    const int bits = static_cast<int>(8 * phase);
+    k32 = std::endian::native == std::endian::little ? std::rotr(k32, bits) : std::rotl(k32, bits);
+  }
+  return k32;
+}
+}  // namespace
+
 #if WIREHUB_AVX2_MASK
 namespace {
 // 32 bytes per instruction where the CPU has AVX2 (chosen at run time, so the binary still
@@ -80,12 +95,7 @@ constexpr std::size_t kAvx2MinBytes = 256;
 [[gnu::noinline]] static std::size_t apply_mask_large(char* data, std::size_t n, const std::uint8_t key[4],
                                                 std::size_t phase) noexcept {
   phase &= 3;
-  std::uint32_t k32;
-  std::memcpy(&k32, key, 4);
-  if (phase != 0) {
-    const int bits = static_cast<int>(8 * phase);
-    k32 = std::endian::native == std::endian::little ? std::rotr(k32, bits) : std::rotl(k32, bits);
-  }
+  const std::uint32_t k32 = key_word(key, phase);
   // A multiple of 32 bytes: the phase after them is the phase before.
   const std::size_t done = xor_avx2(reinterpret_cast<unsigned char*>(data), n, k32);
   return apply_mask(data + done, n - done, key, phase);
@@ -97,15 +107,7 @@ std::size_t apply_mask(char* data, std::size_t n, const std::uint8_t key[4], std
   if (n >= kAvx2MinBytes && kHaveAvx2) [[unlikely]] return apply_mask_large(data, n, key, phase);
 #endif
   phase &= 3;
-  // The key as a word, rotated so that its first byte in memory is key[phase]: data byte i
-  // then pairs with rotated byte i % 4. Every wide step below starts at a multiple of 4
-  // bytes into data, so one rotation serves them all.
-  std::uint32_t k32;
-  std::memcpy(&k32, key, 4);
-  if (phase != 0) {
-    const int bits = static_cast<int>(8 * phase);
-    k32 = std::endian::native == std::endian::little ? std::rotr(k32, bits) : std::rotl(k32, bits);
-  }
+  const std::uint32_t k32 = key_word(key, phase);
   const std::uint64_t k64 = static_cast<std::uint64_t>(k32) << 32 | k32;
 
   auto* p = reinterpret_cast<unsigned char*>(data);
