@@ -29,24 +29,23 @@ class Watcher {
   virtual ~Watcher() = default;
 };
 
-// Work queued to run once at the end of the current loop iteration.
-class Deferred {
- public:
-  virtual void run_deferred() = 0;
-
- protected:
-  virtual ~Deferred() = default;
-
- private:
-  friend class EventLoop;
-  bool deferred_queued_ = false;
-};
-
 // Objects the loop deletes at the end of the iteration, once no callback can still
 // reference them (an epoll batch may hold events for an object closed earlier in it).
 class Disposable {
  public:
   virtual ~Disposable() = default;
+};
+
+// Work queued to run once at the end of the current loop iteration. A Deferred is also a
+// Disposable, so that an object that is both (every connection) carries one vtable
+// pointer for the two instead of two.
+class Deferred : public Disposable {
+ public:
+  virtual void run_deferred() = 0;
+
+ private:
+  friend class EventLoop;
+  bool deferred_queued_ = false;
 };
 
 class EventLoop {

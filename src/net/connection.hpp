@@ -20,10 +20,9 @@
 
 namespace wirehub::net {
 
-class Connection : public loop::Watcher,
-                   public loop::Timer,
-                   public loop::Deferred,
-                   public loop::Disposable {
+// Bases: Watcher (socket events), Timer (its one timer), Deferred (end-of-iteration work,
+// and through it Disposable: deletion at the end of the iteration).
+class Connection : public loop::Watcher, public loop::Timer, public loop::Deferred {
  public:
   enum class Phase : std::uint8_t {
     Open,        // reading and writing

@@ -6,38 +6,36 @@
 
 namespace wirehub::ws {
 
-MessageBuffer::MessageBuffer(MessageBuffer&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), cap_(std::exchange(o.cap_, 0)) {}
+MessageBuffer::MessageBuffer(MessageBuffer&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
 
 MessageBuffer& MessageBuffer::operator=(MessageBuffer&& o) noexcept {
   if (this != &o) {
-    std::free(data_);
-    data_ = std::exchange(o.data_, nullptr);
-    size_ = std::exchange(o.size_, 0);
-    cap_ = std::exchange(o.cap_, 0);
+    std::free(b_);
+    b_ = std::exchange(o.b_, nullptr);
   }
   return *this;
 }
 
-MessageBuffer::~MessageBuffer() { std::free(data_); }
+MessageBuffer::~MessageBuffer() { std::free(b_); }
 
 void MessageBuffer::release() noexcept {
-  std::free(data_);
-  data_ = nullptr;
-  size_ = cap_ = 0;
+  std::free(b_);
+  b_ = nullptr;
 }
 
 void MessageBuffer::grow(std::size_t n) {
   // Doubling keeps appends amortised O(1) for a message arriving in many small reads;
   // the capacity is not sized from the frame header, so a peer that announces a large
   // frame and then stalls pins only what it actually sent (times two).
-  std::size_t want = size_ + n;
-  std::size_t cap = cap_ ? cap_ : 256;
+  const std::size_t size = this->size();
+  const std::size_t want = size + n;
+  std::size_t cap = b_ ? b_->cap : 256;
   while (cap < want) cap *= 2;
-  void* p = std::realloc(data_, cap);
+  void* p = std::realloc(b_, sizeof(Block) + cap);
   if (!p) throw std::bad_alloc();
-  data_ = static_cast<char*>(p);
-  cap_ = cap;
+  b_ = static_cast<Block*>(p);
+  b_->size = size;
+  b_->cap = cap;
 }
 
 }  // namespace wirehub::ws

@@ -2,9 +2,11 @@
 // MessageBuffer: where Protocol keeps payload bytes that must outlive one receive() call
 // (a frame split across reads, the fragments of a message, a split control frame).
 //
-// A bare malloc'd array: growth does not zero-fill (std::string would), clear() keeps the
-// capacity for the next message, release() gives it back. Empty and released it owns
-// nothing; 24 bytes either way.
+// One pointer to a malloc'd block that carries its own size and capacity in front of the
+// bytes: every connection holds a MessageBuffer, and almost all of them are empty, so the
+// empty state is 8 bytes (a null pointer) rather than three words. Growth does not
+// zero-fill (std::string would), clear() keeps the capacity for the next message,
+// release() gives it back.
 
 #include <cstddef>
 #include <cstring>
@@ -21,37 +23,44 @@ class MessageBuffer {
   MessageBuffer& operator=(MessageBuffer&& o) noexcept;
   ~MessageBuffer();
 
-  const char* data() const noexcept { return data_; }
-  std::size_t size() const noexcept { return size_; }
-  std::size_t capacity() const noexcept { return cap_; }
-  bool empty() const noexcept { return size_ == 0; }
-  std::string_view view() const noexcept { return {data_, size_}; }
+  const char* data() const noexcept { return b_ ? b_->bytes() : nullptr; }
+  std::size_t size() const noexcept { return b_ ? b_->size : 0; }
+  std::size_t capacity() const noexcept { return b_ ? b_->cap : 0; }
+  bool empty() const noexcept { return size() == 0; }
+  std::string_view view() const noexcept { return {data(), size()}; }
 
   void append(const char* p, std::size_t n) {
     if (n == 0) return;
-    if (cap_ - size_ < n) grow(n);
-    std::memcpy(data_ + size_, p, n);
-    size_ += n;
+    if (capacity() - size() < n) grow(n);
+    std::memcpy(b_->bytes() + b_->size, p, n);
+    b_->size += n;
   }
   // Keeps at most the first n bytes.
   void truncate(std::size_t n) noexcept {
-    if (n < size_) size_ = n;
+    if (b_ && n < b_->size) b_->size = n;
   }
   // Drops the first n bytes (n <= size()).
   void erase_front(std::size_t n) noexcept {
     if (n == 0) return;
-    std::memmove(data_, data_ + n, size_ - n);
-    size_ -= n;
+    std::memmove(b_->bytes(), b_->bytes() + n, b_->size - n);
+    b_->size -= n;
   }
-  void clear() noexcept { size_ = 0; }
+  void clear() noexcept {
+    if (b_) b_->size = 0;
+  }
   // Frees the storage (and the data).
   void release() noexcept;
 
  private:
+  struct Block {
+    std::size_t size;
+    std::size_t cap;
+    char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
+    const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+  };
   void grow(std::size_t n);
 
-  char* data_ = nullptr;
-  std::size_t size_ = 0, cap_ = 0;
+  Block* b_ = nullptr;
 };
 
 }  // namespace wirehub::ws
