@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace wirehub::app {
 
@@ -39,6 +41,20 @@ struct Reader {
     if (!n) return;
     if (!n->is_string()) return fail(std::string(section) + "." + std::string(key) + ": expected a string");
     out = *n->value<std::string>();
+  }
+
+  void strings(const toml::table& t, std::string_view section, std::string_view key, std::vector<std::string>& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const std::string name = std::string(section) + "." + std::string(key);
+    const toml::array* a = n->as_array();
+    if (!a) return fail(name + ": expected an array of strings");
+    std::vector<std::string> values;
+    for (const toml::node& e : *a) {
+      if (!e.is_string()) return fail(name + ": expected an array of strings");
+      values.push_back(*e.value<std::string>());
+    }
+    out = std::move(values);
   }
 
   void only_keys(const toml::table& t, std::string_view section, std::set<std::string_view> known) {
@@ -88,7 +104,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   if (auto* t = root["websocket"].as_table()) {
     r.only_keys(*t, "websocket", {"max_message_bytes", "ping_interval_ms", "idle_timeout_ms", "close_timeout_ms",
-                                  "send_soft_limit", "send_hard_limit", "slow_consumer"});
+                                  "send_soft_limit", "send_hard_limit", "slow_consumer", "allowed_origins"});
     WebSocketOptions& w = cfg.websocket;
     r.integer(*t, "websocket", "max_message_bytes", w.max_message_bytes, 0, std::int64_t{1} << 31);
     r.integer(*t, "websocket", "ping_interval_ms", w.ping_interval_ms, 0, kMaxMs);
@@ -96,6 +112,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
     r.integer(*t, "websocket", "close_timeout_ms", w.close_timeout_ms, 1, kMaxMs);
     r.integer(*t, "websocket", "send_soft_limit", w.send_soft_limit, 0, std::int64_t{1} << 32);
     r.integer(*t, "websocket", "send_hard_limit", w.send_hard_limit, 1, std::int64_t{1} << 32);
+    r.strings(*t, "websocket", "allowed_origins", w.allowed_origins);
     std::string policy;
     r.string(*t, "websocket", "slow_consumer", policy);
     if (!policy.empty()) {

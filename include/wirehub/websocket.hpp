@@ -37,6 +37,12 @@ struct WebSocketOptions {
   std::size_t send_hard_limit = 16 << 20;   // queued bytes above which the policy applies
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::Close;
   std::vector<std::string> subprotocols;    // accepted subprotocols, in server preference order
+  // Web origins that may open a connection (protection against cross-site WebSocket
+  // hijacking): "https://app.example.com", "https://*.example.com" (any subdomain),
+  // "null". A handshake whose Origin is not listed is answered 403; one without Origin
+  // (not a browser) is accepted. Empty: every origin. Invalid entries make
+  // Server::websocket() throw std::invalid_argument.
+  std::vector<std::string> allowed_origins;
 };
 
 using ConnectionId = std::uint64_t;
@@ -78,6 +84,7 @@ struct EndpointStats {
   std::uint64_t dropped = 0;          // refused, or removed from a queue, by the slow-consumer policy
   std::uint64_t slow_closed = 0;      // connections closed by the slow-consumer policy
   std::uint64_t protocol_errors = 0;  // connections failed for a protocol violation
+  std::uint64_t origin_refused = 0;   // handshakes answered 403: Origin not allowed
 };
 
 // Handle to a registered endpoint; all methods are thread-safe.

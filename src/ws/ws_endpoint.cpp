@@ -22,7 +22,11 @@ bool is_free(std::uintptr_t slot) { return slot & 1; }
 
 Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOptions options,
                    std::vector<loop::EventLoop*> loops)
-    : path_(std::move(path)), handlers_(std::move(handlers)), options_(std::move(options)), loops_(std::move(loops)) {
+    : path_(std::move(path)),
+      handlers_(std::move(handlers)),
+      options_(std::move(options)),
+      origins_(options_.allowed_origins),
+      loops_(std::move(loops)) {
   if (loops_.size() > kMaxLoops) throw std::invalid_argument("at most 256 loops");
   for (std::size_t i = 0; i < loops_.size(); ++i) per_loop_.push_back(std::make_unique<PerLoop>());
 }
@@ -83,6 +87,12 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   }
 
   std::size_t li = conn.loop().index();
+  // After the handshake's own checks (a malformed request is a 400 whatever its origin).
+  if (!origins_.allows(head.header("Origin"))) {
+    per_loop_[li]->stats.origin_refused.add();
+    conn.respond(403, "text/plain; charset=utf-8", "origin not allowed\n", {}, false);
+    return;
+  }
   ConnectionId id = reserve_id(li);
   if (id == 0) {
     conn.respond(503, "text/plain; charset=utf-8", "this loop holds the most connections it can address\n", {},
@@ -222,6 +232,7 @@ EndpointStats Endpoint::stats() const {
     s.dropped += pl->stats.dropped.get();
     s.slow_closed += pl->stats.slow_closed.get();
     s.protocol_errors += pl->stats.protocol_errors.get();
+    s.origin_refused += pl->stats.origin_refused.get();
   }
   return s;
 }

@@ -18,6 +18,7 @@
 #include "http/http_connection.hpp"
 #include "loop/event_loop.hpp"
 #include "wirehub/websocket.hpp"
+#include "ws/origin.hpp"
 
 namespace wirehub::ws {
 
@@ -62,7 +63,7 @@ class Endpoint final : public WebSocketEndpoint {
   static constexpr std::size_t kMaxLoops = 256;
 
   struct LoopStats {
-    Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors;
+    Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors, origin_refused;
   };
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
 
@@ -93,6 +94,7 @@ class Endpoint final : public WebSocketEndpoint {
   std::string path_;
   WebSocketHandlers handlers_;
   WebSocketOptions options_;
+  OriginPolicy origins_;
   std::vector<loop::EventLoop*> loops_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;
 };

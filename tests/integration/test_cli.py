@@ -41,6 +41,8 @@ def test_bad_flags_exit_2_with_a_message(args, needle):
     ("[websocket]\nping_interval_ms = \"soon\"\n", "websocket.ping_interval_ms"),
     ("[websocket]\nslow_consumer = \"maybe\"\n", "slow_consumer"),
     ("[http]\nmax_head_bytes = 1\n", "http.max_head_bytes"),
+    ("[websocket]\nallowed_origins = \"https://a.example\"\n", "websocket.allowed_origins"),
+    ("[websocket]\nallowed_origins = [\"https://ok.example\", \"example.com\"]\n", "\"example.com\""),
     ("[server\n", "wirehub.toml"),
 ])
 def test_bad_config_exits_2_naming_the_key(tmp_path, text, needle):

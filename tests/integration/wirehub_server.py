@@ -35,19 +35,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def toml_text(config: dict) -> str:
-    """Renders {section: {key: int|str|bool}} as TOML."""
+    """Renders {section: {key: int|str|bool|list}} as TOML."""
     lines = []
     for section, values in config.items():
         lines.append(f"[{section}]")
         for key, value in values.items():
-            if isinstance(value, bool):
-                rendered = "true" if value else "false"
-            elif isinstance(value, int):
-                rendered = str(value)
-            else:
-                rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            lines.append(f"{key} = {rendered}")
+            lines.append(f"{key} = {toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <chrono>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -199,6 +200,41 @@ TEST(Server, LargeEchoesMixedWithSmallOnesAndPingsArriveWholeAndInOrderWhenWrite
     writer.join();
     EXPECT_TRUE(written);
     EXPECT_TRUE(c.close_gracefully());
+  }
+  EXPECT_EQ(open_fd_count(), before);
+}
+
+// An endpoint with an origin allow-list answers other origins 403 before upgrading and
+// counts them; listed origins and handshakes without Origin are upgraded.
+TEST(Server, RefusedOriginsAreAnswered403AndCounted) {
+  const int before = open_fd_count();
+  {
+    Server server(test_options(1));
+    WebSocketOptions o;
+    o.allowed_origins = {"https://ok.example", "https://*.ok.example"};
+    WebSocketEndpoint& ep = server.websocket("/ws/echo", echo_handlers(), o);
+    server.start();
+    {
+      WsClient evil(server.port(), "/ws/echo", 0, "Origin: https://evil.example\r\n");
+      EXPECT_FALSE(evil.open());
+      EXPECT_EQ(evil.response_head().rfind("HTTP/1.1 403", 0), 0u) << evil.response_head();
+      WsClient sub(server.port(), "/ws/echo", 0, "Origin: https://a.ok.example\r\n");
+      EXPECT_TRUE(sub.open()) << sub.response_head();
+      WsClient none(server.port(), "/ws/echo");
+      EXPECT_TRUE(none.open()) << none.response_head();
+      EXPECT_TRUE(sub.close_gracefully());
+      EXPECT_TRUE(none.close_gracefully());
+    }
+    EndpointStats s = ep.stats();
+    EXPECT_EQ(s.origin_refused, 1u);
+    EXPECT_EQ(s.opened, 2u);
+  }
+  {
+    // A bad entry is refused when the endpoint is registered.
+    Server server(test_options(1));
+    WebSocketOptions bad;
+    bad.allowed_origins = {"example.com"};
+    EXPECT_THROW(server.websocket("/ws/echo", echo_handlers(), bad), std::invalid_argument);
   }
   EXPECT_EQ(open_fd_count(), before);
 }

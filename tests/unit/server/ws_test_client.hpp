@@ -73,7 +73,10 @@ class WsClient {
 
   // Connects to 127.0.0.1:port and completes the opening handshake for path. rcvbuf > 0
   // shrinks the socket's receive buffer first: a small TCP window, as a slow consumer has.
-  explicit WsClient(std::uint16_t port, std::string_view path = "/ws/echo", int rcvbuf = 0)
+  // extra_headers ("Name: value\r\n" lines) go into the request; response_head() keeps
+  // the server's answer, 101 or not.
+  explicit WsClient(std::uint16_t port, std::string_view path = "/ws/echo", int rcvbuf = 0,
+                    std::string_view extra_headers = {})
       : mask_state_(0x9E3779B9u ^ (static_cast<std::uint32_t>(port) << 7)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return;
@@ -89,7 +92,8 @@ class WsClient {
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return;
     std::string req = "GET " + std::string(path) +
                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                      std::string(extra_headers) + "\r\n";
     if (!send_raw(req)) return;
     auto deadline = Clock::now() + 5s;
     std::size_t end;
@@ -98,6 +102,7 @@ class WsClient {
     }
     std::string head = in_.substr(0, end + 4);
     in_.erase(0, end + 4);
+    response_head_ = head;
     std::string lower = head;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     // RFC 6455 1.3: the accept value for this sample key.
@@ -109,6 +114,7 @@ class WsClient {
   WsClient& operator=(const WsClient&) = delete;
 
   bool open() const { return open_; }
+  const std::string& response_head() const { return response_head_; }
   int fd() const { return fd_; }
   void close_socket() {
     if (fd_ >= 0) ::close(fd_);
@@ -249,6 +255,7 @@ class WsClient {
   std::string in_;
   std::uint32_t mask_state_;
   bool open_ = false;
+  std::string response_head_;
   bool ended_ = false;
   bool bad_ = false;
 };
