@@ -53,7 +53,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
 	mkdir -p build/fuzz/findings
-	for t in fuzz_http_parser fuzz_ws_protocol fuzz_utf8; do \
+	for t in fuzz_http_parser fuzz_ws_protocol fuzz_utf8 fuzz_jwt; do \
 	  mkdir -p build/fuzz/corpus/$$t && \
 	  build/fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/findings/ \
 	    build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
