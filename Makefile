@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test build deps bench bench-scale bench-instructions fuzz test-asan test-tsan clean format
+.PHONY: run test build deps bench bench-scale bench-instructions fuzz fuzz-build fuzz-smoke test-asan test-tsan clean format
 
 deps:
 	scripts/install-deps
@@ -17,8 +17,9 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/bin/wirehub --listen 127.0.0.1:8080
 
-test: build
+test: build fuzz-build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+	$(MAKE) --no-print-directory fuzz-smoke
 
 # The whole suite under sanitizers (separate build trees, see CMakePresets.json).
 test-asan: deps
@@ -48,12 +49,31 @@ bench-instructions:
 	scripts/install-deps --instructions
 	BUILD=$(if $(filter build,$(BUILD)),build-instr,$(BUILD)) scripts/count-instructions $(if $(COMMIT),--commit $(COMMIT))
 
+FUZZ_TARGETS = fuzz_http_parser fuzz_ws_protocol fuzz_utf8 fuzz_jwt
+
+# The fuzz targets (clang, libFuzzer with ASan and UBSan: the fuzz preset, in build/fuzz).
+fuzz-build: deps
+	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
+
+# Part of make test: each target for FUZZ_SMOKE_RUNS inputs from a fixed seed, starting
+# from its seed corpus (new inputs go to a fresh build/fuzz/smoke, never into fuzz/corpus):
+# the same inputs every time, a few seconds each.
+FUZZ_SMOKE_RUNS ?= 100000
+fuzz-smoke:
+	mkdir -p build/fuzz/findings
+	for t in $(FUZZ_TARGETS); do \
+	  rm -rf build/fuzz/smoke/$$t && mkdir -p build/fuzz/smoke/$$t && \
+	  build/fuzz/bin/$$t -seed=1 -runs=$(FUZZ_SMOKE_RUNS) -artifact_prefix=build/fuzz/findings/ \
+	    build/fuzz/smoke/$$t fuzz/corpus/$$t 2>build/fuzz/smoke/$$t.log || \
+	    { tail -30 build/fuzz/smoke/$$t.log; echo "fuzz-smoke: $$t failed (log: build/fuzz/smoke/$$t.log)"; exit 1; }; \
+	  echo "fuzz-smoke: $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' build/fuzz/smoke/$$t.log)"; \
+	done
+
 # Each fuzz target for FUZZ_SECONDS (default 60) from its seed corpus; findings in build/fuzz/findings.
 FUZZ_SECONDS ?= 60
-fuzz: deps
-	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
+fuzz: fuzz-build
 	mkdir -p build/fuzz/findings
-	for t in fuzz_http_parser fuzz_ws_protocol fuzz_utf8 fuzz_jwt; do \
+	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t && \
 	  build/fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/findings/ \
 	    build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
