@@ -53,7 +53,7 @@ FUZZ_TARGETS = fuzz_http_parser fuzz_ws_protocol fuzz_utf8 fuzz_jwt
 
 # The fuzz targets (clang, libFuzzer with ASan and UBSan: the fuzz preset, in build/fuzz).
 fuzz-build: deps
-	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
+	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
 
 # Part of make test: each target for FUZZ_SMOKE_RUNS inputs from a fixed seed, starting
 # from its seed corpus (new inputs go to a fresh build/fuzz/smoke, never into fuzz/corpus):
