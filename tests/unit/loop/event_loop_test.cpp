@@ -27,20 +27,15 @@
 #include <vector>
 
 #include "loop/event_loop.hpp"
+#include "test_support.hpp"
 
 namespace wirehub::loop {
 namespace {
 
 using namespace std::chrono_literals;
 
-int open_fd_count() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (readdir(d)) ++n;
-  closedir(d);
-  return n;
-}
+using test::open_fd_count;
+using test::wait_until;
 
 // Runs loop.run() on a thread of its own. stop_and_join() bounds the wait: a loop that
 // does not stop is a test failure, and a hang is turned into an abort with a message.
@@ -97,16 +92,6 @@ void run_on(EventLoop& loop, Fn fn, std::chrono::milliseconds limit = 10s) {
   }
 }
 
-// Waits until pred() holds, polling with a deadline.
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 TEST(EventLoop, CreatingAndDestroyingALoopLeavesNoFds) {
   const int before = open_fd_count();

@@ -35,6 +35,7 @@
 #include "core/shared_buffer.hpp"
 #include "loop/event_loop.hpp"
 #include "net/connection.hpp"
+#include "test_support.hpp"
 
 namespace wirehub::net {
 namespace {
@@ -42,24 +43,8 @@ namespace {
 using namespace std::chrono_literals;
 using loop::EventLoop;
 
-int open_fd_count() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (readdir(d)) ++n;
-  closedir(d);
-  return n;
-}
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using test::open_fd_count;
+using test::wait_until;
 
 // A deterministic byte pattern, so reordered or lost bytes show.
 std::string pattern(std::size_t n, std::size_t seed = 0) {

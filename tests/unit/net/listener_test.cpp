@@ -31,6 +31,7 @@
 #include "loop/event_loop.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
+#include "test_support.hpp"
 
 namespace wirehub::net {
 namespace {
@@ -38,30 +39,8 @@ namespace {
 using namespace std::chrono_literals;
 using loop::EventLoop;
 
-// Entries of /proc/self/fd (and the highest fd number among them).
-int open_fd_count(int* max_fd = nullptr) {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  int hi = -1;
-  while (dirent* e = readdir(d)) {
-    ++n;
-    if (e->d_name[0] != '.') hi = std::max(hi, std::atoi(e->d_name));
-  }
-  closedir(d);
-  if (max_fd) *max_fd = hi;
-  return n;
-}
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using test::open_fd_count;
+using test::wait_until;
 
 class LoopThread {
  public:

@@ -24,33 +24,13 @@
 #include <thread>
 
 #include "wirehub/server.hpp"
+#include "test_support.hpp"
 
 namespace wirehub::test {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// The number of open file descriptors of this process (every test ends with the count it
-// started with).
-inline int open_fd_count() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (readdir(d)) ++n;
-  closedir(d);
-  return n;
-}
-
-// Polls pred every millisecond; false if it did not hold within limit.
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit = 5s) {
-  auto deadline = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------
 // A minimal RFC 6455 client: blocking socket, masked frames, strict parsing of what the
