@@ -78,12 +78,13 @@ std::string pkey_sign(EVP_PKEY* k, const std::string& input) {
   return sig;
 }
 
-std::string token(const json& header, const json& claims, const std::string& signature_of_input_fn_tag,
-                  EVP_PKEY* k = nullptr, const std::string& secret = kSecret) {
+enum class Sign { Hmac, PrivateKey };
+
+// header.claims.signature, signed with the HMAC secret or the private key k.
+std::string token(const json& header, const json& claims, Sign how, EVP_PKEY* k = nullptr,
+                  const std::string& secret = kSecret) {
   std::string input = b64(header.dump()) + "." + b64(claims.dump());
-  std::string sig;
-  if (signature_of_input_fn_tag == "hmac") sig = hmac256(secret, input);
-  else if (signature_of_input_fn_tag == "pkey") sig = pkey_sign(k, input);
+  std::string sig = how == Sign::Hmac ? hmac256(secret, input) : pkey_sign(k, input);
   return input + "." + b64(sig);
 }
 
@@ -114,7 +115,7 @@ TEST(Base64url, RoundTripsAndRefusesWhatIsNotCanonical) {
 
 TEST(Jwt, ValidHs256Rs256AndEs256TokensAreAccepted) {
   auto hs = JwtVerifier::hs256(kSecret, strict());
-  auto r = hs.verify(token({{"alg", "HS256"}, {"typ", "JWT"}}, claims(), "hmac"), kNow);
+  auto r = hs.verify(token({{"alg", "HS256"}, {"typ", "JWT"}}, claims(), Sign::Hmac), kNow);
   ASSERT_EQ(r.error, JwtError::None) << describe(r.error);
   EXPECT_EQ(r.token->subject, "alice");
   EXPECT_EQ(r.token->expires_s, kNow + 600);
@@ -122,23 +123,23 @@ TEST(Jwt, ValidHs256Rs256AndEs256TokensAreAccepted) {
   Pkey rsa = make_rsa();
   auto rs = JwtVerifier::from_public_key_pem(public_pem(rsa.get()), strict());
   EXPECT_EQ(rs.algorithm(), JwtAlgorithm::RS256);
-  r = rs.verify(token({{"alg", "RS256"}}, claims(), "pkey", rsa.get()), kNow);
+  r = rs.verify(token({{"alg", "RS256"}}, claims(), Sign::PrivateKey, rsa.get()), kNow);
   EXPECT_EQ(r.error, JwtError::None) << describe(r.error);
 
   Pkey ec = make_ec();
   auto es = JwtVerifier::from_public_key_pem(public_pem(ec.get()), strict());
   EXPECT_EQ(es.algorithm(), JwtAlgorithm::ES256);
-  r = es.verify(token({{"alg", "ES256"}}, claims(), "pkey", ec.get()), kNow);
+  r = es.verify(token({{"alg", "ES256"}}, claims(), Sign::PrivateKey, ec.get()), kNow);
   EXPECT_EQ(r.error, JwtError::None) << describe(r.error);
   // An audience array that contains ours.
   json c = claims();
   c["aud"] = json::array({"other", "wirehub"});
-  EXPECT_EQ(es.verify(token({{"alg", "ES256"}}, c, "pkey", ec.get()), kNow).error, JwtError::None);
+  EXPECT_EQ(es.verify(token({{"alg", "ES256"}}, c, Sign::PrivateKey, ec.get()), kNow).error, JwtError::None);
 }
 
 TEST(Jwt, TimeClaimsAreCheckedWithTheLeeway) {
   auto hs = JwtVerifier::hs256(kSecret);  // leeway 30 s
-  auto at = [&](const json& c, std::int64_t now) { return hs.verify(token({{"alg", "HS256"}}, c, "hmac"), now).error; };
+  auto at = [&](const json& c, std::int64_t now) { return hs.verify(token({{"alg", "HS256"}}, c, Sign::Hmac), now).error; };
   EXPECT_EQ(at(claims(-31), kNow), JwtError::Expired);
   EXPECT_EQ(at(claims(-29), kNow), JwtError::None);
   json c = claims();
@@ -153,7 +154,7 @@ TEST(Jwt, TimeClaimsAreCheckedWithTheLeeway) {
   EXPECT_EQ(at(no_exp, kNow), JwtError::Expired);  // a token that never expires is refused
   JwtPolicy lax;
   lax.require_exp = false;
-  EXPECT_EQ(JwtVerifier::hs256(kSecret, lax).verify(token({{"alg", "HS256"}}, no_exp, "hmac"), kNow).error,
+  EXPECT_EQ(JwtVerifier::hs256(kSecret, lax).verify(token({{"alg", "HS256"}}, no_exp, Sign::Hmac), kNow).error,
             JwtError::None);
   json frac = claims();
   frac["exp"] = static_cast<double>(kNow) + 0.5;
@@ -164,23 +165,23 @@ TEST(Jwt, IssuerAndAudienceMustMatchWhenRequired) {
   auto hs = JwtVerifier::hs256(kSecret, strict());
   json c = claims();
   c["iss"] = "https://other.test";
-  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, "hmac"), kNow).error, JwtError::WrongIssuer);
+  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, Sign::Hmac), kNow).error, JwtError::WrongIssuer);
   c = claims();
   c.erase("iss");
-  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, "hmac"), kNow).error, JwtError::WrongIssuer);
+  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, Sign::Hmac), kNow).error, JwtError::WrongIssuer);
   c = claims();
   c["aud"] = json::array({"other"});
-  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, "hmac"), kNow).error, JwtError::WrongAudience);
+  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, Sign::Hmac), kNow).error, JwtError::WrongAudience);
   c["aud"] = 7;
-  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, "hmac"), kNow).error, JwtError::WrongAudience);
+  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}}, c, Sign::Hmac), kNow).error, JwtError::WrongAudience);
 }
 
 TEST(Jwt, BadSignaturesAreRefused) {
   auto hs = JwtVerifier::hs256(kSecret);
-  std::string t = token({{"alg", "HS256"}}, claims(), "hmac", nullptr, kSecret + "x");
+  std::string t = token({{"alg", "HS256"}}, claims(), Sign::Hmac, nullptr, kSecret + "x");
   EXPECT_EQ(hs.verify(t, kNow).error, JwtError::BadSignature);
   // A claim changed after signing.
-  std::string good = token({{"alg", "HS256"}}, claims(), "hmac");
+  std::string good = token({{"alg", "HS256"}}, claims(), Sign::Hmac);
   json c = claims();
   c["sub"] = "mallory";
   std::string forged = good.substr(0, good.find('.')) + "." + b64(c.dump()) + good.substr(good.rfind('.'));
@@ -189,10 +190,10 @@ TEST(Jwt, BadSignaturesAreRefused) {
   Pkey ec = make_ec();
   Pkey other = make_ec();
   auto es = JwtVerifier::from_public_key_pem(public_pem(ec.get()));
-  EXPECT_EQ(es.verify(token({{"alg", "ES256"}}, claims(), "pkey", other.get()), kNow).error, JwtError::BadSignature);
+  EXPECT_EQ(es.verify(token({{"alg", "ES256"}}, claims(), Sign::PrivateKey, other.get()), kNow).error, JwtError::BadSignature);
   Pkey rsa = make_rsa();
   auto rs = JwtVerifier::from_public_key_pem(public_pem(rsa.get()));
-  std::string rt = token({{"alg", "RS256"}}, claims(), "pkey", rsa.get());
+  std::string rt = token({{"alg", "RS256"}}, claims(), Sign::PrivateKey, rsa.get());
   rt[rt.size() - 5] = rt[rt.size() - 5] == 'A' ? 'B' : 'A';
   EXPECT_EQ(rs.verify(rt, kNow).error, JwtError::BadSignature);
 }
@@ -206,22 +207,22 @@ TEST(Jwt, AlgNoneAndAlgorithmConfusionAreRefused) {
   auto rs = JwtVerifier::from_public_key_pem(pem);
   EXPECT_EQ(rs.verify(none, kNow).error, JwtError::AlgorithmRefused);
   // HS256 "signed" with the server's public key as the HMAC secret.
-  std::string confused = token({{"alg", "HS256"}}, claims(), "hmac", nullptr, pem);
+  std::string confused = token({{"alg", "HS256"}}, claims(), Sign::Hmac, nullptr, pem);
   EXPECT_EQ(rs.verify(confused, kNow).error, JwtError::AlgorithmRefused);
   // An RS256 token offered to an HS256 verifier, and an ES256 one to an RS256 verifier.
-  EXPECT_EQ(hs.verify(token({{"alg", "RS256"}}, claims(), "pkey", rsa.get()), kNow).error,
+  EXPECT_EQ(hs.verify(token({{"alg", "RS256"}}, claims(), Sign::PrivateKey, rsa.get()), kNow).error,
             JwtError::AlgorithmRefused);
   Pkey ec = make_ec();
-  EXPECT_EQ(rs.verify(token({{"alg", "ES256"}}, claims(), "pkey", ec.get()), kNow).error,
+  EXPECT_EQ(rs.verify(token({{"alg", "ES256"}}, claims(), Sign::PrivateKey, ec.get()), kNow).error,
             JwtError::AlgorithmRefused);
   // Unknown critical extensions are refused even with a good signature.
-  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}, {"crit", {"exp"}}}, claims(), "hmac"), kNow).error,
+  EXPECT_EQ(hs.verify(token({{"alg", "HS256"}, {"crit", {"exp"}}}, claims(), Sign::Hmac), kNow).error,
             JwtError::Malformed);
 }
 
 TEST(Jwt, TruncatedAndGarbageTokensAreMalformed) {
   auto hs = JwtVerifier::hs256(kSecret);
-  std::string good = token({{"alg", "HS256"}}, claims(), "hmac");
+  std::string good = token({{"alg", "HS256"}}, claims(), Sign::Hmac);
   for (std::string bad : {std::string(), std::string("garbage"), std::string("a.b"), std::string("a.b.c.d"),
                           good.substr(0, good.find('.')), good.substr(0, good.rfind('.')),
                           std::string("!!!.???.***"), b64("not json") + "." + b64("{}") + ".",

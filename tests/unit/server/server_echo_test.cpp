@@ -157,9 +157,11 @@ TEST(Server, EchoesEveryFrameSizeFragmentedMessagesAndPings) {
 
 // Large echoes leave straight from the receive buffer (no copy into the cork) together
 // with what the cork already holds; when the socket takes only part, the rest is queued.
-// Here one write carries small messages, a ping and large ones, and the client reads them
-// through a small receive window, so the server's writes come up short at every kind of
-// boundary: inside the cork's bytes, inside a header, inside a body.
+// Here, end to end: one write carries small messages, a ping and large ones, and the
+// client reads them through a small receive window, so the server's writes come up short
+// somewhere; every echo and pong must arrive whole and in order. Which boundary a short
+// write hits depends on timing here; the net tests (connection_test.cpp, LargeCorked...)
+// pin short writes inside the cork's bytes and inside a body deterministically.
 TEST(Server, LargeEchoesMixedWithSmallOnesAndPingsArriveWholeAndInOrderWhenWritesComeUpShort) {
   const int before = open_fd_count();
   {
