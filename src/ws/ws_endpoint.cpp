@@ -178,11 +178,13 @@ void Endpoint::deliver_local(std::size_t li, const BufferRef& frame, std::uint64
     a->set_size(off + len);
     buf = &a;
   }
+  // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
+  const bool merge = options_.slow_consumer != SlowConsumerPolicy::DropOldest;
   std::uint64_t sent = 0;
   // A send never attaches or detaches a session (closing is deferred to the end of the
   // iteration), so the table is stable during the walk.
   for (std::uintptr_t slot : pl.slots) {
-    if (!is_free(slot)) sent += reinterpret_cast<Session*>(slot)->send_frame(*buf, off, len, tag);
+    if (!is_free(slot)) sent += reinterpret_cast<Session*>(slot)->send_frame(*buf, off, len, tag, merge);
   }
   pl.stats.messages_out.add(sent);
 }

@@ -190,11 +190,9 @@ bool Session::send(std::string_view payload, bool binary, std::string_view topic
   return true;
 }
 
-bool Session::send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag) {
+bool Session::send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag, bool merge) {
   if (!is_open() || closing_sent_) return false;
   if (!admit(len, tag)) return false;
-  // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
-  bool merge = endpoint_.options().slow_consumer != SlowConsumerPolicy::DropOldest;
   Connection::send(buf, off, len, net::kFrameStart, tag, merge);
   return true;
 }

@@ -58,7 +58,8 @@ class Session final : public net::Connection, public WebSocket, private Handler 
 
   // Queues the complete pre-built data frame buf[off, off+len) (a broadcast), subject to
   // back-pressure; it does not count messages_out (the caller counts a whole fan-out).
-  bool send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag);
+  // merge: see SliceQueue::push_shared (the caller decides once per fan-out).
+  bool send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag, bool merge);
   // Called once the session is registered: runs on_open and the first bytes after the head.
   void start(char* rest, std::size_t n);
 
