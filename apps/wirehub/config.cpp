@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <set>
@@ -43,6 +45,13 @@ struct Reader {
     out = *n->value<std::string>();
   }
 
+  void boolean(const toml::table& t, std::string_view section, std::string_view key, bool& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    if (!n->is_boolean()) return fail(std::string(section) + "." + std::string(key) + ": expected true or false");
+    out = *n->value<bool>();
+  }
+
   void strings(const toml::table& t, std::string_view section, std::string_view key, std::vector<std::string>& out) {
     const toml::node* n = t.get(key);
     if (!n) return;
@@ -80,7 +89,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   Reader r{root, error};
   for (const auto& [k, v] : root) {
-    static const std::set<std::string_view> sections = {"server", "http", "websocket", "log"};
+    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log"};
     if (!sections.count(k.str())) r.fail("unknown section [" + std::string(k.str()) + "]");
     else if (!v.is_table()) r.fail(std::string(k.str()) + ": expected a table");
   }
@@ -126,11 +135,71 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
       else w.slow_consumer = it->second;
     }
   }
+  if (auto* t = root["jwt"].as_table()) {
+    r.only_keys(*t, "jwt", {"secret", "secret_file", "public_key_file", "issuer", "audience", "leeway_s", "require",
+                            "close_on_expiry"});
+    JwtConfig& j = cfg.jwt;
+    r.string(*t, "jwt", "secret", j.secret);
+    r.string(*t, "jwt", "secret_file", j.secret_file);
+    r.string(*t, "jwt", "public_key_file", j.public_key_file);
+    r.string(*t, "jwt", "issuer", j.issuer);
+    r.string(*t, "jwt", "audience", j.audience);
+    r.integer(*t, "jwt", "leeway_s", j.leeway_s, 0, 3600);
+    r.strings(*t, "jwt", "require", j.require);
+    r.boolean(*t, "jwt", "close_on_expiry", j.close_on_expiry);
+  }
   if (auto* t = root["log"].as_table()) {
     r.only_keys(*t, "log", {"level"});
     r.string(*t, "log", "level", cfg.log_level);
   }
   return r.ok;
+}
+
+namespace {
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return !f.bad();
+}
+}  // namespace
+
+bool resolve_jwt(const JwtConfig& in, std::optional<JwtAuthOptions>& out, std::string* error) {
+  auto fail = [&](std::string msg) {
+    if (error) *error = "jwt: " + std::move(msg);
+    return false;
+  };
+  const int keys = !in.secret.empty() + !in.secret_file.empty() + !in.public_key_file.empty();
+  if (keys == 0) {
+    out.reset();
+    return true;
+  }
+  if (keys > 1) return fail("give one key: a secret, a secret file or a public key file");
+  JwtAuthOptions o;
+  o.hs256_secret = in.secret;
+  if (!in.secret_file.empty()) {
+    if (!read_file(in.secret_file, o.hs256_secret)) return fail(in.secret_file + ": cannot read");
+    while (!o.hs256_secret.empty() && (o.hs256_secret.back() == '\n' || o.hs256_secret.back() == '\r')) {
+      o.hs256_secret.pop_back();
+    }
+  }
+  if (!in.public_key_file.empty() && !read_file(in.public_key_file, o.public_key_pem)) {
+    return fail(in.public_key_file + ": cannot read");
+  }
+  o.issuer = in.issuer;
+  o.audience = in.audience;
+  o.leeway_s = in.leeway_s;
+  o.close_on_expiry = in.close_on_expiry;
+  o.require_subject = true;  // /ws/secure greets the subject
+  for (const std::string& req : in.require) {
+    const std::size_t eq = req.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == req.size()) {
+      return fail("require: expected claim=value, got '" + req + "'");
+    }
+    o.required_claims.emplace_back(req.substr(0, eq), req.substr(eq + 1));
+  }
+  out = std::move(o);
+  return true;
 }
 
 }  // namespace wirehub::app

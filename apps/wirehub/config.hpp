@@ -1,19 +1,39 @@
 #pragma once
 // The wirehub binary's configuration: embedded defaults, then the TOML file, then flags.
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "wirehub/server.hpp"
 #include "wirehub/websocket.hpp"
 
 namespace wirehub::app {
 
+// Token authentication of /ws/secure, as configured (files not read yet).
+struct JwtConfig {
+  std::string secret;           // HS256 shared secret
+  std::string secret_file;      // or read it from this file (trailing newline dropped)
+  std::string public_key_file;  // PEM public key: RSA -> RS256, EC P-256 -> ES256
+  std::string issuer, audience;
+  std::uint32_t leeway_s = 30;
+  std::vector<std::string> require;  // "claim=value"
+  bool close_on_expiry = true;
+};
+
 struct Config {
   ServerOptions server;
   WebSocketOptions websocket;
   std::string log_level = "info";
   std::string app = "orderflow";
+  JwtConfig jwt;
 };
+
+// The endpoint options of a JWT configuration: nullopt when no key is configured (then
+// /ws/secure is not mounted). false with *error set for unreadable files, two keys, or a
+// malformed "claim=value".
+bool resolve_jwt(const JwtConfig& in, std::optional<JwtAuthOptions>& out, std::string* error);
 
 // Reads a TOML file over cfg. Unknown sections or keys and values of the wrong type or
 // range are errors (a typo must not silently fall back to a default): returns false and

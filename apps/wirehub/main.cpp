@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "config.hpp"
 #include "wirehub/server.hpp"
@@ -17,7 +19,8 @@ namespace {
 using wirehub::app::Config;
 
 // The raw WebSocket endpoints every wirehub server mounts (DESIGN.md, "Endpoints").
-void mount_raw_endpoints(wirehub::Server& server, const Config& cfg) {
+void mount_raw_endpoints(wirehub::Server& server, const Config& cfg,
+                         const std::optional<wirehub::JwtAuthOptions>& jwt) {
   server.websocket("/ws/echo", {.on_message = [](wirehub::WebSocket& ws, std::string_view m, bool binary) {
                                   ws.send(m, binary);
                                 }},
@@ -41,6 +44,21 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg) {
       {.on_message = [cell](wirehub::WebSocket&, std::string_view m, bool binary) { (*cell)->broadcast(m, binary); }},
       cfg.websocket);
 
+  // Behind a token: greets the token's subject, then echoes. Mounted only with a key.
+  if (jwt) {
+    wirehub::WebSocketOptions secure = cfg.websocket;
+    secure.jwt = jwt;
+    server.websocket("/ws/secure",
+                     {.on_open =
+                          [](wirehub::WebSocket& ws) {
+                            ws.send("Welcome, " + ws.principal()->subject);
+                          },
+                      .on_message = [](wirehub::WebSocket& ws, std::string_view m, bool binary) { ws.send(m, binary); }},
+                     std::move(secure));
+  } else {
+    spdlog::info("/ws/secure is not mounted: no JWT key (--jwt-secret or --jwt-public-key)");
+  }
+
   server.route("GET", "/healthz", [](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
     res.body = "ok\n";
   });
@@ -60,6 +78,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   cli.add_option("--app", app_name, "application to mount: orderflow (default)")
       ->check(CLI::IsMember({"orderflow", "signalr-conformance"}));
+  std::string jwt_secret, jwt_public_key, jwt_issuer, jwt_audience;
+  std::vector<std::string> jwt_require;
+  cli.add_option("--jwt-secret", jwt_secret, "HS256 secret (32 bytes or more) for /ws/secure tokens");
+  cli.add_option("--jwt-public-key", jwt_public_key, "PEM public key for /ws/secure tokens (RSA: RS256, P-256: ES256)")
+      ->check(CLI::ExistingFile);
+  cli.add_option("--jwt-issuer", jwt_issuer, "required \"iss\" of tokens");
+  cli.add_option("--jwt-audience", jwt_audience, "required \"aud\" of tokens");
+  cli.add_option("--jwt-require", jwt_require, "CLAIM=VALUE a token must carry (else 403); repeatable");
   cli.set_version_flag("--version", std::string("wirehub ") + WIREHUB_VERSION);
 
   try {
@@ -82,6 +108,19 @@ int main(int argc, char** argv) {
   if (cli.count("--threads")) cfg.server.threads = threads;
   if (cli.count("--log-level")) cfg.log_level = log_level;
   if (cli.count("--app")) cfg.app = app_name;
+  if (cli.count("--jwt-secret") || cli.count("--jwt-public-key")) {
+    cfg.jwt.secret = jwt_secret;  // a key given on the command line replaces the file's
+    cfg.jwt.secret_file.clear();
+    cfg.jwt.public_key_file = jwt_public_key;
+  }
+  if (cli.count("--jwt-issuer")) cfg.jwt.issuer = jwt_issuer;
+  if (cli.count("--jwt-audience")) cfg.jwt.audience = jwt_audience;
+  if (cli.count("--jwt-require")) cfg.jwt.require = jwt_require;
+  std::optional<wirehub::JwtAuthOptions> jwt;
+  if (!wirehub::app::resolve_jwt(cfg.jwt, jwt, &error)) {
+    std::fprintf(stderr, "wirehub: %s\n", error.c_str());
+    return 2;
+  }
 
   auto level = spdlog::level::from_str(cfg.log_level);
   if (level == spdlog::level::off && cfg.log_level != "off") {
@@ -96,7 +135,7 @@ int main(int argc, char** argv) {
 
   try {
     wirehub::Server server(cfg.server);
-    mount_raw_endpoints(server, cfg);
+    mount_raw_endpoints(server, cfg, jwt);
     server.run_until_signal();
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "wirehub: %s\n", e.what());

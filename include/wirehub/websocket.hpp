@@ -9,10 +9,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "wirehub/auth.hpp"
 
 namespace wirehub {
 
@@ -43,6 +46,9 @@ struct WebSocketOptions {
   // (not a browser) is accepted. Empty: every origin. Invalid entries make
   // Server::websocket() throw std::invalid_argument.
   std::vector<std::string> allowed_origins;
+  // Bearer-token (JWT) authentication of every handshake; see wirehub/auth.hpp. Unset:
+  // none. An unusable key makes Server::websocket() throw std::invalid_argument.
+  std::optional<JwtAuthOptions> jwt;
 };
 
 using ConnectionId = std::uint64_t;
@@ -58,6 +64,8 @@ class WebSocket {
   virtual ConnectionId id() const noexcept = 0;
   virtual std::size_t buffered_amount() const noexcept = 0;  // queued, unsent bytes
   virtual std::string_view subprotocol() const noexcept = 0;  // "" when none was chosen
+  // Who opened it, from its verified token; nullptr when the endpoint has no token auth.
+  virtual const Principal* principal() const noexcept = 0;
   // One pointer of user state, initially nullptr.
   void* user_data = nullptr;
 };
@@ -85,6 +93,8 @@ struct EndpointStats {
   std::uint64_t slow_closed = 0;      // connections closed by the slow-consumer policy
   std::uint64_t protocol_errors = 0;  // connections failed for a protocol violation
   std::uint64_t origin_refused = 0;   // handshakes answered 403: Origin not allowed
+  std::uint64_t auth_refused = 0;     // handshakes answered 400/401/403 for their bearer token
+  std::uint64_t auth_expired = 0;     // connections closed (1008) when their token expired
 };
 
 // Handle to a registered endpoint; all methods are thread-safe.

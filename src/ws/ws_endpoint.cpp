@@ -1,5 +1,6 @@
 #include "ws/ws_endpoint.hpp"
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -18,6 +19,11 @@ constexpr std::size_t kArenaBytes = 16 * 1024;
 std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> Endpoint::kLoopShift); }
 std::size_t slot_of(ConnectionId id) { return static_cast<std::size_t>(id & Endpoint::kSlotMask); }
 bool is_free(std::uintptr_t slot) { return slot & 1; }
+
+std::int64_t unix_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 }  // namespace
 
 Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOptions options,
@@ -26,20 +32,32 @@ Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOption
       handlers_(std::move(handlers)),
       options_(std::move(options)),
       origins_(options_.allowed_origins),
+      auth_(options_.jwt ? std::make_unique<TokenAuth>(*options_.jwt) : nullptr),
       loops_(std::move(loops)) {
   if (loops_.size() > kMaxLoops) throw std::invalid_argument("at most 256 loops");
-  for (std::size_t i = 0; i < loops_.size(); ++i) per_loop_.push_back(std::make_unique<PerLoop>());
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    per_loop_.push_back(std::make_unique<PerLoop>());
+    per_loop_[i]->expiry_timer.endpoint = this;
+    per_loop_[i]->expiry_timer.loop_index = i;
+  }
 }
 
 Endpoint::~Endpoint() = default;
 
-std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head) const {
-  if (options_.subprotocols.empty() && !handlers_.select_subprotocol) return {};
-  std::vector<std::string_view> offered;
-  for (const auto& h : head.headers) {
-    if (h.name.size() == 22 && strncasecmp(h.name.data(), "Sec-WebSocket-Protocol", 22) == 0) {
-      for (auto t : split_tokens(h.value)) offered.push_back(t);
+std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head, bool skip_token) const {
+  if (options_.subprotocols.empty() && !handlers_.select_subprotocol && !skip_token) return {};
+  std::vector<std::string_view> offered = offered_subprotocols(head);
+  if (skip_token) {
+    for (std::size_t i = 0; i < offered.size(); ++i) {
+      if (offered[i] == kTokenSubprotocol) {
+        offered.erase(offered.begin() + static_cast<std::ptrdiff_t>(i),
+                      offered.begin() + static_cast<std::ptrdiff_t>(std::min(i + 2, offered.size())));
+        break;
+      }
     }
+    // A client that offered only the token still needs an offered value back: many
+    // clients (Node's ws among them) fail a connection whose offers all went unanswered.
+    if (options_.subprotocols.empty() && !handlers_.select_subprotocol) return kTokenSubprotocol;
   }
   if (handlers_.select_subprotocol) {
     std::string_view chosen = handlers_.select_subprotocol(offered);
@@ -47,7 +65,7 @@ std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head) con
     for (std::string_view theirs : offered) {
       if (!chosen.empty() && theirs == chosen) return theirs;
     }
-    return {};
+    return skip_token ? kTokenSubprotocol : std::string_view{};
   }
   // Server preference order; subprotocol names are case-sensitive (RFC 6455 4.1).
   for (const std::string& mine : options_.subprotocols) {
@@ -55,7 +73,7 @@ std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head) con
       if (theirs == mine) return mine;
     }
   }
-  return {};
+  return skip_token ? kTokenSubprotocol : std::string_view{};
 }
 
 void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head, char* rest, std::size_t n) {
@@ -93,13 +111,26 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
     conn.respond(403, "text/plain; charset=utf-8", "origin not allowed\n", {}, false);
     return;
   }
+  // Then the token: every refusal happens before the upgrade (RFC 6750 3).
+  std::optional<TokenAuth::Verdict> verdict;
+  if (auth_) {
+    verdict = auth_->check(head, unix_now_ms() / 1000);
+    if (verdict->status != 0) {
+      per_loop_[li]->stats.auth_refused.add();
+      http::Header h[] = {{"WWW-Authenticate", verdict->challenge}};
+      std::string body(verdict->reason);
+      body += '\n';
+      conn.respond(verdict->status, "text/plain; charset=utf-8", body, h, false);
+      return;
+    }
+  }
   ConnectionId id = reserve_id(li);
   if (id == 0) {
     conn.respond(503, "text/plain; charset=utf-8", "this loop holds the most connections it can address\n", {},
                  false);
     return;
   }
-  std::string_view protocol = choose_subprotocol(head);
+  std::string_view protocol = choose_subprotocol(head, verdict && verdict->via_subprotocol);
   std::string response;
   write_upgrade_response(response, accept_key(*req.key), protocol);
   conn.send(response);
@@ -108,7 +139,56 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   auto* session = new Session(conn, *this, id, protocol);
   conn.loop().dispose(&conn);
   attach(*session);
+  if (verdict) remember_principal(*session, std::move(verdict->principal));
   session->start(rest, n);
+}
+
+void Endpoint::remember_principal(Session& s, Principal p) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  const std::size_t slot = slot_of(s.id());
+  if (pl.principals.size() <= slot) pl.principals.resize(slot + 1);
+  auto a = std::make_unique<PerLoop::Authenticated>();
+  if (std::int64_t close_s = auth_->close_at_s(p)) {
+    // Wall-clock expiry to loop time: the loop's clock is monotonic, so a later change of
+    // the system clock moves no deadline.
+    const std::int64_t left_ms = close_s * 1000 - unix_now_ms();
+    const std::uint64_t deadline = s.loop().now_ms() + static_cast<std::uint64_t>(std::max<std::int64_t>(left_ms, 0));
+    a->deadline = deadline;
+    pl.expiries.emplace(deadline, s.id());
+    if (pl.expiries.begin()->second == s.id()) arm_expiry_timer(pl, s.loop());
+  }
+  a->principal = std::move(p);
+  pl.principals[slot] = std::move(a);
+}
+
+void Endpoint::arm_expiry_timer(PerLoop& pl, loop::EventLoop& l) {
+  if (pl.expiries.empty()) {
+    l.timers().cancel(pl.expiry_timer);
+    return;
+  }
+  const std::uint64_t now = l.now_ms(), at = pl.expiries.begin()->first;
+  l.timers().arm(pl.expiry_timer, now, at > now ? at - now : 0);
+}
+
+void Endpoint::expire_tokens(std::size_t li) {
+  PerLoop& pl = *per_loop_[li];
+  loop::EventLoop& l = *loops_[li];
+  const std::uint64_t now = l.now_ms();
+  while (!pl.expiries.empty() && pl.expiries.begin()->first <= now) {
+    const ConnectionId id = pl.expiries.begin()->second;
+    pl.expiries.erase(pl.expiries.begin());
+    if (Session* s = find(pl, id)) {
+      pl.stats.auth_expired.add();
+      s->close(to_int(CloseCode::PolicyViolation), "token expired");
+    }
+  }
+  arm_expiry_timer(pl, l);
+}
+
+const Principal* Endpoint::principal(const Session& s) const noexcept {
+  const PerLoop& pl = *per_loop_[s.loop().index()];
+  const std::size_t slot = slot_of(s.id());
+  return slot < pl.principals.size() && pl.principals[slot] ? &pl.principals[slot]->principal : nullptr;
 }
 
 ConnectionId Endpoint::reserve_id(std::size_t li) {
@@ -142,6 +222,10 @@ void Endpoint::detach(Session& s) {
   pl.slots[slot] = (pl.free_head << 1) | 1;
   pl.free_head = slot + 1;
   pl.stats.open.sub();
+  if (slot < pl.principals.size() && pl.principals[slot]) {
+    if (std::uint64_t d = pl.principals[slot]->deadline) pl.expiries.erase({d, s.id()});
+    pl.principals[slot].reset();
+  }
 }
 
 Session* Endpoint::find(PerLoop& pl, ConnectionId id) const noexcept {
@@ -235,6 +319,8 @@ EndpointStats Endpoint::stats() const {
     s.slow_closed += pl->stats.slow_closed.get();
     s.protocol_errors += pl->stats.protocol_errors.get();
     s.origin_refused += pl->stats.origin_refused.get();
+    s.auth_refused += pl->stats.auth_refused.get();
+    s.auth_expired += pl->stats.auth_expired.get();
   }
   return s;
 }
@@ -242,6 +328,7 @@ EndpointStats Endpoint::stats() const {
 void Endpoint::close_all_on_this_loop(std::uint16_t code, std::string_view reason) {
   for (loop::EventLoop* l : loops_) {
     if (!l->in_loop_thread()) continue;
+    l->timers().cancel(per_loop_[l->index()]->expiry_timer);
     for (std::uintptr_t slot : per_loop_[l->index()]->slots) {
       if (!is_free(slot)) reinterpret_cast<Session*>(slot)->close(code, reason);
     }

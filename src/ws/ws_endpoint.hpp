@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "loop/event_loop.hpp"
 #include "wirehub/websocket.hpp"
 #include "ws/origin.hpp"
+#include "ws/token_auth.hpp"
 
 namespace wirehub::ws {
 
@@ -63,8 +65,11 @@ class Endpoint final : public WebSocketEndpoint {
   static constexpr std::size_t kMaxLoops = 256;
 
   struct LoopStats {
-    Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors, origin_refused;
+    Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors, origin_refused,
+        auth_refused, auth_expired;
   };
+  // The verified token of a session of an endpoint with JWT authentication, else nullptr.
+  const Principal* principal(const Session& s) const noexcept;
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
 
   // Builds one unmasked frame (header + payload) in a shared buffer.
@@ -85,16 +90,37 @@ class Endpoint final : public WebSocketEndpoint {
     // receiver's queue merges the frames of one iteration into one slice (one iovec, one
     // reference). Touched by this loop's thread only.
     BufferRef arena;
+    // Endpoints with token authentication only: each session's principal, by slot, and
+    // the sessions to close when their tokens expire, soonest first (loop time, ms).
+    struct Authenticated {
+      Principal principal;
+      std::uint64_t deadline = 0;  // its key in expiries; 0: none
+    };
+    std::vector<std::unique_ptr<Authenticated>> principals;
+    std::set<std::pair<std::uint64_t, ConnectionId>> expiries;
+    struct ExpiryTimer final : loop::Timer {
+      Endpoint* endpoint = nullptr;
+      std::size_t loop_index = 0;
+      void on_timer() override { endpoint->expire_tokens(loop_index); }
+    } expiry_timer;
   };
   Session* find(PerLoop& pl, ConnectionId id) const noexcept;
 
+  // Keeps what the token said about a session that has just been attached.
+  void remember_principal(Session& s, Principal p);
+  // Closes (1008) the sessions of a loop whose tokens have expired; re-arms for the next.
+  void expire_tokens(std::size_t loop_index);
+  void arm_expiry_timer(PerLoop& pl, loop::EventLoop& l);
+
   void deliver_local(std::size_t loop_index, const BufferRef& frame, std::uint64_t tag);
-  std::string_view choose_subprotocol(const http::RequestHead& head) const;
+  // skip_token: the offers "access_token, <jwt>" carried the token and are not choices.
+  std::string_view choose_subprotocol(const http::RequestHead& head, bool skip_token) const;
 
   std::string path_;
   WebSocketHandlers handlers_;
   WebSocketOptions options_;
   OriginPolicy origins_;
+  std::unique_ptr<TokenAuth> auth_;  // nullptr: no authentication
   std::vector<loop::EventLoop*> loops_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;
 };

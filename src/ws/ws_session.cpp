@@ -3,6 +3,7 @@
 #include <new>
 
 #include "core/block_pool.hpp"
+#include "ws/token_auth.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub::ws {
@@ -25,6 +26,11 @@ Limits protocol_limits(const WebSocketOptions& o) {
 
 SubprotocolName::SubprotocolName(std::string_view chosen, const std::vector<std::string>& configured) {
   if (chosen.empty()) return;
+  if (chosen == kTokenSubprotocol) {  // answered to a token-only offer: needs no copy
+    static const auto* token_name = new std::string(kTokenSubprotocol);
+    p_ = reinterpret_cast<std::uintptr_t>(token_name);
+    return;
+  }
   for (const std::string& name : configured) {
     if (name == chosen) {
       p_ = reinterpret_cast<std::uintptr_t>(&name);
@@ -50,6 +56,8 @@ Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std
       last_rx_ms_(static_cast<std::uint32_t>(loop().now_ms())) {
   set_drain_threshold(endpoint_.options().send_soft_limit);
 }
+
+const Principal* Session::principal() const noexcept { return endpoint_.principal(*this); }
 
 void Session::start(char* rest, std::size_t n) {
   arm_keepalive();

@@ -55,6 +55,7 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   ConnectionId id() const noexcept override { return id_; }
   std::size_t buffered_amount() const noexcept override { return queued_bytes(); }
   std::string_view subprotocol() const noexcept override { return subprotocol_.view(); }
+  const Principal* principal() const noexcept override;
 
   // Queues the complete pre-built data frame buf[off, off+len) (a broadcast), subject to
   // back-pressure; it does not count messages_out (the caller counts a whole fan-out).
