@@ -211,10 +211,11 @@ class RawWebSocket:
         self.buf = buffered
 
     @classmethod
-    def open(cls, port: int, path: str = "/ws/echo", timeout: float = DEFAULT_TIMEOUT_S):
+    def open(cls, port: int, path: str = "/ws/echo", timeout: float = DEFAULT_TIMEOUT_S,
+             headers: dict[str, str] | None = None):
         sock = connect(port, timeout)
         key = new_key()
-        sock.sendall(upgrade_request(path, key))
+        sock.sendall(upgrade_request(path, key, headers))
         response = read_response(sock, timeout)
         assert response.status == 101, f"handshake answered {response.status}"
         assert response.header("Sec-WebSocket-Accept") == accept_key(key)
