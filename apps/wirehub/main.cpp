@@ -46,12 +46,31 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg) {
   });
 }
 
+// TLS is on when a certificate is given: then the key must be too, and the TLS listener
+// goes beside the plain one. Files are checked when the server starts (exit 2 as well).
+bool add_tls_listener(Config& cfg) {
+  const wirehub::TlsOptions& tls = cfg.server.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    std::fprintf(stderr, "wirehub: --tls-cert and --tls-key (tls.cert_file, tls.key_file) go together\n");
+    return false;
+  }
+  if (tls.cert_file.empty()) {
+    if (!cfg.tls_listen.empty() || !tls.sni.empty()) {
+      std::fprintf(stderr, "wirehub: --tls-listen (tls.listen, tls.sni) needs --tls-cert and --tls-key\n");
+      return false;
+    }
+    return true;
+  }
+  cfg.server.extra_listeners.push_back({cfg.tls_listen.empty() ? "127.0.0.1:8443" : cfg.tls_listen, true});
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"wirehub: real-time messaging server (WebSocket, SSE, SignalR-compatible hubs)"};
   Config cfg;
-  std::string config_file, listen, log_level, app_name;
+  std::string config_file, listen, log_level, app_name, tls_cert, tls_key, tls_listen;
   unsigned threads = 0;
   cli.add_option("--config", config_file, "TOML configuration file (flags override it)")->check(CLI::ExistingFile);
   cli.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
@@ -60,6 +79,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   cli.add_option("--app", app_name, "application to mount: orderflow (default)")
       ->check(CLI::IsMember({"orderflow", "signalr-conformance"}));
+  cli.add_option("--tls-cert", tls_cert, "PEM certificate (chain allowed) for the TLS listener (https, wss)");
+  cli.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  cli.add_option("--tls-listen", tls_listen, "HOST:PORT of the TLS listener (default 127.0.0.1:8443)");
   cli.set_version_flag("--version", std::string("wirehub ") + WIREHUB_VERSION);
 
   try {
@@ -82,6 +104,10 @@ int main(int argc, char** argv) {
   if (cli.count("--threads")) cfg.server.threads = threads;
   if (cli.count("--log-level")) cfg.log_level = log_level;
   if (cli.count("--app")) cfg.app = app_name;
+  if (cli.count("--tls-cert")) cfg.server.tls.cert_file = tls_cert;
+  if (cli.count("--tls-key")) cfg.server.tls.key_file = tls_key;
+  if (cli.count("--tls-listen")) cfg.tls_listen = tls_listen;
+  if (!add_tls_listener(cfg)) return 2;
 
   auto level = spdlog::level::from_str(cfg.log_level);
   if (level == spdlog::level::off && cfg.log_level != "off") {
