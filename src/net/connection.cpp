@@ -361,13 +361,14 @@ void Connection::handle_readable_tls() {
       n = tls_->read(buf + got, cap - got);
       if (n > 0) got += static_cast<std::size_t>(n);
     } while (n > 0 && got < cap && tls_->has_pending_input());
+    const int read_errno = errno;  // before on_read's own calls change it
     if (got > 0 && phase_ == Phase::Open) deliver(buf, got);
     if (phase_ == Phase::Closed || close_requested_) {
       run_deferred();
       return;
     }
     if (n > 0 && tls_->has_pending_input()) continue;  // the buffer filled up
-    if (n > 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    if (n > 0 || read_errno == EAGAIN || read_errno == EWOULDBLOCK || read_errno == EINTR) {
       update_interest();  // the read may now wait for writability, or no longer
       return;
     }

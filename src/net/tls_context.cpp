@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <cerrno>
@@ -94,8 +95,12 @@ SSL_CTX* server_ctx(const TlsCertificate& c) {
     fail("certificate", c.cert_file, openssl_reason());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL compares the key with the certificate already here.
+    const unsigned long e = ERR_peek_last_error();
+    const bool mismatch = ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
     SSL_CTX_free(ctx);
-    fail("key", c.key_file, openssl_reason());
+    fail("key", c.key_file,
+         mismatch ? (ERR_clear_error(), "does not match the certificate " + c.cert_file) : openssl_reason());
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
