@@ -13,9 +13,9 @@ struct Config {
   WebSocketOptions websocket;
   std::string log_level = "info";
   std::string app = "orderflow";
-  // [tls] listen: where the TLS listener binds; empty means 127.0.0.1:8443 once a
-  // certificate is given (the certificates themselves are in server.tls).
-  std::string tls_listen;
+  // [tls] listen: where the TLS listener binds once a certificate is given (the
+  // certificates themselves are in server.tls).
+  std::string tls_listen = "127.0.0.1:8443";
 };
 
 // Reads a TOML file over cfg. Unknown sections or keys and values of the wrong type or

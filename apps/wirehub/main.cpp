@@ -48,20 +48,22 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg) {
 
 // TLS is on when a certificate is given: then the key must be too, and the TLS listener
 // goes beside the plain one. Files are checked when the server starts (exit 2 as well).
-bool add_tls_listener(Config& cfg) {
+// listen_flag: --tls-listen was given, which without a certificate is a mistake (the
+// config file's tls.listen is only a default, like every key there).
+bool add_tls_listener(Config& cfg, bool listen_flag) {
   const wirehub::TlsOptions& tls = cfg.server.tls;
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     std::fprintf(stderr, "wirehub: --tls-cert and --tls-key (tls.cert_file, tls.key_file) go together\n");
     return false;
   }
   if (tls.cert_file.empty()) {
-    if (!cfg.tls_listen.empty() || !tls.sni.empty()) {
-      std::fprintf(stderr, "wirehub: --tls-listen (tls.listen, tls.sni) needs --tls-cert and --tls-key\n");
+    if (listen_flag || !tls.sni.empty()) {
+      std::fprintf(stderr, "wirehub: --tls-listen (and tls.sni) need --tls-cert and --tls-key\n");
       return false;
     }
     return true;
   }
-  cfg.server.extra_listeners.push_back({cfg.tls_listen.empty() ? "127.0.0.1:8443" : cfg.tls_listen, true});
+  cfg.server.extra_listeners.push_back({cfg.tls_listen, true});
   return true;
 }
 
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
   if (cli.count("--tls-cert")) cfg.server.tls.cert_file = tls_cert;
   if (cli.count("--tls-key")) cfg.server.tls.key_file = tls_key;
   if (cli.count("--tls-listen")) cfg.tls_listen = tls_listen;
-  if (!add_tls_listener(cfg)) return 2;
+  if (!add_tls_listener(cfg, cli.count("--tls-listen") > 0)) return 2;
 
   auto level = spdlog::level::from_str(cfg.log_level);
   if (level == spdlog::level::off && cfg.log_level != "off") {
