@@ -233,15 +233,17 @@ TEST_F(TlsConnectionTest, EightMiBQueuedWhileThePeerIsNotReadingArriveIntactAndI
   });
   bool blocked = false;
   ASSERT_TRUE(wait_until([&] {
-    run([&] { blocked = c->tls()->pending_output() > 0; });
-    return blocked;
-  })) << "the socket never refused a record";
+    run([&] { blocked = probe.closed.load() == 0 && c->tls()->pending_output() > 0; });  // c lives until closed
+    return blocked || probe.closed.load() != 0;
+  }));
+  ASSERT_EQ(probe.closed.load(), 0) << "the connection failed";
+  ASSERT_TRUE(blocked) << "the socket never refused a record";
   const std::string got = client().read_exactly(small.size() + large.size());
   ASSERT_EQ(got.size(), small.size() + large.size());
   EXPECT_TRUE(got == small + large) << "bytes reordered or corrupted";
   std::size_t left = 1;
   ASSERT_TRUE(wait_until([&] {
-    run([&] { left = c->queued_bytes(); });
+    run([&] { left = probe.closed.load() == 0 ? c->queued_bytes() : 0; });
     return left == 0;
   }));
 }
