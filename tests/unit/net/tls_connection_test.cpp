@@ -495,3 +495,16 @@ TEST(TlsContextTest, ServerNameSelectsTheCertificateWhoseSanMatches) {
 
 }  // namespace
 }  // namespace wirehub::net
+
+namespace wirehub::net {
+namespace {
+
+// The TLS pointer lives in what was padding: a plain connection (and so a ws::Session,
+// one 256-byte BlockPool block) is not larger for it. x86-64 layout, as documented in
+// docs/ARCHITECTURE.md.
+TEST(TlsConnectionSize, TheStreamPointerCostsAConnectionNoBytes) {
+  if constexpr (sizeof(void*) == 8) EXPECT_EQ(sizeof(Connection), 144u);
+}
+
+}  // namespace
+}  // namespace wirehub::net
