@@ -503,7 +503,9 @@ namespace {
 // one 256-byte BlockPool block) is not larger for it. x86-64 layout, as documented in
 // docs/ARCHITECTURE.md.
 TEST(TlsConnectionSize, TheStreamPointerCostsAConnectionNoBytes) {
-  if constexpr (sizeof(void*) == 8) EXPECT_EQ(sizeof(Connection), 144u);
+  if constexpr (sizeof(void*) == 8) {
+    EXPECT_EQ(sizeof(Connection), 144u);
+  }
 }
 
 }  // namespace
