@@ -17,7 +17,7 @@ constexpr std::size_t kSpareFds = 32;  // epoll, eventfds, stdio, /proc reads
 // Options shared by every subcommand.
 void add_common(CLI::App& sub, Options& o, std::string default_path) {
   o.url = "ws://127.0.0.1:8080" + default_path;
-  sub.add_option("--url", o.url, "ws://HOST:PORT/PATH of the server (loopback only)")->capture_default_str();
+  sub.add_option("--url", o.url, "ws:// or wss://HOST:PORT/PATH of the server (loopback only; wss: the certificate is not verified)")->capture_default_str();
   sub.add_option("--threads", o.threads, "generator threads, each with its own event loop")
       ->check(CLI::Range(1u, 64u))
       ->capture_default_str();

@@ -26,12 +26,9 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
     if (error) *error = std::move(why);
     return std::nullopt;
   };
-  constexpr std::string_view kScheme = "ws://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    if (url.substr(0, 6) == "wss://") return bad("wss:// is not supported; use ws://");
-    return bad("the URL must start with ws://");
-  }
-  std::string_view rest = url.substr(kScheme.size());
+  const bool tls = url.substr(0, 6) == "wss://";
+  if (!tls && url.substr(0, 5) != "ws://") return bad("the URL must start with ws:// or wss://");
+  std::string_view rest = url.substr(tls ? 6 : 5);
   if (rest.find('#') != std::string_view::npos) return bad("the URL must not have a fragment");
   const std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
@@ -55,7 +52,7 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
     host = authority.substr(0, colon);
     port_text = authority.substr(colon + 1);
   }
-  unsigned port = 80;
+  unsigned port = tls ? 443 : 80;
   if (!port_text.empty() || authority.back() == ':') {
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
@@ -74,6 +71,7 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
   t.address = *addr;
   t.host_header = std::string(host) + ":" + std::to_string(port);
   t.path = std::move(path);
+  t.tls = tls;
   return t;
 }
 

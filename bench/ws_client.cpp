@@ -2,10 +2,20 @@
 
 #include <cstring>
 
+#include "net/tls_context.hpp"
 #include "worker.hpp"
 #include "ws/handshake.hpp"
 
 namespace wirehub::bench {
+
+namespace {
+// One client context for the process (OpenSSL contexts are shared between threads once
+// made). No verification: the bench loads its own server on loopback.
+const net::TlsContext& tls_context() {
+  static const auto ctx = net::TlsContext::client();
+  return *ctx;
+}
+}  // namespace
 
 WsClient::WsClient(Worker& worker, int fd, std::uint64_t dial_start_ns)
     : net::Connection(worker.loop(), fd), worker_(worker), dial_start_ns_(dial_start_ns), rng_(worker.next_random()) {}
@@ -24,6 +34,8 @@ void WsClient::start_handshake() {
   accept_ = std::make_unique<std::string>(ws::accept_key(key));
   head_ = std::make_unique<std::string>();
   const Target& t = worker_.target();
+  // The TLS handshake starts with the first send; the handshake timer covers both.
+  if (t.tls && !start_tls(tls_context())) return;
   send(upgrade_request(t.host_header, t.path, key));
   arm_timer(kHandshakeTimeoutMs);
 }

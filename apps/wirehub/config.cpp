@@ -89,7 +89,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   Reader r{root, error};
   for (const auto& [k, v] : root) {
-    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log"};
+    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls"};
     if (!sections.count(k.str())) r.fail("unknown section [" + std::string(k.str()) + "]");
     else if (!v.is_table()) r.fail(std::string(k.str()) + ": expected a table");
   }
@@ -147,6 +147,31 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
     r.integer(*t, "jwt", "leeway_s", j.leeway_s, 0, 3600);
     r.strings(*t, "jwt", "require", j.require);
     r.boolean(*t, "jwt", "close_on_expiry", j.close_on_expiry);
+  }
+  if (auto* t = root["tls"].as_table()) {
+    r.only_keys(*t, "tls", {"cert_file", "key_file", "listen", "sni"});
+    r.string(*t, "tls", "cert_file", cfg.server.tls.cert_file);
+    r.string(*t, "tls", "key_file", cfg.server.tls.key_file);
+    r.string(*t, "tls", "listen", cfg.tls_listen);
+    if (const toml::node* n = t->get("sni")) {
+      // [[tls.sni]] tables or an array of inline tables: {cert_file = "...", key_file = "..."}
+      const toml::array* a = n->as_array();
+      if (!a) r.fail("tls.sni: expected an array of tables with cert_file and key_file");
+      for (std::size_t i = 0; a && i < a->size(); ++i) {
+        const toml::table* e = a->get(i)->as_table();
+        const std::string name = "tls.sni[" + std::to_string(i) + "]";
+        if (!e) {
+          r.fail(name + ": expected a table with cert_file and key_file");
+          break;
+        }
+        TlsCertificate c;
+        r.only_keys(*e, name, {"cert_file", "key_file"});
+        r.string(*e, name, "cert_file", c.cert_file);
+        r.string(*e, name, "key_file", c.key_file);
+        if (c.cert_file.empty() || c.key_file.empty()) r.fail(name + ": needs both cert_file and key_file");
+        cfg.server.tls.sni.push_back(std::move(c));
+      }
+    }
   }
   if (auto* t = root["log"].as_table()) {
     r.only_keys(*t, "log", {"level"});

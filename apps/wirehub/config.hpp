@@ -28,6 +28,9 @@ struct Config {
   std::string log_level = "info";
   std::string app = "orderflow";
   JwtConfig jwt;
+  // [tls] listen: where the TLS listener binds once a certificate is given (the
+  // certificates themselves are in server.tls).
+  std::string tls_listen = "127.0.0.1:8443";
 };
 
 // The endpoint options of a JWT configuration: nullopt when no key is configured (then

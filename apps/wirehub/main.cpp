@@ -64,12 +64,33 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg,
   });
 }
 
+// TLS is on when a certificate is given: then the key must be too, and the TLS listener
+// goes beside the plain one. Files are checked when the server starts (exit 2 as well).
+// listen_flag: --tls-listen was given, which without a certificate is a mistake (the
+// config file's tls.listen is only a default, like every key there).
+bool add_tls_listener(Config& cfg, bool listen_flag) {
+  const wirehub::TlsOptions& tls = cfg.server.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    std::fprintf(stderr, "wirehub: --tls-cert and --tls-key (tls.cert_file, tls.key_file) go together\n");
+    return false;
+  }
+  if (tls.cert_file.empty()) {
+    if (listen_flag || !tls.sni.empty()) {
+      std::fprintf(stderr, "wirehub: --tls-listen (and tls.sni) need --tls-cert and --tls-key\n");
+      return false;
+    }
+    return true;
+  }
+  cfg.server.extra_listeners.push_back({cfg.tls_listen, true});
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"wirehub: real-time messaging server (WebSocket, SSE, SignalR-compatible hubs)"};
   Config cfg;
-  std::string config_file, listen, log_level, app_name;
+  std::string config_file, listen, log_level, app_name, tls_cert, tls_key, tls_listen;
   unsigned threads = 0;
   cli.add_option("--config", config_file, "TOML configuration file (flags override it)")->check(CLI::ExistingFile);
   cli.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
@@ -86,6 +107,9 @@ int main(int argc, char** argv) {
   cli.add_option("--jwt-issuer", jwt_issuer, "required \"iss\" of tokens");
   cli.add_option("--jwt-audience", jwt_audience, "required \"aud\" of tokens");
   cli.add_option("--jwt-require", jwt_require, "CLAIM=VALUE a token must carry (else 403); repeatable");
+  cli.add_option("--tls-cert", tls_cert, "PEM certificate (chain allowed) for the TLS listener (https, wss)");
+  cli.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  cli.add_option("--tls-listen", tls_listen, "HOST:PORT of the TLS listener (default 127.0.0.1:8443)");
   cli.set_version_flag("--version", std::string("wirehub ") + WIREHUB_VERSION);
 
   try {
@@ -121,6 +145,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wirehub: %s\n", error.c_str());
     return 2;
   }
+  if (cli.count("--tls-cert")) cfg.server.tls.cert_file = tls_cert;
+  if (cli.count("--tls-key")) cfg.server.tls.key_file = tls_key;
+  if (cli.count("--tls-listen")) cfg.tls_listen = tls_listen;
+  if (!add_tls_listener(cfg, cli.count("--tls-listen") > 0)) return 2;
 
   auto level = spdlog::level::from_str(cfg.log_level);
   if (level == spdlog::level::off && cfg.log_level != "off") {

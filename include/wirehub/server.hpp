@@ -23,8 +23,29 @@
 
 namespace wirehub {
 
+// A certificate and its private key, PEM files (the certificate file may hold its chain).
+struct TlsCertificate {
+  std::string cert_file;
+  std::string key_file;
+};
+
+// The certificates of every TLS listener. TLS 1.2 and 1.3, ALPN http/1.1.
+struct TlsOptions {
+  std::string cert_file;  // the default certificate (PEM, chain allowed)
+  std::string key_file;   // its private key (PEM)
+  // More certificates, chosen when the client's SNI server name matches one of their
+  // SAN DNS names (wildcards included); otherwise the default is used.
+  std::vector<TlsCertificate> sni;
+};
+
+// One more address to accept on; every loop gets its own SO_REUSEPORT socket for it.
+struct ListenerOptions {
+  std::string listen;  // HOST:PORT; port 0 picks a free port
+  bool tls = false;    // TLS with ServerOptions::tls (https, wss), else plain TCP
+};
+
 struct ServerOptions {
-  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port; "" = none
   unsigned threads = 0;                    // event loops; 0 = one per core
   std::size_t max_head_bytes = 16 * 1024;  // request line + headers; over -> 431
   std::size_t max_headers = 64;            // over -> 431
@@ -32,6 +53,10 @@ struct ServerOptions {
   std::uint32_t header_timeout_ms = 10'000;      // to receive a complete request head
   std::uint32_t keep_alive_timeout_ms = 60'000;  // idle keep-alive connections
   std::uint32_t shutdown_timeout_ms = 5'000;     // graceful shutdown deadline
+  // Listeners besides `listen`, plain or TLS; all serve the same routes. A TLS handshake
+  // must complete within header_timeout_ms too (it counts towards the first request).
+  std::vector<ListenerOptions> extra_listeners;
+  TlsOptions tls;  // needed when a listener has tls = true
 };
 
 class HttpRequest {
@@ -83,11 +108,17 @@ class Server {
   void route(std::string_view method, std::string path, HttpHandler handler);
 
   // Binds the listeners and starts one thread per loop, which never take SIGINT/SIGTERM.
-  // Throws std::invalid_argument for a malformed listen address, std::runtime_error when
-  // listening fails (e.g. the port is taken).
+  // Throws std::invalid_argument for a malformed listen address, a TLS listener without a
+  // certificate, or a certificate or key that cannot be read, is not PEM or does not
+  // match (the message names the file); std::runtime_error when listening fails (e.g.
+  // the port is taken).
   void start();
-  // The bound port (after start()).
+  // The bound port of the first plain listener (after start()); 0 if there is none.
   std::uint16_t port() const noexcept;
+  // The bound port of the first TLS listener (after start()); 0 if there is none.
+  std::uint16_t tls_port() const noexcept;
+  // Every listener's bound port: `listen` (if any) first, then extra_listeners in order.
+  std::vector<std::uint16_t> ports() const;
   // Graceful shutdown: stop accepting, close WebSockets with 1001, finish queued
   // writes, until every connection is gone or shutdown_timeout_ms passes. Blocks; call
   // from any thread but a loop thread. Idempotent.

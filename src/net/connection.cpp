@@ -12,6 +12,7 @@
 
 #include "core/byte_buffer.hpp"
 #include "loop/syscalls.hpp"
+#include "net/tls_stream.hpp"
 
 namespace wirehub::net {
 
@@ -61,14 +62,21 @@ Connection::Connection(loop::EventLoop& loop, int fd) : loop_(&loop), fd_(fd) {
 Connection::Connection(Connection& from)
     : loop_(from.loop_),
       out_(std::move(from.out_)),
+      tls_(std::exchange(from.tls_, nullptr)),
       drain_threshold_(from.drain_threshold_),
-      fd_(std::exchange(from.fd_, -1)),
-      want_write_(from.want_write_) {
+      fd_(std::exchange(from.fd_, -1)) {
+  want_write_ = from.want_write_;
   from.cancel_timer();
   from.phase_ = Phase::Closed;
   loop_->modify(fd_, kReadEvents | (want_write_ ? EPOLLOUT : 0u), this);
   if (t_cork.owner == &from) t_cork.owner = this;
   if (!out_.empty()) loop_->defer(*this);
+  if (tls_ && tls_->has_pending_input()) {
+    // Records that followed the upgrade request are inside OpenSSL, where epoll cannot
+    // see them: read them at the end of this iteration.
+    read_again_ = true;
+    loop_->defer(*this);
+  }
   from.unlink_local();
   link_local();
 }
@@ -77,6 +85,7 @@ Connection::~Connection() {
   cancel_timer();
   unlink_local();
   if (t_cork.owner == this) t_cork.owner = nullptr;
+  delete tls_;
   if (fd_ >= 0) {
     loop_->remove(fd_);
     ::close(fd_);
@@ -84,7 +93,18 @@ Connection::~Connection() {
 }
 
 std::size_t Connection::queued_bytes() const noexcept {
-  return out_.bytes() + (t_cork.owner == this ? t_cork.buf.size() : 0);
+  return out_.bytes() + (t_cork.owner == this ? t_cork.buf.size() : 0) + (tls_ ? tls_->pending_output() : 0);
+}
+
+bool Connection::output_pending() const noexcept {
+  return !out_.empty() || (tls_ && tls_->pending_output() > 0);
+}
+
+bool Connection::start_tls(const TlsContext& ctx, const char* server_name) {
+  if (tls_ || fd_ < 0) return tls_ != nullptr;
+  tls_ = TlsStream::create(ctx, fd_, server_name);
+  if (!tls_) close_now();
+  return tls_ != nullptr;
 }
 
 void Connection::send(std::string_view bytes, std::uint8_t flags) {
@@ -132,7 +152,7 @@ void Connection::send_direct(std::string_view head, std::string_view body, std::
   msg.msg_iovlen = static_cast<std::size_t>(n);
   ssize_t w;
   do {
-    w = sys::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    w = tls_ ? tls_->write(iov, n) : sys::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (w < 0 && errno == EINTR);
   if (w < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -165,7 +185,7 @@ void Connection::send_direct(std::string_view head, std::string_view body, std::
     }
   }
   if (cork.capacity() > kCorkKeepBytes) cork.shrink();
-  if (!out_.empty()) after_write();
+  if (output_pending()) after_write();
 }
 
 void Connection::send(const BufferRef& buf, std::size_t off, std::size_t len, std::uint8_t flags,
@@ -202,7 +222,13 @@ void Connection::flush_cork() {
   Cork& c = t_cork;
   if (c.buf.empty()) return;
   if (out_.empty() && fd_ >= 0) {
-    ssize_t w = sys::send(fd_, c.buf.data(), c.buf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w;
+    if (tls_) {
+      iovec iov{c.buf.data(), c.buf.size()};
+      w = tls_->write(&iov, 1);
+    } else {
+      w = sys::send(fd_, c.buf.data(), c.buf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (w < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         c.buf.clear();
@@ -212,6 +238,7 @@ void Connection::flush_cork() {
       w = 0;
     }
     c.buf.consume(static_cast<std::size_t>(w));
+    if (tls_ && tls_->pending_output() > 0) after_write();  // a record waits for the socket
   }
   if (!c.buf.empty()) {
     // The cork holds whole frames without boundaries, possibly already partly written:
@@ -225,21 +252,32 @@ void Connection::flush_cork() {
 
 bool Connection::flush() {
   iovec iov[kMaxIov];
+  bool blocked = false;
   while (!out_.empty()) {
     int n = out_.gather(iov, kMaxIov);
-    // sendmsg rather than writev for MSG_NOSIGNAL: a peer that reset the connection must
-    // give EPIPE, not a SIGPIPE that kills the process.
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<std::size_t>(n);
-    ssize_t w = sys::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w;
+    if (tls_) {
+      w = tls_->write(iov, n);
+    } else {
+      // sendmsg rather than writev for MSG_NOSIGNAL: a peer that reset the connection must
+      // give EPIPE, not a SIGPIPE that kills the process.
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<std::size_t>(n);
+      w = sys::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        blocked = true;
+        break;
+      }
       return false;
     }
     out_.consume(static_cast<std::size_t>(w));
   }
+  // A TLS record the socket did not take, with nothing queued behind it.
+  if (tls_ && !blocked && tls_->pending_output() > 0 && tls_->write(nullptr, 0) < 0 && errno != EAGAIN) return false;
   if (out_.empty()) out_.shrink();
   update_interest();
   if (above_threshold_ && out_.bytes() <= drain_threshold_) {
@@ -251,6 +289,7 @@ bool Connection::flush() {
 
 void Connection::update_interest() {
   bool want = !out_.empty();
+  if (tls_) want = tls_->wants_writable(want);
   if (fd_ < 0 || (want == want_write_ && !peer_eof_)) return;
   want_write_ = want;
   loop_->modify(fd_, (peer_eof_ ? 0u : kReadEvents) | (want ? EPOLLOUT : 0u), this);
@@ -259,6 +298,8 @@ void Connection::update_interest() {
 void Connection::on_events(std::uint32_t events) {
   if (phase_ == Phase::Closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handle_readable();
+  // A TLS read (a handshake message, a key update's answer) that waited for the socket.
+  if ((events & EPOLLOUT) && tls_ && tls_->read_wants_write() && phase_ != Phase::Closed) handle_readable();
   if ((events & EPOLLOUT) && phase_ != Phase::Closed && fd_ >= 0) {
     if (!flush()) {
       close_now();
@@ -267,22 +308,76 @@ void Connection::on_events(std::uint32_t events) {
   }
 }
 
+void Connection::deliver(char* buf, std::size_t n) {
+  Cork& c = t_cork;
+  c.owner = out_.empty() ? this : nullptr;
+  on_read(buf, n);
+  // An upgrade during on_read may have moved the cork to a new connection object.
+  Connection* owner = c.owner;
+  c.owner = nullptr;
+  if (owner) owner->flush_cork();
+  if (owner && owner != this) owner->run_deferred();
+}
+
 void Connection::handle_readable() {
+  if (tls_) {
+    handle_readable_tls();
+    return;
+  }
   char* buf = loop_->read_buffer();
   ssize_t n = sys::recv(fd_, buf, loop_->read_buffer_size(), 0);
   if (n > 0) {
     if (phase_ != Phase::Open) return;  // closing: input is discarded
-    Cork& c = t_cork;
-    c.owner = out_.empty() ? this : nullptr;
-    on_read(buf, static_cast<std::size_t>(n));
-    // An upgrade during on_read may have moved the cork to a new connection object.
-    Connection* owner = c.owner;
-    c.owner = nullptr;
-    if (owner) owner->flush_cork();
-    if (owner && owner != this) owner->run_deferred();
+    deliver(buf, static_cast<std::size_t>(n));
     return;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  read_ended(n);
+}
+
+void Connection::handle_readable_tls() {
+  if (phase_ == Phase::Lingering) {
+    // Our close_notify is out and the write side shut: what comes now (the peer's
+    // close_notify, late records) is discarded undecrypted until EOF.
+    ssize_t n = sys::recv(fd_, loop_->read_buffer(), loop_->read_buffer_size(), 0);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return;
+    read_ended(n);
+    return;
+  }
+  // A write that waited for input (a handshake in progress) goes first.
+  if (tls_->write_wants_read() && (!flush() || phase_ == Phase::Closed)) {
+    close_now();
+    run_deferred();
+    return;
+  }
+  char* buf = loop_->read_buffer();
+  const std::size_t cap = loop_->read_buffer_size();
+  // Records already inside OpenSSL do not make the socket readable again, so read until
+  // the buffer is full or OpenSSL holds nothing more; with read-ahead that is one recv().
+  for (;;) {
+    std::size_t got = 0;
+    ssize_t n;
+    do {
+      n = tls_->read(buf + got, cap - got);
+      if (n > 0) got += static_cast<std::size_t>(n);
+    } while (n > 0 && got < cap && tls_->has_pending_input());
+    const int read_errno = errno;  // before on_read's own calls change it
+    if (got > 0 && phase_ == Phase::Open) deliver(buf, got);
+    if (phase_ == Phase::Closed || close_requested_) {
+      run_deferred();
+      return;
+    }
+    if (n > 0 && tls_->has_pending_input()) continue;  // the buffer filled up
+    if (n > 0 || read_errno == EAGAIN || read_errno == EWOULDBLOCK || read_errno == EINTR) {
+      update_interest();  // the read may now wait for writability, or no longer
+      return;
+    }
+    read_ended(n);
+    return;
+  }
+}
+
+void Connection::read_ended(ssize_t n) {
   if (n == 0 && phase_ == Phase::Open) {
     on_peer_closed();
     if (phase_ == Phase::Open) close_now();
@@ -314,21 +409,31 @@ void Connection::close_now() noexcept {
 
 void Connection::run_deferred() {
   if (phase_ == Phase::Closed || fd_ < 0) return;
+  if (read_again_) {
+    read_again_ = false;
+    if (phase_ == Phase::Open && !close_requested_) handle_readable_tls();
+    if (phase_ == Phase::Closed) return;
+  }
   if (close_requested_) {
     finish_close();
     return;
   }
-  if (!out_.empty() && !want_write_) {
+  if (output_pending() && !want_write_) {
     if (!flush()) {
       finish_close();
       return;
     }
   }
-  if (phase_ == Phase::Flushing && out_.empty() && peer_eof_) {
+  if (phase_ == Phase::Flushing && !output_pending() && peer_eof_) {
     finish_close();  // everything is written and the peer already closed its side
     return;
   }
-  if (phase_ == Phase::Flushing && out_.empty()) {
+  if (phase_ == Phase::Flushing && !output_pending()) {
+    // TLS: close_notify first, so the peer knows the stream ended here (not truncated).
+    if (tls_ && tls_->shutdown() == 0) {
+      update_interest();  // the socket did not take it: again when writable
+      return;
+    }
     // Half-close so the peer reads everything we sent, then wait for its EOF; closing
     // with unread input would send RST and could destroy our last frames in flight.
     ::shutdown(fd_, SHUT_WR);
@@ -359,6 +464,8 @@ void Connection::finish_close() noexcept {
   }
   out_.clear();
   out_.shrink();
+  delete tls_;
+  tls_ = nullptr;
   unlink_local();
   on_closed();
   loop_->dispose(this);

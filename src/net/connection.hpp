@@ -9,7 +9,15 @@
 // broadcast) is queued by reference and flushed with writev() once per loop iteration.
 // Closing never happens inside a callback: it is requested, and carried out at the end
 // of the iteration, so handlers never see a connection vanish under them.
+//
+// TLS: start_tls() puts a TlsStream between the connection and its socket (see
+// tls_stream.hpp). The same reads, cork, direct sends and queue flushes then go through
+// it; a plain connection pays one null-pointer test per I/O call, and no size (the
+// pointer took room freed by narrowing the drain threshold and packing the flags).
 
+#include <sys/types.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -19,6 +27,9 @@
 #include "net/slice_queue.hpp"
 
 namespace wirehub::net {
+
+class TlsContext;
+class TlsStream;
 
 // Bases: Watcher (socket events), Timer (its one timer), Deferred (end-of-iteration work,
 // and through it Disposable: deletion at the end of the iteration).
@@ -42,6 +53,14 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
   Phase phase() const noexcept { return phase_; }
   bool is_open() const noexcept { return phase_ == Phase::Open; }
 
+  // Speaks TLS on this socket from now on, in ctx's role (server: the handshake starts
+  // with the peer's first bytes). Call right after construction, before any send. False
+  // (and the connection closes) when OpenSSL cannot make a session. server_name: SNI, for
+  // the client role.
+  bool start_tls(const TlsContext& ctx, const char* server_name = nullptr);
+  // The TLS session, or null for plain TCP.
+  TlsStream* tls() const noexcept { return tls_; }
+
   // Sends a copy of bytes. flags: SliceFlags (frame boundaries, control frames).
   void send(std::string_view bytes, std::uint8_t flags = kFrameStart);
   // Sends a copy of head then body as one frame (head starts it): one cork append.
@@ -57,7 +76,10 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
   SliceQueue& queue() noexcept { return out_; }
 
   // When queued bytes fall to <= bytes after being above it, on_drained() is called.
-  void set_drain_threshold(std::size_t bytes) noexcept { drain_threshold_ = bytes; }
+  // (Stored in 32 bits: a threshold of 4 GiB or more acts as 4 GiB - 1.)
+  void set_drain_threshold(std::size_t bytes) noexcept {
+    drain_threshold_ = static_cast<std::uint32_t>(std::min<std::size_t>(bytes, UINT32_MAX));
+  }
 
   // Graceful close: write what is queued, shut the write side down, then discard input
   // until the peer closes or linger_ms passes. The peer sees every byte we queued.
@@ -100,6 +122,13 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
   void on_timer() final;
   void run_deferred() final;
   void handle_readable();
+  void handle_readable_tls();
+  // Hands n bytes of the read buffer to on_read with the cork, then flushes the cork.
+  void deliver(char* buf, std::size_t n);
+  // After a read that returned n <= 0 (EOF or an error other than EAGAIN).
+  void read_ended(ssize_t n);
+  // Output accepted and not yet written: the queue, and a TLS record waiting to be.
+  bool output_pending() const noexcept;
   // Writes queued output; false if the socket failed.
   bool flush();
   void flush_cork();
@@ -119,14 +148,18 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
 
   loop::EventLoop* loop_;
   SliceQueue out_;
-  std::size_t drain_threshold_ = 0;
+  TlsStream* tls_ = nullptr;  // null: plain TCP
+  // 32-bit threshold and one-bit flags keep the fields at 80 bytes with tls_ added, so a
+  // ws::Session is still exactly one 256-byte BlockPool block.
+  std::uint32_t drain_threshold_ = 0;
   std::uint32_t linger_ms_ = 0;
   int fd_;
   Phase phase_ = Phase::Open;
-  bool want_write_ = false;      // EPOLLOUT registered
-  bool above_threshold_ = false; // queued bytes went above drain_threshold_
-  bool close_requested_ = false; // close_now() was called: finish at end of iteration
-  bool peer_eof_ = false;        // the peer shut its write side down while we were flushing
+  bool want_write_ : 1 = false;       // EPOLLOUT registered
+  bool above_threshold_ : 1 = false;  // queued bytes went above drain_threshold_
+  bool close_requested_ : 1 = false;  // close_now() was called: finish at end of iteration
+  bool peer_eof_ : 1 = false;         // the peer shut its write side down while we were flushing
+  bool read_again_ : 1 = false;       // TLS input waits inside OpenSSL (after a takeover)
 };
 
 }  // namespace wirehub::net

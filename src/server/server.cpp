@@ -15,6 +15,7 @@
 #include "loop/event_loop.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
+#include "net/tls_context.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub {
@@ -68,13 +69,15 @@ struct Server::Impl {
   http::HttpOptions http_options;
   std::vector<std::unique_ptr<loop::EventLoop>> loops;
   std::vector<std::unique_ptr<http::HttpStats>> http_stats;  // one per loop
-  std::vector<std::unique_ptr<net::Listener>> listeners;     // one per loop
+  std::vector<std::vector<std::unique_ptr<net::Listener>>> listeners;  // [loop][listener]
+  std::unique_ptr<net::TlsContext> tls;  // of the TLS listeners (null: none)
   std::vector<std::unique_ptr<ShutdownWatch>> watches;
   std::vector<std::thread> threads;
   http::Router<http::Route> routes;
   std::vector<std::unique_ptr<ws::Endpoint>> endpoints;
   net::ListenerStats accept_stats;
-  std::uint16_t port = 0;
+  std::vector<ListenerOptions> bound;  // every listener, as bound (port filled in)
+  std::vector<std::uint16_t> ports;    // of bound
   bool started = false;
   std::mutex shutdown_mu;
   bool shut_down = false;
@@ -156,30 +159,55 @@ void Server::route(std::string_view method, std::string path, HttpHandler handle
 void Server::start() {
   Impl& s = *impl_;
   if (s.started) return;
-  std::string err;
-  auto addr = net::parse_address(s.options.listen, &err);
-  if (!addr) throw std::invalid_argument(err);  // a bad value, not a failure to bind
-
-
-  for (std::size_t i = 0; i < s.loops.size(); ++i) {
-    int fd = net::listen_socket(*addr);
-    if (i == 0 && addr->port == 0) {
-      // Every loop's listener must share the port the kernel picked for the first.
-      addr->port = net::local_port(fd);
-      if (addr->storage.ss_family == AF_INET)
-        reinterpret_cast<sockaddr_in*>(&addr->storage)->sin_port = htons(addr->port);
-      else
-        reinterpret_cast<sockaddr_in6*>(&addr->storage)->sin6_port = htons(addr->port);
-    }
-    loop::EventLoop* l = s.loops[i].get();
-    http::HttpStats* stats = s.http_stats[i].get();
-    Impl* impl = &s;
-    s.listeners.push_back(std::make_unique<net::Listener>(
-        *l, fd,
-        [l, impl, stats](int cfd) { new http::HttpConnection(*l, cfd, impl->routes, impl->http_options, *stats); },
-        s.accept_stats));
+  std::vector<ListenerOptions> wanted;
+  if (!s.options.listen.empty()) wanted.push_back({s.options.listen, false});
+  wanted.insert(wanted.end(), s.options.extra_listeners.begin(), s.options.extra_listeners.end());
+  if (wanted.empty()) throw std::invalid_argument("no address to listen on");
+  // Every address is checked, and the certificates loaded, before anything is bound.
+  std::vector<net::Address> addrs;
+  for (const ListenerOptions& lo : wanted) {
+    std::string err;
+    auto addr = net::parse_address(lo.listen, &err);
+    if (!addr) throw std::invalid_argument(err);  // a bad value, not a failure to bind
+    addrs.push_back(std::move(*addr));
   }
-  s.port = addr->port;
+  const bool any_tls = std::any_of(wanted.begin(), wanted.end(), [](const ListenerOptions& lo) { return lo.tls; });
+  if (any_tls) {
+    if (s.options.tls.cert_file.empty() || s.options.tls.key_file.empty())
+      throw std::invalid_argument("a TLS listener needs a certificate and its key (tls.cert_file, tls.key_file)");
+    std::vector<net::TlsCertificate> extra;
+    for (const TlsCertificate& c : s.options.tls.sni) extra.push_back({c.cert_file, c.key_file});
+    s.tls = net::TlsContext::server({s.options.tls.cert_file, s.options.tls.key_file}, extra);
+  }
+
+  s.listeners.resize(s.loops.size());
+  for (std::size_t k = 0; k < addrs.size(); ++k) {
+    net::Address& addr = addrs[k];
+    const net::TlsContext* tls = wanted[k].tls ? s.tls.get() : nullptr;
+    for (std::size_t i = 0; i < s.loops.size(); ++i) {
+      int fd = net::listen_socket(addr);
+      if (i == 0 && addr.port == 0) {
+        // Every loop's listener must share the port the kernel picked for the first.
+        addr.port = net::local_port(fd);
+        if (addr.storage.ss_family == AF_INET)
+          reinterpret_cast<sockaddr_in*>(&addr.storage)->sin_port = htons(addr.port);
+        else
+          reinterpret_cast<sockaddr_in6*>(&addr.storage)->sin6_port = htons(addr.port);
+      }
+      loop::EventLoop* l = s.loops[i].get();
+      http::HttpStats* stats = s.http_stats[i].get();
+      Impl* impl = &s;
+      s.listeners[i].push_back(std::make_unique<net::Listener>(
+          *l, fd,
+          [l, impl, stats, tls](int cfd) {
+            auto* c = new http::HttpConnection(*l, cfd, impl->routes, impl->http_options, *stats);
+            if (tls) c->start_tls(*tls);
+          },
+          s.accept_stats));
+    }
+    s.bound.push_back({addr.host + ":" + std::to_string(addr.port), wanted[k].tls});
+    s.ports.push_back(addr.port);
+  }
   s.started = true;
   // Loop threads inherit the signal mask: block SIGINT/SIGTERM while creating them so
   // they never take those signals, then give the caller its own mask back.
@@ -202,10 +230,26 @@ void Server::start() {
   for (auto& l : s.loops) {
     while (!l->running()) std::this_thread::yield();
   }
-  log::info("listening on {}:{} with {} loop(s)", addr->host, s.port, s.loops.size());
+  for (const ListenerOptions& b : s.bound) {
+    log::info("listening on {} ({}) with {} loop(s)", b.listen, b.tls ? "TLS" : "plain", s.loops.size());
+  }
 }
 
-std::uint16_t Server::port() const noexcept { return impl_->port; }
+std::uint16_t Server::port() const noexcept {
+  for (std::size_t k = 0; k < impl_->bound.size(); ++k) {
+    if (!impl_->bound[k].tls) return impl_->ports[k];
+  }
+  return 0;
+}
+
+std::uint16_t Server::tls_port() const noexcept {
+  for (std::size_t k = 0; k < impl_->bound.size(); ++k) {
+    if (impl_->bound[k].tls) return impl_->ports[k];
+  }
+  return 0;
+}
+
+std::vector<std::uint16_t> Server::ports() const { return impl_->ports; }
 
 void Server::shutdown() {
   Impl& s = *impl_;
@@ -224,7 +268,7 @@ void Server::shutdown() {
   for (std::size_t i = 0; i < s.loops.size(); ++i) {
     loop::EventLoop* l = s.loops[i].get();
     l->post([&s, i] {
-      s.listeners[i]->close();
+      for (auto& listener : s.listeners[i]) listener->close();
       for (auto& ep : s.endpoints) ep->close_all_on_this_loop(1001, "server shutting down");
       // Plain HTTP connections: finish what is queued, then close.
       net::Connection::for_each_on_this_thread([&s](net::Connection& c) {

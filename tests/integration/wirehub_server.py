@@ -59,8 +59,12 @@ def toml_text(config: dict) -> str:
 class WirehubServer:
     """One wirehub process: start() blocks until GET /healthz answers 200."""
 
-    def __init__(self, config: dict | None = None, threads: int = 2, extra_args: list | None = None):
+    def __init__(self, config: dict | None = None, threads: int = 2, extra_args: list | None = None,
+                 tls: tuple[str, str] | None = None):
+        """tls: (cert_file, key_file) to add a TLS listener on its own free port (tls_port)."""
         self.config = config
+        self.tls = tls
+        self.tls_port = 0
         self.threads = threads
         self.extra_args = list(extra_args or [])
         self.host = "127.0.0.1"
@@ -90,8 +94,13 @@ class WirehubServer:
         last_error = ""
         for _ in range(START_ATTEMPTS):
             self.port = free_port()
+            tls_args = []
+            if self.tls:
+                self.tls_port = free_port()
+                tls_args = ["--tls-cert", self.tls[0], "--tls-key", self.tls[1],
+                            "--tls-listen", f"{self.host}:{self.tls_port}"]
             argv = [binary_path(), "--listen", f"{self.host}:{self.port}",
-                    "--threads", str(self.threads), *argv_tail, *self.extra_args]
+                    "--threads", str(self.threads), *argv_tail, *tls_args, *self.extra_args]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                                 stderr=subprocess.STDOUT, cwd=self._dir.name)

@@ -29,7 +29,7 @@ function binaryPath() {
   return bin;
 }
 
-async function freePort() {
+export async function freePort() {
   const probe = net.createServer();
   probe.listen(0, '127.0.0.1');
   await once(probe, 'listening');
@@ -73,8 +73,10 @@ async function pollUntil(predicate, ms) {
   return false;
 }
 
-// Starts wirehub with an optional TOML config; resolves once GET /healthz answers 200.
-export async function startServer({ config } = {}) {
+// Starts wirehub with an optional TOML config and extra flags (args: an array, or a
+// function of nothing returning one, called again on each start attempt so it can pick
+// fresh ports); resolves once GET /healthz answers 200.
+export async function startServer({ config, args } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirehub-node-'));
   const logPath = path.join(dir, 'server.log');
   const extra = [];
@@ -93,7 +95,8 @@ export async function startServer({ config } = {}) {
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort();
     const log = fs.openSync(logPath, 'a');
-    const child = spawn(binaryPath(), ['--listen', `127.0.0.1:${port}`, '--threads', '2', ...extra],
+    const more = typeof args === 'function' ? await args() : (args ?? []);
+    const child = spawn(binaryPath(), ['--listen', `127.0.0.1:${port}`, '--threads', '2', ...extra, ...more],
       { cwd: dir, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     let exitCode = null;

@@ -55,8 +55,21 @@ TEST(Target, RefusesNamesItWouldHaveToResolve) {
   EXPECT_FALSE(parse_target("ws://localhost.example.com/", &err));
 }
 
+TEST(Target, WssMeansTlsOnPort443UnlessGiven) {
+  std::string err;
+  auto t = parse_target("wss://127.0.0.1/ws/echo", &err);
+  ASSERT_TRUE(t) << err;
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->address.port, 443);
+  t = parse_target("wss://localhost:8443/", &err);
+  ASSERT_TRUE(t) << err;
+  EXPECT_EQ(t->address.port, 8443);
+  EXPECT_FALSE(parse_target("ws://127.0.0.1/", &err)->tls);
+  EXPECT_FALSE(parse_target("wss://10.0.0.1/", &err));  // loopback only, as for ws://
+}
+
 TEST(Target, RefusesMalformedUrls) {
-  for (const char* url : {"", "http://127.0.0.1/", "wss://127.0.0.1/", "ws://", "ws:///path", "ws://127.0.0.1:/",
+  for (const char* url : {"", "http://127.0.0.1/", "wss:/127.0.0.1/", "ws://", "ws:///path", "ws://127.0.0.1:/",
                           "ws://127.0.0.1:0/", "ws://127.0.0.1:65536/", "ws://127.0.0.1:80x/", "ws://user@127.0.0.1/",
                           "ws://127.0.0.1/#frag", "ws://[::1/", "ws://[::1]x/"}) {
     std::string err;
