@@ -17,6 +17,7 @@ struct Target {
   net::Address address;      // numeric, port filled in
   std::string host_header;   // Host field value: host as written in the URL, plus ":port"
   std::string path;          // request target: path and query, at least "/"
+  bool offer_deflate = false;  // connect --offer-deflate: offer permessage-deflate
 };
 
 // Parses ws://HOST[:PORT][/PATH[?QUERY]] (port 80 by default). HOST is a numeric IPv4

@@ -36,10 +36,13 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg) {
   // The handler needs its own endpoint, which exists only once registered: it reads it
   // from a cell filled right after.
   auto cell = std::make_shared<wirehub::WebSocketEndpoint*>(nullptr);
+  wirehub::WebSocketOptions broadcast_options = cfg.websocket;
+  broadcast_options.compression.enabled = cfg.broadcast_compression;
+  broadcast_options.compression.mode = cfg.broadcast_compression_mode;
   *cell = &server.websocket(
       "/ws/broadcast",
       {.on_message = [cell](wirehub::WebSocket&, std::string_view m, bool binary) { (*cell)->broadcast(m, binary); }},
-      cfg.websocket);
+      broadcast_options);
 
   server.route("GET", "/healthz", [](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
     res.body = "ok\n";

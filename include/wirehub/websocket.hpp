@@ -28,6 +28,37 @@ enum class SlowConsumerPolicy : std::uint8_t {
   KeepLatest,
 };
 
+// Where permessage-deflate (RFC 7692) keeps its compression state.
+enum class CompressionMode : std::uint8_t {
+  // Context takeover both ways, as the client asks: each connection that uses it gets its
+  // own compressor and decompressor (allocated at first use; roughly
+  // 2^(server_max_window_bits+2) + 2^(mem_level+9) bytes plus 2^client_window_bits, about
+  // 300 KiB at the defaults). Best ratio; for request/reply endpoints.
+  PerConnection,
+  // The server answers server_no_context_takeover and client_no_context_takeover, so no
+  // zlib state lives in any connection: one compressor per window size and one
+  // decompressor per loop thread, and a broadcast is compressed once per window size for
+  // all its receivers. For broadcast endpoints with many connections.
+  Shared,
+};
+
+// permessage-deflate. Off by default; when on, it is used with clients that offer it.
+struct CompressionOptions {
+  bool enabled = false;
+  CompressionMode mode = CompressionMode::PerConnection;
+  int level = 1;            // zlib level 1 (fastest) .. 9 (smallest); 0 stores only
+  // Messages shorter than this are sent uncompressed (RSV1 clear, which is always
+  // allowed): below ~64 bytes DEFLATE without shared history rarely saves more than the
+  // bytes it adds, and the zlib call costs more than sending the bytes.
+  std::size_t min_size = 64;
+  // The largest LZ77 window we compress with (8..15; 2^bits bytes). A window of 8 cannot
+  // be used by zlib: a client that insists on 8 gets its messages uncompressed.
+  int server_max_window_bits = 15;
+  // The window we ask clients to compress with (8..15), when they offer to be limited.
+  int client_max_window_bits = 15;
+  int mem_level = 8;        // zlib memLevel 1..9: compressor hash memory 2^(mem_level+9) bytes
+};
+
 struct WebSocketOptions {
   std::uint64_t max_message_bytes = 16 * 1024 * 1024;  // inbound; over -> close 1009
   std::uint32_t ping_interval_ms = 30'000;  // a ping after this long without input; 0 = never
@@ -43,6 +74,9 @@ struct WebSocketOptions {
   // (not a browser) is accepted. Empty: every origin. Invalid entries make
   // Server::websocket() throw std::invalid_argument.
   std::vector<std::string> allowed_origins;
+  // permessage-deflate (RFC 7692); invalid values make Server::websocket() throw
+  // std::invalid_argument.
+  CompressionOptions compression;
 };
 
 using ConnectionId = std::uint64_t;
