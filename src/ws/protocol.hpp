@@ -89,7 +89,8 @@ class Protocol {
 
   // permessage-deflate was negotiated (RFC 7692 6): from now on RSV1 on the first frame of
   // a data message marks it compressed. Such a message is gathered whole (its compressed
-  // bytes count against max_message_bytes), inflated through Handler::inflater() with its
+  // bytes may pass max_message_bytes by 1/16 + 64 bytes, above zlib's worst-case growth
+  // of incompressible data, and no more), inflated through Handler::inflater() with its
   // inflated size capped at max_message_bytes (1009), and text is validated after
   // inflating (1007). Invalid DEFLATE data fails with 1007. RSV1 on a continuation or
   // control frame is still 1002, as are RSV2 and RSV3.
