@@ -33,7 +33,9 @@ enum class CompressionMode : std::uint8_t {
   // Context takeover both ways, as the client asks: each connection that uses it gets its
   // own compressor and decompressor (allocated at first use; roughly
   // 2^(server_max_window_bits+2) + 2^(mem_level+9) bytes plus 2^client_window_bits, about
-  // 300 KiB at the defaults). Best ratio; for request/reply endpoints.
+  // 300 KiB at the defaults, of which ~95-250 KiB is touched in practice). Best ratio; for
+  // request/reply endpoints. A broadcast is compressed separately for each receiver that
+  // keeps context (see WebSocketEndpoint::broadcast).
   PerConnection,
   // The server answers server_no_context_takeover and client_no_context_takeover, so no
   // zlib state lives in any connection: one compressor per window size and one
@@ -126,7 +128,10 @@ class WebSocketEndpoint {
  public:
   virtual ~WebSocketEndpoint() = default;
   // Sends to every open connection of this endpoint on every loop. The frame is built
-  // once and shared by all receivers. topic only matters to SlowConsumerPolicy::KeepLatest.
+  // once and shared by all receivers (with compression: once more per window size for
+  // receivers without context takeover; a receiver with it, only possible in
+  // CompressionMode::PerConnection, gets its own compressed copy). topic only matters to
+  // SlowConsumerPolicy::KeepLatest.
   virtual void broadcast(std::string_view payload, bool binary = false, std::string_view topic = {}) = 0;
   // Sends to one connection, wherever it lives; false if the id is not a live connection
   // of this endpoint (known only when called on the owning loop; otherwise true = posted).

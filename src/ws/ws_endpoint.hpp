@@ -4,7 +4,9 @@
 // Sessions are only touched by their own loop: each loop has its own list and id map in
 // per_loop_[loop index]. Anything addressed from another thread (a broadcast, a send to
 // one id) is posted to the owning loop. A broadcast frame is built once into a
-// SharedBuffer and every receiver's queue holds a reference to it.
+// SharedBuffer and every receiver's queue holds a reference to it (with
+// permessage-deflate, once more per window size for receivers without server context
+// takeover).
 
 #include <array>
 #include <atomic>
@@ -80,9 +82,6 @@ class Endpoint final : public WebSocketEndpoint {
   static std::uint64_t topic_tag(std::string_view topic) noexcept;
 
  private:
-  // A loop's sessions in a slot table: a connection id names its slot, so finding a
-  // session by id is one index and one compare, and a broadcast walks one array. A free
-  // slot holds the next free slot's index, tagged with the low bit.
   // One broadcast in every form a receiver may need: uncompressed, and compressed without
   // context takeover once per window size in use (deflated[bits - 8]; null if not built).
   struct BroadcastFrames {
@@ -92,6 +91,9 @@ class Endpoint final : public WebSocketEndpoint {
     bool binary = false;
   };
 
+  // A loop's sessions in a slot table: a connection id names its slot, so finding a
+  // session by id is one index and one compare, and a broadcast walks one array. A free
+  // slot holds the next free slot's index, tagged with the low bit.
   struct PerLoop {
     std::vector<std::uintptr_t> slots;  // Session* when live, (next free + 1) << 1 | 1 when free
     std::size_t free_head = 0;          // first free slot + 1; 0: none, append
