@@ -29,14 +29,16 @@ Deflater::~Deflater() {
 void Deflater::compress(std::string_view message, std::string& out) {
   if (!z_) {
     auto* z = new z_stream{};
-    if (deflateInit2(z, level_, Z_DEFLATED, -window_bits_, mem_level_, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(z, level_, Z_DEFLATED, -window_bits_, mem_level_, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
       delete z;
       throw std::bad_alloc();
     }
     z_ = z;
   }
   // deflateBound covers the data; a sync flush adds at most a few bytes per call.
-  out.resize(std::max<std::size_t>(64, deflateBound(z_, static_cast<uLong>(std::min(message.size(), kMaxChunk))) + 16));
+  out.resize(std::max<std::size_t>(
+      64, deflateBound(z_, static_cast<uLong>(std::min(message.size(), kMaxChunk))) + 16));
   std::size_t produced = 0;
   const char* in = message.data();
   std::size_t left = message.size();
@@ -59,7 +61,8 @@ void Deflater::compress(std::string_view message, std::string& out) {
   }
   out.resize(produced);
   // After a sync flush with room to spare the output ends with the empty stored block.
-  if (out.size() >= 4 && std::memcmp(out.data() + out.size() - 4, kTail, 4) == 0) out.resize(out.size() - 4);
+  if (out.size() >= 4 && std::memcmp(out.data() + out.size() - 4, kTail, 4) == 0)
+    out.resize(out.size() - 4);
   if (!takeover_) deflateReset(z_);
 }
 
@@ -104,8 +107,9 @@ Inflater::Result Inflater::run(std::string_view payload, std::uint64_t max_bytes
   out_.clear();
   // The buffer is allowed one byte past the limit: filling that byte is how we learn the
   // message is too big, without inflating (or allocating) any further.
-  const std::size_t limit =
-      max_bytes >= SIZE_MAX - sizeof(void*) * 4 ? SIZE_MAX / 2 : static_cast<std::size_t>(max_bytes) + 1;
+  const std::size_t limit = max_bytes >= SIZE_MAX - sizeof(void*) * 4
+                                ? SIZE_MAX / 2
+                                : static_cast<std::size_t>(max_bytes) + 1;
   for (int part = 0; part < 2; ++part) {
     const char* in = part == 0 ? payload.data() : reinterpret_cast<const char*>(kTail);
     std::size_t left = part == 0 ? payload.size() : sizeof kTail;
@@ -123,7 +127,8 @@ Inflater::Result Inflater::run(std::string_view payload, std::uint64_t max_bytes
         std::size_t want = std::max<std::size_t>({1024, out_.capacity() * 2, payload.size() * 2});
         out_.reserve_exact(std::min(want, limit));
       }
-      const std::size_t room = std::min({out_.capacity() - out_.size(), limit - out_.size(), kMaxChunk});
+      const std::size_t room =
+          std::min({out_.capacity() - out_.size(), limit - out_.size(), kMaxChunk});
       z_->next_out = reinterpret_cast<Bytef*>(out_.reserve_exact(out_.capacity()));
       z_->avail_out = static_cast<uInt>(room);
       const int ret = ::inflate(z_, Z_SYNC_FLUSH);

@@ -54,7 +54,9 @@ class Inflater {
   // across messages, so ours must too. keep_output: output capacity kept between messages
   // (0: free it after each message).
   Inflater(int window_bits, bool takeover, std::size_t keep_output) noexcept
-      : keep_output_(keep_output), window_bits_(static_cast<std::int8_t>(window_bits)), takeover_(takeover) {}
+      : keep_output_(keep_output),
+        window_bits_(static_cast<std::int8_t>(window_bits)),
+        takeover_(takeover) {}
   ~Inflater();
   Inflater(const Inflater&) = delete;
   Inflater& operator=(const Inflater&) = delete;

@@ -30,9 +30,10 @@ struct DeflatePolicy {
 struct DeflateAgreement {
   bool enabled : 1 = false;
   bool server_no_context_takeover : 1 = false;  // we reset our compressor after each message
-  bool client_no_context_takeover : 1 = false;  // the client resets its compressor after each message
-  std::uint8_t server_window_bits : 4 = 15;     // the window we may compress with (8..15)
-  std::uint8_t client_window_bits : 4 = 15;     // the window the client may compress with (8..15)
+  bool client_no_context_takeover : 1 =
+      false;                                 // the client resets its compressor after each message
+  std::uint8_t server_window_bits : 4 = 15;  // the window we may compress with (8..15)
+  std::uint8_t client_window_bits : 4 = 15;  // the window the client may compress with (8..15)
 };
 static_assert(sizeof(DeflateAgreement) == 2);
 

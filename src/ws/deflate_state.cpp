@@ -9,9 +9,11 @@ Deflater& thread_deflater(int level, int window_bits, int mem_level) {
   // rarely ask for a smaller window.
   thread_local std::vector<std::unique_ptr<Deflater>> deflaters;
   for (auto& d : deflaters) {
-    if (d->level() == level && d->window_bits() == window_bits && d->mem_level() == mem_level) return *d;
+    if (d->level() == level && d->window_bits() == window_bits && d->mem_level() == mem_level)
+      return *d;
   }
-  deflaters.push_back(std::make_unique<Deflater>(level, window_bits, mem_level, /*takeover=*/false));
+  deflaters.push_back(
+      std::make_unique<Deflater>(level, window_bits, mem_level, /*takeover=*/false));
   return *deflaters.back();
 }
 

@@ -77,12 +77,15 @@ std::optional<DeflateNegotiation> Endpoint::negotiate_compression(const http::Re
   if (!options_.compression.enabled) return std::nullopt;
   std::vector<std::string_view> lines;  // every Sec-WebSocket-Extensions field line, in order
   for (const auto& h : head.headers) {
-    if (h.name.size() == 24 && strncasecmp(h.name.data(), "Sec-WebSocket-Extensions", 24) == 0) lines.push_back(h.value);
+    if (h.name.size() == 24 && strncasecmp(h.name.data(), "Sec-WebSocket-Extensions", 24) == 0)
+      lines.push_back(h.value);
   }
   if (lines.empty()) return std::nullopt;
   auto n = negotiate_deflate(lines, deflate_policy_);
-  if (n && n->agreement.server_no_context_takeover && n->agreement.server_window_bits >= 9)
-    shared_windows_.fetch_or(static_cast<std::uint16_t>(1u << n->agreement.server_window_bits), std::memory_order_relaxed);
+  if (n && n->agreement.server_no_context_takeover && n->agreement.server_window_bits >= 9) {
+    const auto bit = static_cast<std::uint16_t>(1u << n->agreement.server_window_bits);
+    shared_windows_.fetch_or(bit, std::memory_order_relaxed);
+  }
   return n;
 }
 

@@ -244,8 +244,10 @@ bool Session::queue_compressed(std::string_view payload, Opcode op, std::uint64_
     d = &thread_deflater(o.level, deflate_.server_window_bits, o.mem_level);
   } else {
     ConnectionDeflate& c = endpoint_.deflate_state(*this);
-    if (!c.deflater)
-      c.deflater = std::make_unique<Deflater>(o.level, int{deflate_.server_window_bits}, o.mem_level, /*takeover=*/true);
+    if (!c.deflater) {
+      const int bits = deflate_.server_window_bits;
+      c.deflater = std::make_unique<Deflater>(o.level, bits, o.mem_level, /*takeover=*/true);
+    }
     d = c.deflater.get();
   }
   thread_local std::string z;

@@ -17,7 +17,8 @@
 namespace wirehub {
 namespace {
 
-constexpr std::string_view kOffer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+constexpr std::string_view kOffer =
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
 
 std::string deflate_message(std::string_view in) {
   z_stream z{};
@@ -61,11 +62,15 @@ struct Fixture {
   Server server;
   WebSocketEndpoint* echo = nullptr;
   WebSocketEndpoint* fanout = nullptr;
-  explicit Fixture(WebSocketOptions echo_options, WebSocketOptions fanout_options = {}) : server(options()) {
-    echo = &server.websocket("/ws/echo", {.on_message = [](WebSocket& ws, std::string_view m, bool b) { ws.send(m, b); }},
-                             echo_options);
+  explicit Fixture(WebSocketOptions echo_options, WebSocketOptions fanout_options = {})
+      : server(options()) {
+    echo = &server.websocket(
+        "/ws/echo",
+        {.on_message = [](WebSocket& ws, std::string_view m, bool b) { ws.send(m, b); }},
+        echo_options);
     fanout = &server.websocket(
-        "/ws/broadcast", {.on_message = [this](WebSocket&, std::string_view m, bool b) { fanout->broadcast(m, b); }},
+        "/ws/broadcast",
+        {.on_message = [this](WebSocket&, std::string_view m, bool b) { fanout->broadcast(m, b); }},
         fanout_options);
     server.start();
   }
@@ -180,7 +185,8 @@ TEST(ServerDeflate, PoliciesThatDropQueuedFramesNeverKeepServerContext) {
     Fixture f{o};
     test::WsClient c(f.server.port(), "/ws/echo", 0, kOffer);
     ASSERT_TRUE(c.open());
-    EXPECT_EQ(extensions_answer(c.response_head()), "permessage-deflate; server_no_context_takeover");
+    EXPECT_EQ(extensions_answer(c.response_head()),
+              "permessage-deflate; server_no_context_takeover");
   }
 }
 

@@ -34,20 +34,29 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"permessage-deflate", "permessage-deflate"},
         // What browsers send.
         Row{"permessage-deflate; client_max_window_bits", "permessage-deflate"},
-        Row{"permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover"},
-        Row{"permessage-deflate; client_no_context_takeover", "permessage-deflate; client_no_context_takeover"},
+        Row{"permessage-deflate; server_no_context_takeover",
+            "permessage-deflate; server_no_context_takeover"},
+        Row{"permessage-deflate; client_no_context_takeover",
+            "permessage-deflate; client_no_context_takeover"},
         Row{"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
         // 7.1.2.1: server_max_window_bits offered is always answered, same or smaller.
-        Row{"permessage-deflate; server_max_window_bits=10", "permessage-deflate; server_max_window_bits=10"},
-        Row{"permessage-deflate; server_max_window_bits=8", "permessage-deflate; server_max_window_bits=8"},
-        Row{"permessage-deflate; server_max_window_bits=15", "permessage-deflate; server_max_window_bits=15"},
+        Row{"permessage-deflate; server_max_window_bits=10",
+            "permessage-deflate; server_max_window_bits=10"},
+        Row{"permessage-deflate; server_max_window_bits=8",
+            "permessage-deflate; server_max_window_bits=8"},
+        Row{"permessage-deflate; server_max_window_bits=15",
+            "permessage-deflate; server_max_window_bits=15"},
         // 7.1.2.2: a value for client_max_window_bits is echoed (it binds the client anyway).
-        Row{"permessage-deflate; client_max_window_bits=9", "permessage-deflate; client_max_window_bits=9"},
-        Row{"permessage-deflate; client_max_window_bits=15", "permessage-deflate; client_max_window_bits=15"},
+        Row{"permessage-deflate; client_max_window_bits=9",
+            "permessage-deflate; client_max_window_bits=9"},
+        Row{"permessage-deflate; client_max_window_bits=15",
+            "permessage-deflate; client_max_window_bits=15"},
         // Quoted values are unescaped, then must be tokens (RFC 6455 9.1).
-        Row{"permessage-deflate; server_max_window_bits=\"12\"", "permessage-deflate; server_max_window_bits=12"},
-        Row{"permessage-deflate; client_max_window_bits=\"1\\1\"", "permessage-deflate; client_max_window_bits=11"},
+        Row{"permessage-deflate; server_max_window_bits=\"12\"",
+            "permessage-deflate; server_max_window_bits=12"},
+        Row{"permessage-deflate; client_max_window_bits=\"1\\1\"",
+            "permessage-deflate; client_max_window_bits=11"},
         // Whitespace and case.
         Row{"  PerMessage-Deflate ;Server_No_Context_Takeover\t; client_max_window_bits = 10  ",
             "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"},
@@ -64,8 +73,10 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"permessage-deflate; server_no_context_takeover=1", "declined"},
         Row{"permessage-deflate; client_no_context_takeover=\"x\"", "declined"},
         // Declined: duplicates and unknown parameters.
-        Row{"permessage-deflate; server_no_context_takeover; server_no_context_takeover", "declined"},
-        Row{"permessage-deflate; client_no_context_takeover; client_no_context_takeover", "declined"},
+        Row{"permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "declined"},
+        Row{"permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+            "declined"},
         Row{"permessage-deflate; server_max_window_bits=10; server_max_window_bits=10", "declined"},
         Row{"permessage-deflate; client_max_window_bits; client_max_window_bits=10", "declined"},
         Row{"permessage-deflate; x_unknown", "declined"},
@@ -74,23 +85,24 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"x-webkit-deflate-frame", "declined"},
         Row{"deflate-frame, permessage-deflate; client_max_window_bits", "permessage-deflate"},
         // Several offers: the first acceptable one wins.
-        Row{"permessage-deflate; server_max_window_bits=7, permessage-deflate; server_no_context_takeover",
+        Row{"permessage-deflate; server_max_window_bits=7, permessage-deflate; "
+            "server_no_context_takeover",
             "permessage-deflate; server_no_context_takeover"},
-        Row{"permessage-deflate; server_max_window_bits=10; client_max_window_bits, permessage-deflate",
+        Row{"permessage-deflate; server_max_window_bits=10; client_max_window_bits, "
+            "permessage-deflate",
             "permessage-deflate; server_max_window_bits=10"},
         Row{"permessage-deflate; foo=\"a,b\", permessage-deflate; client_no_context_takeover",
             "permessage-deflate; client_no_context_takeover"},
         // Broken syntax: the rest of the line is ignored, earlier offers still count.
         Row{"permessage-deflate; server_max_window_bits=\"10", "declined"},
-        Row{"permessage-deflate; =10", "declined"},
-        Row{";permessage-deflate", "declined"},
-        Row{"permessage-deflate; client_max_window_bits=1 0", "declined"},
-        Row{"", "declined"},
+        Row{"permessage-deflate; =10", "declined"}, Row{";permessage-deflate", "declined"},
+        Row{"permessage-deflate; client_max_window_bits=1 0", "declined"}, Row{"", "declined"},
         Row{" , ,", "declined"}));
 
 TEST(DeflateNegotiation, SeveralFieldLinesAreOneListInOrder) {
-  EXPECT_EQ(answer({"foo", "permessage-deflate; x=1", "permessage-deflate; server_max_window_bits=11"}),
-            "permessage-deflate; server_max_window_bits=11");
+  EXPECT_EQ(
+      answer({"foo", "permessage-deflate; x=1", "permessage-deflate; server_max_window_bits=11"}),
+      "permessage-deflate; server_max_window_bits=11");
   // A broken line loses only its own remaining offers.
   EXPECT_EQ(answer({"permessage-deflate; a=\"", "permessage-deflate"}), "permessage-deflate");
   EXPECT_EQ(answer({}), "declined");
@@ -98,7 +110,8 @@ TEST(DeflateNegotiation, SeveralFieldLinesAreOneListInOrder) {
 
 TEST(DeflateNegotiation, AgreementCarriesTheParameters) {
   std::vector<std::string_view> lines = {
-      "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; client_max_window_bits=12"};
+      "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; "
+      "client_max_window_bits=12"};
   auto n = negotiate_deflate(lines, {});
   ASSERT_TRUE(n);
   EXPECT_TRUE(n->agreement.enabled);
@@ -128,10 +141,12 @@ TEST(DeflateNegotiation, PolicyWindowsAreAnsweredOnlyWhereAllowed) {
   EXPECT_EQ(answer({"permessage-deflate; client_max_window_bits"}, small),
             "permessage-deflate; server_max_window_bits=10; client_max_window_bits=11");
   // Never above what the client offered.
-  EXPECT_EQ(answer({"permessage-deflate; server_max_window_bits=9; client_max_window_bits=8"}, small),
-            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=8");
-  EXPECT_EQ(answer({"permessage-deflate; server_max_window_bits=12; client_max_window_bits=13"}, small),
-            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=11");
+  EXPECT_EQ(
+      answer({"permessage-deflate; server_max_window_bits=9; client_max_window_bits=8"}, small),
+      "permessage-deflate; server_max_window_bits=9; client_max_window_bits=8");
+  EXPECT_EQ(
+      answer({"permessage-deflate; server_max_window_bits=12; client_max_window_bits=13"}, small),
+      "permessage-deflate; server_max_window_bits=10; client_max_window_bits=11");
   auto n = negotiate_deflate(std::vector<std::string_view>{"permessage-deflate"}, small);
   ASSERT_TRUE(n);
   EXPECT_EQ(n->agreement.client_window_bits, 15) << "a client that was not limited may use 15";

@@ -49,7 +49,9 @@ class RefDeflate {
   z_stream z_{};
 };
 
-std::string compress(std::string_view in) { return RefDeflate().message(in); }
+std::string compress(std::string_view in) {
+  return RefDeflate().message(in);
+}
 
 // A handler with its own inflater (what a Session with context takeover provides).
 class ZRecorder final : public Handler {
@@ -73,7 +75,9 @@ class ZRecorder final : public Handler {
     log.push_back(close_event(code, reason));
     return true;
   }
-  void on_error(CloseCode code, std::string_view) override { log.push_back("error " + std::to_string(to_int(code))); }
+  void on_error(CloseCode code, std::string_view) override {
+    log.push_back("error " + std::to_string(to_int(code)));
+  }
   Inflater* inflater() override { return give_ ? &inflater_ : nullptr; }
   Inflater inflater_;
 
@@ -87,7 +91,8 @@ struct ZSetup {
   Limits limits{};
 };
 
-std::vector<std::string> run(std::string_view wire, const std::vector<std::size_t>& cuts, ZSetup s = {}) {
+std::vector<std::string> run(std::string_view wire, const std::vector<std::size_t>& cuts,
+                             ZSetup s = {}) {
   Protocol proto(Role::Server, s.limits);
   if (s.negotiated) proto.accept_compressed();
   ZRecorder rec(s.takeover);
@@ -102,11 +107,12 @@ std::vector<std::string> run(std::string_view wire, const std::vector<std::size_
   return rec.log;
 }
 
-void expect_everywhere(const std::string& name, const std::string& wire, const std::vector<std::string>& log,
-                       ZSetup s = {}) {
+void expect_everywhere(const std::string& name, const std::string& wire,
+                       const std::vector<std::string>& log, ZSetup s = {}) {
   const std::size_t n = wire.size();
   ASSERT_EQ(run(wire, whole(n), s), log) << name << ": whole";
-  for (std::size_t a = 0; a <= n; ++a) ASSERT_EQ(run(wire, split_at(n, a), s), log) << name << ": split at " << a;
+  for (std::size_t a = 0; a <= n; ++a)
+    ASSERT_EQ(run(wire, split_at(n, a), s), log) << name << ": split at " << a;
   ASSERT_EQ(run(wire, bytewise(n), s), log) << name << ": byte by byte";
 }
 
@@ -116,7 +122,8 @@ TEST(ProtocolDeflate, RFC7692_7_2_2_OneFrameCompressedTextAndBinaryAtEverySplit)
   const std::string hello = "Hello, wörld! Hello, wörld! Hello!";
   expect_everywhere("text", raw_frame(kFin | kRsv1 | kText, compress(hello)), {text_event(hello)});
   const std::string big = bytes_pattern(3000, 5) + std::string(3000, 'x');
-  expect_everywhere("binary", raw_frame(kFin | kRsv1 | kBinary, compress(big)), {binary_event(big)});
+  expect_everywhere("binary", raw_frame(kFin | kRsv1 | kBinary, compress(big)),
+                    {binary_event(big)});
   expect_everywhere("empty", raw_frame(kFin | kRsv1 | kText, compress("")), {text_event("")});
 }
 
@@ -132,9 +139,11 @@ TEST(ProtocolDeflate, RFC7692_6_1_FragmentedCompressedMessageWithControlFrameIns
 }
 
 TEST(ProtocolDeflate, UncompressedMessagesStillWorkWhenNegotiated) {
-  std::string wire = raw_frame(kFin | kText, "plain") + raw_frame(kFin | kRsv1 | kText, compress("packed")) +
-                     raw_frame(kText, "pl") + raw_frame(kFin | kCont, "ain");
-  expect_everywhere("mixed", wire, {text_event("plain"), text_event("packed"), text_event("plain")});
+  std::string wire = raw_frame(kFin | kText, "plain") +
+                     raw_frame(kFin | kRsv1 | kText, compress("packed")) + raw_frame(kText, "pl") +
+                     raw_frame(kFin | kCont, "ain");
+  expect_everywhere("mixed", wire,
+                    {text_event("plain"), text_event("packed"), text_event("plain")});
 }
 
 TEST(ProtocolDeflate, RFC7692_7_1_1_ContextTakeoverAcrossMessages) {
@@ -162,12 +171,14 @@ TEST(ProtocolDeflate, RFC7692_7_2_3_4_FinalBlockEndsTheStreamAndTheNextMessageSt
 
 TEST(ProtocolDeflate, RFC7692_6_Rsv1WithoutNegotiationIs1002) {
   std::string wire = raw_frame(kFin | kRsv1 | kText, compress("x"));
-  EXPECT_EQ(run(wire, whole(wire.size()), ZSetup{.negotiated = false}), std::vector<std::string>{"error 1002"});
+  EXPECT_EQ(run(wire, whole(wire.size()), ZSetup{.negotiated = false}),
+            std::vector<std::string>{"error 1002"});
 }
 
 TEST(ProtocolDeflate, RFC7692_6_1_Rsv1OnContinuationIs1002) {
   std::string z = compress("abcdef");
-  std::string wire = raw_frame(kRsv1 | kText, z.substr(0, 2)) + raw_frame(kFin | kRsv1 | kCont, z.substr(2));
+  std::string wire =
+      raw_frame(kRsv1 | kText, z.substr(0, 2)) + raw_frame(kFin | kRsv1 | kCont, z.substr(2));
   expect_everywhere("rsv1 continuation", wire, {"error 1002"});
   std::string plain = raw_frame(kText, "ab") + raw_frame(kFin | kRsv1 | kCont, "cd");
   expect_everywhere("rsv1 on continuation of an uncompressed message", plain, {"error 1002"});
@@ -181,7 +192,8 @@ TEST(ProtocolDeflate, RFC7692_6_1_Rsv1OnControlFramesIs1002) {
 }
 
 TEST(ProtocolDeflate, RFC6455_5_2_Rsv2AndRsv3StayErrors) {
-  for (std::uint8_t bits : {kRsv2, kRsv3, static_cast<std::uint8_t>(kRsv1 | kRsv2), static_cast<std::uint8_t>(kRsv1 | kRsv3)}) {
+  for (std::uint8_t bits : {kRsv2, kRsv3, static_cast<std::uint8_t>(kRsv1 | kRsv2),
+                            static_cast<std::uint8_t>(kRsv1 | kRsv3)}) {
     std::string wire = raw_frame(kFin | bits | kText, compress("x"));
     expect_everywhere("rsv bits " + std::to_string(bits), wire, {"error 1002"});
   }
@@ -198,15 +210,21 @@ TEST(ProtocolDeflate, HandlerWithoutInflaterFailsTheConnection) {
 
 TEST(ProtocolDeflate, RFC7692_8_CorruptDeflateDataIs1007) {
   // 0xff: BTYPE 11, a reserved block type.
-  expect_everywhere("reserved block type", raw_frame(kFin | kRsv1 | kBinary, "\xff\xff\xff"), {"error 1007"});
+  expect_everywhere("reserved block type", raw_frame(kFin | kRsv1 | kBinary, "\xff\xff\xff"),
+                    {"error 1007"});
   // A stored block whose NLEN is not the complement of LEN.
-  expect_everywhere("bad stored block", raw_frame(kFin | kRsv1 | kBinary, std::string("\x00\x05\x00\x00\x00" "abcde", 10)),
+  expect_everywhere("bad stored block",
+                    raw_frame(kFin | kRsv1 | kBinary, std::string("\x00\x05\x00\x00\x00"
+                                                                  "abcde",
+                                                                  10)),
                     {"error 1007"});
 }
 
 TEST(ProtocolDeflate, RFC6455_8_1_TextIsValidatedAfterInflating) {
-  expect_everywhere("invalid utf-8", raw_frame(kFin | kRsv1 | kText, compress("ok \xff\xfe")), {"error 1007"});
-  expect_everywhere("truncated character", raw_frame(kFin | kRsv1 | kText, compress("\xE2\x82")), {"error 1007"});
+  expect_everywhere("invalid utf-8", raw_frame(kFin | kRsv1 | kText, compress("ok \xff\xfe")),
+                    {"error 1007"});
+  expect_everywhere("truncated character", raw_frame(kFin | kRsv1 | kText, compress("\xE2\x82")),
+                    {"error 1007"});
   // The same bytes as binary are fine.
   expect_everywhere("binary", raw_frame(kFin | kRsv1 | kBinary, compress("ok \xff\xfe")),
                     {binary_event("ok \xff\xfe")});
@@ -248,17 +266,19 @@ TEST(ProtocolDeflate, CompressedBytesMayPassTheLimitOnlyByDeflatesWorstCaseGrowt
   const std::string at_limit = bytes_pattern(100, 3);
   std::string z = compress(at_limit);
   ASSERT_GT(z.size(), 100u);
-  expect_everywhere("incompressible at the limit", raw_frame(kFin | kRsv1 | kBinary, z), {binary_event(at_limit)},
-                    ZSetup{.limits = limits});
+  expect_everywhere("incompressible at the limit", raw_frame(kFin | kRsv1 | kBinary, z),
+                    {binary_event(at_limit)}, ZSetup{.limits = limits});
   // Past limit + limit/16 + 64 compressed bytes, the header alone fails it.
   std::string big = compress(bytes_pattern(200, 3));
   ASSERT_GT(big.size(), 170u);
   std::string wire = raw_frame(kFin | kRsv1 | kBinary, big);
   std::string header_only = wire.substr(0, 8);  // 126-form length + mask key
-  EXPECT_EQ(run(header_only, whole(header_only.size()), ZSetup{.limits = limits}), std::vector<std::string>{"error 1009"});
+  EXPECT_EQ(run(header_only, whole(header_only.size()), ZSetup{.limits = limits}),
+            std::vector<std::string>{"error 1009"});
   // The same announced length uncompressed is refused too, with no allowance.
   std::string plain = raw_frame(kFin | kBinary, bytes_pattern(101, 1));
-  EXPECT_EQ(run(plain, whole(plain.size()), ZSetup{.limits = limits}), std::vector<std::string>{"error 1009"});
+  EXPECT_EQ(run(plain, whole(plain.size()), ZSetup{.limits = limits}),
+            std::vector<std::string>{"error 1009"});
 }
 
 TEST(ProtocolDeflate, DataAfterOurCloseIsDiscardedUninflated) {
@@ -266,7 +286,8 @@ TEST(ProtocolDeflate, DataAfterOurCloseIsDiscardedUninflated) {
   proto.accept_compressed();
   ZRecorder rec;
   proto.close_sent();
-  std::string wire = raw_frame(kFin | kRsv1 | kText, "\xff\xff") + raw_frame(kFin | 0x8, std::string("\x03\xe8", 2));
+  std::string wire = raw_frame(kFin | kRsv1 | kText, "\xff\xff") +
+                     raw_frame(kFin | 0x8, std::string("\x03\xe8", 2));
   proto.receive(wire.data(), wire.size(), rec);
   EXPECT_EQ(rec.log, std::vector<std::string>{close_event(1000, "")});
 }
@@ -293,7 +314,8 @@ std::string ref_inflate(std::string_view payload, int bits = 15) {
 TEST(Deflater, RFC7692_7_2_1_OutputHasNoTailAndInflatesBack) {
   Deflater d(1, 15, 8, /*takeover=*/false);
   std::string z;
-  for (const std::string& m : {std::string(), std::string("a"), utf8_text(1000), bytes_pattern(100000, 2)}) {
+  for (const std::string& m :
+       {std::string(), std::string("a"), utf8_text(1000), bytes_pattern(100000, 2)}) {
     d.compress(m, z);
     ASSERT_FALSE(z.size() >= 4 && z.substr(z.size() - 4) == std::string("\0\0\xff\xff", 4));
     EXPECT_EQ(ref_inflate(z), m);  // each independently: no takeover
@@ -307,7 +329,8 @@ TEST(Deflater, RoundTripWithTakeoverThroughInflaterAtEveryWindow) {
     std::string z;
     std::size_t total_z = 0, total = 0;
     for (int i = 0; i < 20; ++i) {
-      std::string m = "{\"order\":" + std::to_string(i) + ",\"side\":\"buy\",\"symbol\":\"ACME\",\"qty\":100}";
+      std::string m =
+          "{\"order\":" + std::to_string(i) + ",\"side\":\"buy\",\"symbol\":\"ACME\",\"qty\":100}";
       d.compress(m, z);
       total_z += z.size();
       total += m.size();
@@ -315,7 +338,8 @@ TEST(Deflater, RoundTripWithTakeoverThroughInflaterAtEveryWindow) {
       ASSERT_EQ(inf.output(), m) << bits;
       inf.done();
     }
-    EXPECT_LT(total_z * 3, total) << "context takeover must make repeated messages small (bits " << bits << ")";
+    EXPECT_LT(total_z * 3, total) << "context takeover must make repeated messages small (bits "
+                                  << bits << ")";
   }
 }
 
