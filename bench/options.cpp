@@ -88,6 +88,10 @@ std::optional<int> parse_options(int argc, const char* const* argv, std::size_t 
   c->add_option("--rate", conn.rate, "connects per second, 0 = as fast as possible")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  // Connect mode sends no data, so compressed frames never need decoding: this only shows
+  // what an agreed but unused permessage-deflate costs the server per connection.
+  c->add_flag("--offer-deflate", conn.offer_deflate,
+              "offer permessage-deflate (client_max_window_bits) and accept the server's answer");
 
   try {
     cli.parse(argc, argv);
@@ -114,6 +118,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, std::size_t 
   auto t = parse_target(o.url, &why);
   if (!t) return usage(why);
   o.target = std::move(*t);
+  o.target.offer_deflate = o.offer_deflate;
   if (o.source_ips > 1 && o.target.address.storage.ss_family != AF_INET)
     return usage("--source-ips needs an IPv4 target");
   if (o.total_connections() + kSpareFds > fd_limit)

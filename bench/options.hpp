@@ -25,6 +25,7 @@ struct Options {
   double hold = 10;               // connect: seconds to hold the connections open
   double rate = 0;                // connect: connects per second, 0 = as fast as possible
   bool binary = false;            // echo, broadcast: binary messages instead of text
+  bool offer_deflate = false;     // connect: offer permessage-deflate in the handshake
   bool json = false;              // one JSON line on stdout (the summary moves to stderr)
   bool progress = true;           // the per-second line on stderr
   unsigned threads = 1;

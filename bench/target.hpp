@@ -18,6 +18,7 @@ struct Target {
   std::string host_header;   // Host field value: host as written in the URL, plus ":port"
   std::string path;          // request target: path and query, at least "/"
   bool tls = false;          // wss://: TLS, the server's certificate not verified
+  bool offer_deflate = false;  // connect --offer-deflate: offer permessage-deflate
 };
 
 // Parses ws://HOST[:PORT][/PATH[?QUERY]] (port 80 by default) or wss://... (port 443).

@@ -91,12 +91,15 @@ std::string make_websocket_key(Xorshift& rng) {
   return key;
 }
 
-std::string upgrade_request(std::string_view host_header, std::string_view path, std::string_view key) {
+std::string upgrade_request(std::string_view host_header, std::string_view path, std::string_view key,
+                            bool offer_deflate) {
   std::string r;
   r.reserve(160 + host_header.size() + path.size());
   r.append("GET ").append(path).append(" HTTP/1.1\r\nHost: ").append(host_header);
   r.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ").append(key);
-  r.append("\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  r.append("\r\nSec-WebSocket-Version: 13\r\n");
+  if (offer_deflate) r.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+  r.append("\r\n");
   return r;
 }
 
@@ -126,7 +129,8 @@ std::string_view trim(std::string_view s) noexcept {
 
 }  // namespace
 
-const char* check_upgrade_response(std::string_view head, std::string_view expected_accept) noexcept {
+const char* check_upgrade_response(std::string_view head, std::string_view expected_accept,
+                                   bool deflate_offered) noexcept {
   std::size_t eol = head.find("\r\n");
   if (eol == std::string_view::npos) return "incomplete response head";
   std::string_view status = head.substr(0, eol);
@@ -153,7 +157,8 @@ const char* check_upgrade_response(std::string_view head, std::string_view expec
       if (value != expected_accept) return "wrong Sec-WebSocket-Accept";
       accept = true;
     } else if (iequals(name, "sec-websocket-extensions")) {
-      return "the server selected an extension the client did not offer";
+      if (!deflate_offered || value.substr(0, 18) != "permessage-deflate")
+        return "the server selected an extension the client did not offer";
     }
   }
   if (!upgrade) return "missing Upgrade: websocket";

@@ -50,7 +50,9 @@ std::size_t mask_copy(char* dst, const char* src, std::size_t n, std::uint32_t k
 std::string make_websocket_key(Xorshift& rng);
 
 // The opening handshake request for path on host_header with key.
-std::string upgrade_request(std::string_view host_header, std::string_view path, std::string_view key);
+// offer_deflate adds "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits".
+std::string upgrade_request(std::string_view host_header, std::string_view path, std::string_view key,
+                            bool offer_deflate = false);
 
 // Offset just past the "\r\n\r\n" that ends an HTTP head in data, or npos.
 std::size_t find_head_end(std::string_view data) noexcept;
@@ -58,7 +60,9 @@ std::size_t find_head_end(std::string_view data) noexcept;
 // Checks the server's handshake response head (status line and fields, up to and
 // including the blank line) against RFC 6455 4.1 items 1-4 of the client's duties:
 // status 101, Upgrade: websocket, Connection: upgrade, Sec-WebSocket-Accept equal to
-// expected_accept. Returns nullptr when it is acceptable, else a static reason.
-const char* check_upgrade_response(std::string_view head, std::string_view expected_accept) noexcept;
+// expected_accept; and no extension unless deflate_offered, then only permessage-deflate.
+// Returns nullptr when it is acceptable, else a static reason.
+const char* check_upgrade_response(std::string_view head, std::string_view expected_accept,
+                                   bool deflate_offered = false) noexcept;
 
 }  // namespace wirehub::bench

@@ -36,7 +36,7 @@ void WsClient::start_handshake() {
   const Target& t = worker_.target();
   // The TLS handshake starts with the first send; the handshake timer covers both.
   if (t.tls && !start_tls(tls_context())) return;
-  send(upgrade_request(t.host_header, t.path, key));
+  send(upgrade_request(t.host_header, t.path, key, t.offer_deflate));
   arm_timer(kHandshakeTimeoutMs);
 }
 
@@ -108,7 +108,8 @@ void WsClient::read_handshake(char* data, std::size_t n) {
     if (head_->size() > kMaxResponseHead) fail(worker_.stats().handshake_errors, "handshake: response head too large");
     return;
   }
-  if (const char* why = check_upgrade_response(std::string_view(*head_).substr(0, end), *accept_)) {
+  if (const char* why = check_upgrade_response(std::string_view(*head_).substr(0, end), *accept_,
+                                                worker_.target().offer_deflate)) {
     std::string line = head_->substr(0, head_->find("\r\n"));
     fail(worker_.stats().handshake_errors, std::string("handshake: ") + why + " (" + line + ")");
     return;

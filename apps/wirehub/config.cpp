@@ -113,7 +113,10 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   if (auto* t = root["websocket"].as_table()) {
     r.only_keys(*t, "websocket", {"max_message_bytes", "ping_interval_ms", "idle_timeout_ms", "close_timeout_ms",
-                                  "send_soft_limit", "send_hard_limit", "slow_consumer", "allowed_origins"});
+                                  "send_soft_limit", "send_hard_limit", "slow_consumer", "allowed_origins",
+                                  "compression", "broadcast_compression", "compression_level",
+                                  "compression_min_bytes", "compression_server_max_window_bits",
+                                  "compression_client_max_window_bits", "compression_mem_level"});
     WebSocketOptions& w = cfg.websocket;
     r.integer(*t, "websocket", "max_message_bytes", w.max_message_bytes, 0, std::int64_t{1} << 31);
     r.integer(*t, "websocket", "ping_interval_ms", w.ping_interval_ms, 0, kMaxMs);
@@ -134,6 +137,29 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
       if (it == names.end()) r.fail("websocket.slow_consumer: expected close, drop_newest, drop_oldest or keep_latest");
       else w.slow_consumer = it->second;
     }
+    // permessage-deflate: "off", "per_connection" or "shared", for the echo endpoints
+    // (compression) and for /ws/broadcast (broadcast_compression).
+    auto mode = [&r, t](std::string_view key, bool& enabled, CompressionMode& m) {
+      std::string v;
+      r.string(*t, "websocket", key, v);
+      if (v.empty()) return;
+      if (v == "off") {
+        enabled = false;
+      } else if (v == "per_connection" || v == "shared") {
+        enabled = true;
+        m = v == "shared" ? CompressionMode::Shared : CompressionMode::PerConnection;
+      } else {
+        r.fail("websocket." + std::string(key) + ": expected off, per_connection or shared");
+      }
+    };
+    CompressionOptions& c = w.compression;
+    mode("compression", c.enabled, c.mode);
+    mode("broadcast_compression", cfg.broadcast_compression, cfg.broadcast_compression_mode);
+    r.integer(*t, "websocket", "compression_level", c.level, 0, 9);
+    r.integer(*t, "websocket", "compression_min_bytes", c.min_size, 0, std::int64_t{1} << 31);
+    r.integer(*t, "websocket", "compression_server_max_window_bits", c.server_max_window_bits, 8, 15);
+    r.integer(*t, "websocket", "compression_client_max_window_bits", c.client_max_window_bits, 8, 15);
+    r.integer(*t, "websocket", "compression_mem_level", c.mem_level, 1, 9);
   }
   if (auto* t = root["jwt"].as_table()) {
     r.only_keys(*t, "jwt", {"secret", "secret_file", "public_key_file", "issuer", "audience", "leeway_s", "require",

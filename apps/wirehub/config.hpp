@@ -21,10 +21,22 @@ struct JwtConfig {
   std::vector<std::string> require;  // "claim=value"
   bool close_on_expiry = true;
 };
+// The binary's WebSocket defaults differ from the library's in one way: permessage-deflate
+// is on (browsers offer it), with a context per connection.
+inline WebSocketOptions app_websocket_defaults() {
+  WebSocketOptions w;
+  w.compression.enabled = true;
+  w.compression.mode = CompressionMode::PerConnection;
+  return w;
+}
 
 struct Config {
   ServerOptions server;
-  WebSocketOptions websocket;
+  WebSocketOptions websocket = app_websocket_defaults();  // /ws/echo, /ws/orders
+  // /ws/broadcast: the same options but for compression's on/off and mode (shared by
+  // default: a broadcast is compressed once for all its receivers).
+  bool broadcast_compression = true;
+  CompressionMode broadcast_compression_mode = CompressionMode::Shared;
   std::string log_level = "info";
   std::string app = "orderflow";
   JwtConfig jwt;

@@ -39,10 +39,13 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg,
   // The handler needs its own endpoint, which exists only once registered: it reads it
   // from a cell filled right after.
   auto cell = std::make_shared<wirehub::WebSocketEndpoint*>(nullptr);
+  wirehub::WebSocketOptions broadcast_options = cfg.websocket;
+  broadcast_options.compression.enabled = cfg.broadcast_compression;
+  broadcast_options.compression.mode = cfg.broadcast_compression_mode;
   *cell = &server.websocket(
       "/ws/broadcast",
       {.on_message = [cell](wirehub::WebSocket&, std::string_view m, bool binary) { (*cell)->broadcast(m, binary); }},
-      cfg.websocket);
+      broadcast_options);
 
   // Behind a token: greets the token's subject, then echoes. Mounted only with a key.
   if (jwt) {

@@ -31,6 +31,39 @@ enum class SlowConsumerPolicy : std::uint8_t {
   KeepLatest,
 };
 
+// Where permessage-deflate (RFC 7692) keeps its compression state.
+enum class CompressionMode : std::uint8_t {
+  // Context takeover both ways, as the client asks: each connection that uses it gets its
+  // own compressor and decompressor (allocated at first use; roughly
+  // 2^(server_max_window_bits+2) + 2^(mem_level+9) bytes plus 2^client_window_bits, about
+  // 300 KiB at the defaults, of which ~95-250 KiB is touched in practice). Best ratio; for
+  // request/reply endpoints. A broadcast is compressed separately for each receiver that
+  // keeps context (see WebSocketEndpoint::broadcast).
+  PerConnection,
+  // The server answers server_no_context_takeover and client_no_context_takeover, so no
+  // zlib state lives in any connection: one compressor per window size and one
+  // decompressor per loop thread, and a broadcast is compressed once per window size for
+  // all its receivers. For broadcast endpoints with many connections.
+  Shared,
+};
+
+// permessage-deflate. Off by default; when on, it is used with clients that offer it.
+struct CompressionOptions {
+  bool enabled = false;
+  CompressionMode mode = CompressionMode::PerConnection;
+  int level = 1;            // zlib level 1 (fastest) .. 9 (smallest); 0 stores only
+  // Messages shorter than this are sent uncompressed (RSV1 clear, which is always
+  // allowed): below ~64 bytes DEFLATE without shared history rarely saves more than the
+  // bytes it adds, and the zlib call costs more than sending the bytes.
+  std::size_t min_size = 64;
+  // The largest LZ77 window we compress with (8..15; 2^bits bytes). A window of 8 cannot
+  // be used by zlib: a client that insists on 8 gets its messages uncompressed.
+  int server_max_window_bits = 15;
+  // The window we ask clients to compress with (8..15), when they offer to be limited.
+  int client_max_window_bits = 15;
+  int mem_level = 8;        // zlib memLevel 1..9: compressor hash memory 2^(mem_level+9) bytes
+};
+
 struct WebSocketOptions {
   std::uint64_t max_message_bytes = 16 * 1024 * 1024;  // inbound; over -> close 1009
   std::uint32_t ping_interval_ms = 30'000;  // a ping after this long without input; 0 = never
@@ -49,6 +82,9 @@ struct WebSocketOptions {
   // Bearer-token (JWT) authentication of every handshake; see wirehub/auth.hpp. Unset:
   // none. An unusable key makes Server::websocket() throw std::invalid_argument.
   std::optional<JwtAuthOptions> jwt;
+  // permessage-deflate (RFC 7692); invalid values make Server::websocket() throw
+  // std::invalid_argument.
+  CompressionOptions compression;
 };
 
 using ConnectionId = std::uint64_t;
@@ -102,7 +138,10 @@ class WebSocketEndpoint {
  public:
   virtual ~WebSocketEndpoint() = default;
   // Sends to every open connection of this endpoint on every loop. The frame is built
-  // once and shared by all receivers. topic only matters to SlowConsumerPolicy::KeepLatest.
+  // once and shared by all receivers (with compression: once more per window size for
+  // receivers without context takeover; a receiver with it, only possible in
+  // CompressionMode::PerConnection, gets its own compressed copy). topic only matters to
+  // SlowConsumerPolicy::KeepLatest.
   virtual void broadcast(std::string_view payload, bool binary = false, std::string_view topic = {}) = 0;
   // Sends to one connection, wherever it lives; false if the id is not a live connection
   // of this endpoint (known only when called on the owning loop; otherwise true = posted).

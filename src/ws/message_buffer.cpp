@@ -38,4 +38,16 @@ void MessageBuffer::grow(std::size_t n) {
   b_->cap = cap;
 }
 
+char* MessageBuffer::reserve_exact(std::size_t cap) {
+  const std::size_t size = this->size();
+  if (!b_ || b_->cap != cap) {
+    void* p = std::realloc(b_, sizeof(Block) + cap);
+    if (!p) throw std::bad_alloc();
+    b_ = static_cast<Block*>(p);
+    b_->size = size;
+    b_->cap = cap;
+  }
+  return b_->bytes() + size;
+}
+
 }  // namespace wirehub::ws

@@ -35,6 +35,11 @@ class MessageBuffer {
     std::memcpy(b_->bytes() + b_->size, p, n);
     b_->size += n;
   }
+  // Makes the capacity exactly cap (>= size()) and returns the writable space after the
+  // data; commit(n) then adds n bytes written there. For writers that must not allocate
+  // past a bound (inflate stops at the message limit), so no doubling here.
+  char* reserve_exact(std::size_t cap);
+  void commit(std::size_t n) noexcept { b_->size += n; }
   // Keeps at most the first n bytes.
   void truncate(std::size_t n) noexcept {
     if (b_ && n < b_->size) b_->size = n;

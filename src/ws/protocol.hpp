@@ -17,6 +17,8 @@
 
 namespace wirehub::ws {
 
+class Inflater;
+
 enum class Role : std::uint8_t { Server, Client };
 
 // RFC 6455 4/7 connection states after the handshake.
@@ -52,6 +54,11 @@ class Handler {
   // stops. The session sends Close(code, reason) and closes TCP; if it had already sent a
   // Close (state was Closing) it only closes TCP.
   virtual void on_error(CloseCode code, std::string_view reason) = 0;
+  // Where compressed messages are inflated (permessage-deflate, RFC 7692), asked for when
+  // a whole compressed message has arrived; the handler decides whether it is the
+  // connection's own (context takeover) or one its thread shares. nullptr fails the
+  // connection as if RSV1 had not been negotiated.
+  virtual Inflater* inflater() { return nullptr; }
 
  protected:
   ~Handler() = default;
@@ -80,6 +87,15 @@ class Protocol {
   // saw our Close may still arrive); control frames are still delivered.
   void close_sent() noexcept;
 
+  // permessage-deflate was negotiated (RFC 7692 6): from now on RSV1 on the first frame of
+  // a data message marks it compressed. Such a message is gathered whole (its compressed
+  // bytes may pass max_message_bytes by 1/16 + 64 bytes, above zlib's worst-case growth
+  // of incompressible data, and no more), inflated through Handler::inflater() with its
+  // inflated size capped at max_message_bytes (1009), and text is validated after
+  // inflating (1007). Invalid DEFLATE data fails with 1007. RSV1 on a continuation or
+  // control frame is still 1002, as are RSV2 and RSV3.
+  void accept_compressed() noexcept { deflate_ = true; }
+
   // Frees the internal buffer when it holds nothing. A no-op inside a callback.
   void shrink() noexcept {
     if (!receiving_ && buf_.empty() && buf_.capacity() != 0) buf_.release();
@@ -96,6 +112,7 @@ class Protocol {
   bool on_payload_chunk(char* p, std::size_t n, Handler& h);
   bool on_data(char* p, std::size_t n, bool frame_end, Handler& h);
   bool on_control(const char* p, std::size_t n, Handler& h);
+  bool on_compressed_message(const char* p, std::size_t n, Handler& h);
   bool fail(ProtocolError e, Handler& h);
 
   MessageBuffer buf_;           // message bytes so far, then any partial control payload
@@ -114,6 +131,8 @@ class Protocol {
   State state_ = State::Open;
   ProtocolError error_ = ProtocolError::None;
   bool receiving_ = false;
+  bool deflate_ = false;         // permessage-deflate negotiated
+  bool compressed_ = false;      // the message in progress had RSV1
 };
 
 // Appends a Close frame: the 2-byte code and the reason, cut to 123 bytes at a UTF-8

@@ -11,7 +11,7 @@ struct Entry {
 };
 
 // Indexed by ProtocolError; keep in declaration order.
-constexpr std::array<Entry, 16> kTable{{
+constexpr std::array<Entry, 17> kTable{{
     {CloseCode::Normal, ""},
     {CloseCode::ProtocolError, "reserved bits set"},
     {CloseCode::ProtocolError, "unknown opcode"},
@@ -28,8 +28,12 @@ constexpr std::array<Entry, 16> kTable{{
     {CloseCode::ProtocolError, "invalid close code"},
     {CloseCode::InvalidPayload, "close reason is not valid UTF-8"},
     {CloseCode::InvalidPayload, "text is not valid UTF-8"},
+    // RFC 7692 8 only says "Fail the WebSocket Connection". 1007 because the frames were
+    // well formed and the message's data is what is wrong — as with invalid UTF-8, and
+    // as Node's ws answers it.
+    {CloseCode::InvalidPayload, "compressed data is not valid DEFLATE"},
 }};
-static_assert(static_cast<std::size_t>(ProtocolError::InvalidText) + 1 == kTable.size());
+static_assert(static_cast<std::size_t>(ProtocolError::InvalidCompressedData) + 1 == kTable.size());
 
 }  // namespace
 

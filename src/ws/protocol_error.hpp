@@ -11,7 +11,7 @@ namespace wirehub::ws {
 
 enum class ProtocolError : std::uint8_t {
   None,
-  ReservedBits,            // 5.2: RSV1-3 set, no extension negotiated
+  ReservedBits,            // 5.2: RSV1-3 set, no extension negotiated; RFC 7692 6: RSV1 off a message's first frame
   UnknownOpcode,           // 5.2: opcodes 3-7, 11-15
   UnmaskedClientFrame,     // 5.1: server got a frame without MASK
   MaskedServerFrame,       // 5.1: client got a frame with MASK
@@ -26,6 +26,7 @@ enum class ProtocolError : std::uint8_t {
   InvalidCloseCode,        // 7.4: close code not allowed on the wire
   InvalidCloseReason,      // 5.5.1: close reason is not UTF-8 (1007)
   InvalidText,             // 8.1: text message is not UTF-8 (1007)
+  InvalidCompressedData,   // RFC 7692 8: a compressed message does not inflate (1007)
 };
 
 // The close code to fail the connection with.

@@ -40,6 +40,21 @@ Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOption
     per_loop_[i]->expiry_timer.endpoint = this;
     per_loop_[i]->expiry_timer.loop_index = i;
   }
+  const CompressionOptions& c = options_.compression;
+  if (c.level < 0 || c.level > 9) throw std::invalid_argument("compression level must be 0..9");
+  if (c.mem_level < 1 || c.mem_level > 9) throw std::invalid_argument("compression mem_level must be 1..9");
+  if (c.server_max_window_bits < 8 || c.server_max_window_bits > 15 || c.client_max_window_bits < 8 ||
+      c.client_max_window_bits > 15)
+    throw std::invalid_argument("compression window bits must be 8..15");
+  deflate_policy_.server_max_window_bits = static_cast<std::uint8_t>(c.server_max_window_bits);
+  deflate_policy_.client_max_window_bits = static_cast<std::uint8_t>(c.client_max_window_bits);
+  const bool shared = c.mode == CompressionMode::Shared;
+  deflate_policy_.client_no_context_takeover = shared;
+  // DropOldest and KeepLatest remove frames already queued: a client whose window kept a
+  // removed message's history would decode the next ones wrongly. With those policies
+  // our compressor never keeps context.
+  deflate_policy_.server_no_context_takeover = shared || options_.slow_consumer == SlowConsumerPolicy::DropOldest ||
+                                               options_.slow_consumer == SlowConsumerPolicy::KeepLatest;
 }
 
 Endpoint::~Endpoint() = default;
@@ -74,6 +89,22 @@ std::string_view Endpoint::choose_subprotocol(const http::RequestHead& head, boo
     }
   }
   return skip_token ? kTokenSubprotocol : std::string_view{};
+}
+
+std::optional<DeflateNegotiation> Endpoint::negotiate_compression(const http::RequestHead& head) {
+  if (!options_.compression.enabled) return std::nullopt;
+  std::vector<std::string_view> lines;  // every Sec-WebSocket-Extensions field line, in order
+  for (const auto& h : head.headers) {
+    if (h.name.size() == 24 && strncasecmp(h.name.data(), "Sec-WebSocket-Extensions", 24) == 0)
+      lines.push_back(h.value);
+  }
+  if (lines.empty()) return std::nullopt;
+  auto n = negotiate_deflate(lines, deflate_policy_);
+  if (n && n->agreement.server_no_context_takeover && n->agreement.server_window_bits >= 9) {
+    const auto bit = static_cast<std::uint16_t>(1u << n->agreement.server_window_bits);
+    shared_windows_.fetch_or(bit, std::memory_order_relaxed);
+  }
+  return n;
 }
 
 void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head, char* rest, std::size_t n) {
@@ -131,12 +162,14 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
     return;
   }
   std::string_view protocol = choose_subprotocol(head, verdict && verdict->via_subprotocol);
+  auto deflate = negotiate_compression(head);
   std::string response;
-  write_upgrade_response(response, accept_key(*req.key), protocol);
+  write_upgrade_response(response, accept_key(*req.key), protocol,
+                         deflate ? "Sec-WebSocket-Extensions: " + deflate->response + "\r\n" : std::string());
   conn.send(response);
   conn.upgraded();
 
-  auto* session = new Session(conn, *this, id, protocol);
+  auto* session = new Session(conn, *this, id, protocol, deflate ? deflate->agreement : DeflateAgreement{});
   conn.loop().dispose(&conn);
   attach(*session);
   if (verdict) remember_principal(*session, std::move(verdict->principal));
@@ -221,6 +254,7 @@ void Endpoint::detach(Session& s) {
   if (slot >= pl.slots.size() || pl.slots[slot] != reinterpret_cast<std::uintptr_t>(&s)) return;  // not attached
   pl.slots[slot] = (pl.free_head << 1) | 1;
   pl.free_head = slot + 1;
+  if (slot < pl.deflate.size()) pl.deflate[slot].reset();
   pl.stats.open.sub();
   if (slot < pl.principals.size() && pl.principals[slot]) {
     if (std::uint64_t d = pl.principals[slot]->deadline) pl.expiries.erase({d, s.id()});
@@ -235,9 +269,19 @@ Session* Endpoint::find(PerLoop& pl, ConnectionId id) const noexcept {
   return s->id() == id ? s : nullptr;
 }
 
-BufferRef Endpoint::build_frame(std::string_view payload, bool binary) {
+ConnectionDeflate& Endpoint::deflate_state(Session& s) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  std::size_t slot = slot_of(s.id());
+  if (pl.deflate.size() <= slot) pl.deflate.resize(pl.slots.size());
+  auto& p = pl.deflate[slot];
+  if (!p) p = std::make_unique<ConnectionDeflate>();
+  return *p;
+}
+
+BufferRef Endpoint::build_frame(std::string_view payload, bool binary, bool rsv1) {
   BufferRef f = BufferRef::allocate(kMaxFrameHeader + payload.size());
-  std::size_t h = write_frame_header(f->data(), binary ? Opcode::Binary : Opcode::Text, true, payload.size());
+  std::size_t h =
+      write_frame_header(f->data(), binary ? Opcode::Binary : Opcode::Text, true, payload.size(), nullptr, rsv1);
   if (!payload.empty()) std::memcpy(f->data() + h, payload.data(), payload.size());
   f->set_size(h + payload.size());
   return f;
@@ -247,41 +291,88 @@ std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
   return topic.empty() ? 0 : (std::hash<std::string_view>{}(topic) | 1);
 }
 
-void Endpoint::deliver_local(std::size_t li, const BufferRef& frame, std::uint64_t tag) {
+void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std::uint64_t tag) {
   PerLoop& pl = *per_loop_[li];
   if (pl.stats.open.get() == 0) return;
-  const std::size_t len = frame->size();
-  const BufferRef* buf = &frame;
-  std::size_t off = 0;
-  if (len <= kArenaFrameMax) {
+  // Where each form of the frame is queued from, decided at its first receiver: small
+  // frames are copied into this loop's arena, so consecutive broadcasts merge per receiver.
+  struct Placed {
+    BufferRef buf;  // a reference of its own: the arena may be replaced by a later form
+    std::size_t off = 0, len = 0;
+  };
+  Placed placed[9];  // [0..7]: deflated by window bits - 8; [8]: plain
+  auto place = [&pl](const BufferRef& frame, Placed& p) {
+    if (p.buf) return;
+    p.len = frame->size();
+    if (p.len > kArenaFrameMax) {
+      p.buf = frame;
+      return;
+    }
     BufferRef& a = pl.arena;
     if (a && a->unique()) a->set_size(0);  // no queue holds any of it any more
-    if (!a || a->capacity() - a->size() < len) a = BufferRef::allocate(kArenaBytes);
-    off = a->size();
-    std::memcpy(a->data() + off, frame->data(), len);
-    a->set_size(off + len);
-    buf = &a;
-  }
+    if (!a || a->capacity() - a->size() < p.len) a = BufferRef::allocate(kArenaBytes);
+    p.off = a->size();
+    std::memcpy(a->data() + p.off, frame->data(), p.len);
+    a->set_size(p.off + p.len);
+    p.buf = a;
+  };
+  const std::string_view payload(frames.plain->data() + frames.header_bytes,
+                                 frames.plain->size() - frames.header_bytes);
   // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
   const bool merge = options_.slow_consumer != SlowConsumerPolicy::DropOldest;
   std::uint64_t sent = 0;
   // A send never attaches or detaches a session (closing is deferred to the end of the
   // iteration), so the table is stable during the walk.
   for (std::uintptr_t slot : pl.slots) {
-    if (!is_free(slot)) sent += reinterpret_cast<Session*>(slot)->send_frame(*buf, off, len, tag, merge);
+    if (is_free(slot)) continue;
+    auto* s = reinterpret_cast<Session*>(slot);
+    Placed* p = &placed[8];
+    const BufferRef* frame = &frames.plain;
+    switch (s->broadcast_form(payload.size())) {
+      case Session::BroadcastForm::Plain:
+        break;
+      case Session::BroadcastForm::Shared:
+        if (const BufferRef& d = frames.deflated[static_cast<std::size_t>(s->shared_window_bits() - 8)]) {
+          p = &placed[s->shared_window_bits() - 8];
+          frame = &d;
+        }
+        break;
+      case Session::BroadcastForm::Own:
+        sent += s->queue_message(payload, frames.binary, tag);
+        continue;
+    }
+    place(*frame, *p);
+    sent += s->send_frame(p->buf, p->off, p->len, tag, merge);
   }
   pl.stats.messages_out.add(sent);
 }
 
 void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
-  BufferRef frame = build_frame(payload, binary);
+  BroadcastFrames frames;
+  frames.plain = build_frame(payload, binary);
+  frames.header_bytes = static_cast<std::uint8_t>(frames.plain->size() - payload.size());
+  frames.binary = binary;
+  const CompressionOptions& c = options_.compression;
+  if (c.enabled && payload.size() >= c.min_size) {
+    // Once per window size that receivers without context takeover use, on the calling
+    // thread, for every receiver on every loop.
+    const unsigned windows = shared_windows_.load(std::memory_order_relaxed);
+    thread_local std::string z;
+    for (int bits = 9; bits <= 15; ++bits) {
+      if (!(windows >> bits & 1)) continue;
+      thread_deflater(c.level, bits, c.mem_level).compress(payload, z);
+      // Not smaller: those receivers get the plain frame (RSV1 is per message).
+      if (z.size() < payload.size()) frames.deflated[static_cast<std::size_t>(bits - 8)] = build_frame(z, binary, true);
+    }
+    if (z.capacity() > (256u << 10)) std::string().swap(z);
+  }
   std::uint64_t tag = topic_tag(topic);
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     loop::EventLoop* l = loops_[i];
     if (l->in_loop_thread()) {
-      deliver_local(i, frame, tag);
+      deliver_local(i, frames, tag);
     } else {
-      l->post([this, i, frame, tag] { deliver_local(i, frame, tag); });
+      l->post([this, i, frames, tag] { deliver_local(i, frames, tag); });
     }
   }
 }

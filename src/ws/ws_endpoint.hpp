@@ -4,8 +4,11 @@
 // Sessions are only touched by their own loop: each loop has its own list and id map in
 // per_loop_[loop index]. Anything addressed from another thread (a broadcast, a send to
 // one id) is posted to the owning loop. A broadcast frame is built once into a
-// SharedBuffer and every receiver's queue holds a reference to it.
+// SharedBuffer and every receiver's queue holds a reference to it (with
+// permessage-deflate, once more per window size for receivers without server context
+// takeover).
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <set>
@@ -19,6 +22,8 @@
 #include "http/http_connection.hpp"
 #include "loop/event_loop.hpp"
 #include "wirehub/websocket.hpp"
+#include "ws/deflate_negotiation.hpp"
+#include "ws/deflate_state.hpp"
 #include "ws/origin.hpp"
 #include "ws/token_auth.hpp"
 
@@ -72,12 +77,25 @@ class Endpoint final : public WebSocketEndpoint {
   const Principal* principal(const Session& s) const noexcept;
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
 
-  // Builds one unmasked frame (header + payload) in a shared buffer.
-  static BufferRef build_frame(std::string_view payload, bool binary);
+  // Builds one unmasked frame (header + payload) in a shared buffer; rsv1 marks the
+  // payload as compressed (permessage-deflate).
+  static BufferRef build_frame(std::string_view payload, bool binary, bool rsv1 = false);
+
+  // The session's own permessage-deflate state (context takeover), created on first use.
+  ConnectionDeflate& deflate_state(Session& s);
   // The queue tag of a topic: 0 for none, else a non-zero 64-bit hash.
   static std::uint64_t topic_tag(std::string_view topic) noexcept;
 
  private:
+  // One broadcast in every form a receiver may need: uncompressed, and compressed without
+  // context takeover once per window size in use (deflated[bits - 8]; null if not built).
+  struct BroadcastFrames {
+    BufferRef plain;
+    std::array<BufferRef, 8> deflated;
+    std::uint8_t header_bytes = 0;  // of plain
+    bool binary = false;
+  };
+
   // A loop's sessions in a slot table: a connection id names its slot, so finding a
   // session by id is one index and one compare, and a broadcast walks one array. A free
   // slot holds the next free slot's index, tagged with the low bit.
@@ -103,6 +121,9 @@ class Endpoint final : public WebSocketEndpoint {
       std::size_t loop_index = 0;
       void on_timer() override { endpoint->expire_tokens(loop_index); }
     } expiry_timer;
+    // Per-slot permessage-deflate state of sessions with context takeover; empty unless
+    // one of them compressed something.
+    std::vector<std::unique_ptr<ConnectionDeflate>> deflate;
   };
   Session* find(PerLoop& pl, ConnectionId id) const noexcept;
 
@@ -112,9 +133,11 @@ class Endpoint final : public WebSocketEndpoint {
   void expire_tokens(std::size_t loop_index);
   void arm_expiry_timer(PerLoop& pl, loop::EventLoop& l);
 
-  void deliver_local(std::size_t loop_index, const BufferRef& frame, std::uint64_t tag);
+  void deliver_local(std::size_t loop_index, const BroadcastFrames& frames, std::uint64_t tag);
   // skip_token: the offers "access_token, <jwt>" carried the token and are not choices.
   std::string_view choose_subprotocol(const http::RequestHead& head, bool skip_token) const;
+  // permessage-deflate for this handshake: nullopt when off or not offered acceptably.
+  std::optional<DeflateNegotiation> negotiate_compression(const http::RequestHead& head);
 
   std::string path_;
   WebSocketHandlers handlers_;
@@ -123,6 +146,10 @@ class Endpoint final : public WebSocketEndpoint {
   std::unique_ptr<TokenAuth> auth_;  // nullptr: no authentication
   std::vector<loop::EventLoop*> loops_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;
+  DeflatePolicy deflate_policy_;
+  // Bit b: some connection may take broadcasts compressed without context takeover with a
+  // window of b bits; broadcast() compresses once for each. Only ever gains bits.
+  std::atomic<std::uint16_t> shared_windows_{0};
 };
 
 }  // namespace wirehub::ws

@@ -4,6 +4,7 @@
 
 #include "core/block_pool.hpp"
 #include "ws/token_auth.hpp"
+#include "ws/deflate_state.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub::ws {
@@ -47,17 +48,22 @@ void* Session::operator new(std::size_t n) {
 
 void Session::operator delete(void* p) noexcept { session_pool().deallocate(p); }
 
-Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string_view subprotocol)
+Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string_view subprotocol,
+                 DeflateAgreement deflate)
     : net::Connection(from),
       endpoint_(endpoint),
       protocol_(Role::Server, protocol_limits(endpoint.options())),
       id_(id),
       subprotocol_(subprotocol, endpoint.options().subprotocols),
-      last_rx_ms_(static_cast<std::uint32_t>(loop().now_ms())) {
+      last_rx_ms_(static_cast<std::uint32_t>(loop().now_ms())),
+      deflate_(deflate) {
   set_drain_threshold(endpoint_.options().send_soft_limit);
+  if (deflate_.enabled) protocol_.accept_compressed();
 }
 
 const Principal* Session::principal() const noexcept { return endpoint_.principal(*this); }
+// The per-connection memory budget (docs/ARCHITECTURE.md): one 256-byte BlockPool block.
+static_assert(sizeof(Session) <= 256, "a Session must stay within one 256-byte block");
 
 void Session::start(char* rest, std::size_t n) {
   arm_keepalive();
@@ -107,6 +113,19 @@ bool Session::on_ping(std::string_view payload) {
 }
 
 bool Session::on_pong(std::string_view) { return true; }
+
+Inflater* Session::inflater() {
+  if (!deflate_.enabled) return nullptr;
+  // The client resets its window after each message: any inflater will do, the thread's.
+  if (deflate_.client_no_context_takeover) return &thread_inflater();
+  ConnectionDeflate& c = endpoint_.deflate_state(*this);
+  if (!c.inflater) {
+    // At least 9 bits: a zlib-based client told 8 compresses with 9 (see Inflater).
+    int bits = deflate_.client_window_bits < 9 ? 9 : deflate_.client_window_bits;
+    c.inflater = std::make_unique<Inflater>(bits, /*takeover=*/true, /*keep_output=*/0);
+  }
+  return c.inflater.get();
+}
 
 bool Session::on_close(std::uint16_t code, std::string_view reason) {
   bool we_initiated = closing_sent_;
@@ -188,13 +207,69 @@ bool Session::admit(std::size_t frame_bytes, std::uint64_t tag) {
 }
 
 bool Session::send(std::string_view payload, bool binary, std::string_view topic) {
+  if (!queue_message(payload, binary, Endpoint::topic_tag(topic))) return false;
+  endpoint_.loop_stats(loop().index()).messages_out.add();
+  return true;
+}
+
+bool Session::queue_message(std::string_view payload, bool binary, std::uint64_t tag) {
   if (!is_open() || closing_sent_) return false;
+  const Opcode op = binary ? Opcode::Binary : Opcode::Text;
+  if (compresses(payload.size())) return queue_compressed(payload, op, tag);
   char header[kMaxFrameHeader];
-  std::size_t h = write_frame_header(header, binary ? Opcode::Binary : Opcode::Text, true, payload.size());
-  std::uint64_t tag = Endpoint::topic_tag(topic);
+  std::size_t h = write_frame_header(header, op, true, payload.size());
   if (!admit(h + payload.size(), tag)) return false;
   Connection::send(std::string_view(header, h), payload, tag);
-  endpoint_.loop_stats(loop().index()).messages_out.add();
+  return true;
+}
+
+bool Session::compresses(std::size_t n) const noexcept {
+  // zlib cannot compress with an 8-bit window: a client that asked for one gets every
+  // message uncompressed, which RFC 7692 allows message by message (RSV1 clear).
+  return deflate_.enabled && deflate_.server_window_bits >= 9 && n >= endpoint_.options().compression.min_size;
+}
+
+Session::BroadcastForm Session::broadcast_form(std::size_t payload_bytes) const noexcept {
+  if (!compresses(payload_bytes)) return BroadcastForm::Plain;
+  // With context takeover the client's window holds everything we sent it: a frame
+  // compressed without that history would decode, but our compressor's window would
+  // then lack this message while the client's has it, and our next back-reference would
+  // point at the wrong bytes. Such a receiver gets the broadcast compressed on its own.
+  return deflate_.server_no_context_takeover ? BroadcastForm::Shared : BroadcastForm::Own;
+}
+
+bool Session::queue_compressed(std::string_view payload, Opcode op, std::uint64_t tag) {
+  const CompressionOptions& o = endpoint_.options().compression;
+  // Admission is decided on the uncompressed size, before compressing: with context
+  // takeover a message compressed and then refused would leave our window ahead of the
+  // client's. (Policies that remove queued frames are never combined with takeover: the
+  // endpoint then answers server_no_context_takeover.)
+  char header[kMaxFrameHeader];
+  if (!admit(write_frame_header(header, op, true, payload.size()) + payload.size(), tag)) return false;
+  Deflater* d;
+  if (deflate_.server_no_context_takeover) {
+    d = &thread_deflater(o.level, deflate_.server_window_bits, o.mem_level);
+  } else {
+    ConnectionDeflate& c = endpoint_.deflate_state(*this);
+    if (!c.deflater) {
+      const int bits = deflate_.server_window_bits;
+      c.deflater = std::make_unique<Deflater>(o.level, bits, o.mem_level, /*takeover=*/true);
+    }
+    d = c.deflater.get();
+  }
+  thread_local std::string z;
+  d->compress(payload, z);
+  std::string_view body = z;
+  bool rsv1 = true;
+  // Without takeover nothing depends on this message having gone through the compressor,
+  // so when compressing did not pay, the original bytes go instead.
+  if (!d->takeover() && z.size() >= payload.size()) {
+    body = payload;
+    rsv1 = false;
+  }
+  std::size_t h = write_frame_header(header, op, true, body.size(), nullptr, rsv1);
+  Connection::send(std::string_view(header, h), body, tag);
+  if (z.capacity() > (256u << 10)) std::string().swap(z);  // do not pin a huge message's buffer
   return true;
 }
 

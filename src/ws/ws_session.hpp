@@ -16,6 +16,7 @@
 #include "core/shared_buffer.hpp"
 #include "net/connection.hpp"
 #include "wirehub/websocket.hpp"
+#include "ws/deflate_negotiation.hpp"
 #include "ws/protocol.hpp"
 
 namespace wirehub::ws {
@@ -43,7 +44,9 @@ class SubprotocolName {
 class Session final : public net::Connection, public WebSocket, private Handler {
  public:
   // Takes over from's socket. The caller has queued the 101 response on from.
-  Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string_view subprotocol);
+  // deflate: the permessage-deflate parameters agreed in the handshake, if any.
+  Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std::string_view subprotocol,
+          DeflateAgreement deflate = {});
 
   // Sessions live in a BlockPool of their own (see core/block_pool.hpp for why).
   static void* operator new(std::size_t n);
@@ -61,6 +64,14 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   // back-pressure; it does not count messages_out (the caller counts a whole fan-out).
   // merge: see SliceQueue::push_shared (the caller decides once per fan-out).
   bool send_frame(const BufferRef& buf, std::size_t off, std::size_t len, std::uint64_t tag, bool merge);
+  // How a broadcast of payload_bytes reaches this connection: uncompressed, as the frame
+  // compressed once for every receiver without context takeover with this window
+  // (shared_window_bits()), or compressed with this connection's own context.
+  enum class BroadcastForm : std::uint8_t { Plain, Shared, Own };
+  BroadcastForm broadcast_form(std::size_t payload_bytes) const noexcept;
+  int shared_window_bits() const noexcept { return deflate_.server_window_bits; }
+  // send() without counting messages_out (a broadcast counts its whole fan-out).
+  bool queue_message(std::string_view payload, bool binary, std::uint64_t tag);
   // Called once the session is registered: runs on_open and the first bytes after the head.
   void start(char* rest, std::size_t n);
 
@@ -77,6 +88,11 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   bool on_pong(std::string_view payload) override;
   bool on_close(std::uint16_t code, std::string_view reason) override;
   void on_error(CloseCode code, std::string_view reason) override;
+  Inflater* inflater() override;
+
+  // Whether a message of n bytes goes out compressed.
+  bool compresses(std::size_t n) const noexcept;
+  bool queue_compressed(std::string_view payload, Opcode op, std::uint64_t tag);
 
   // Applies the slow-consumer policy for a frame of frame_bytes; false = do not queue it.
   bool admit(std::size_t frame_bytes, std::uint64_t tag);
@@ -96,6 +112,7 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   std::uint32_t last_rx_ms_;   // loop time of the last read, mod 2^32 ms (see since_rx_ms)
   bool close_notified_ = false;
   bool closing_sent_ = false;  // we sent a Close frame
+  DeflateAgreement deflate_;   // 2 bytes, in what was padding: no cost without deflate
 };
 
 }  // namespace wirehub::ws

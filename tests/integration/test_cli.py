@@ -43,6 +43,13 @@ def test_bad_flags_exit_2_with_a_message(args, needle):
     ("[http]\nmax_head_bytes = 1\n", "http.max_head_bytes"),
     ("[websocket]\nallowed_origins = \"https://a.example\"\n", "websocket.allowed_origins"),
     ("[websocket]\nallowed_origins = [\"https://ok.example\", \"example.com\"]\n", "\"example.com\""),
+    ("[websocket]\ncompression = \"gzip\"\n", "websocket.compression"),
+    ("[websocket]\nbroadcast_compression = true\n", "websocket.broadcast_compression"),
+    ("[websocket]\ncompression_server_max_window_bits = 7\n", "websocket.compression_server_max_window_bits"),
+    ("[websocket]\ncompression_client_max_window_bits = 16\n", "websocket.compression_client_max_window_bits"),
+    ("[websocket]\ncompression_level = 10\n", "websocket.compression_level"),
+    ("[websocket]\ncompression_mem_level = 0\n", "websocket.compression_mem_level"),
+    ("[websocket]\ncompression_min_bytes = -1\n", "websocket.compression_min_bytes"),
     ("[server\n", "wirehub.toml"),
 ])
 def test_bad_config_exits_2_naming_the_key(tmp_path, text, needle):

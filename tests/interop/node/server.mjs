@@ -162,6 +162,8 @@ export function withDeadline(promise, ms, what) {
 export async function openClient(server, p, options = {}) {
   const ws = new WebSocket(server.url(p), { perMessageDeflate: false, maxPayload: 0, ...options });
   ws.inbox = new MessageInbox(ws);
+  // The server's Sec-WebSocket-Extensions answer, verbatim (undefined when none).
+  ws.once('upgrade', (res) => { ws.negotiatedHeader = res.headers['sec-websocket-extensions']; });
   ws.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   // A socket error (e.g. EPIPE while the server fails the connection) is reported through
   // the close code the tests assert; without a listener it would crash the runner.

@@ -143,6 +143,25 @@ TEST(Handshake, RefusesEverythingElse) {
   EXPECT_NE(check_upgrade_response("HTTP/1.1 101 Switching Protocols", kAccept), nullptr);
 }
 
+// connect --offer-deflate: the offer goes out, and only a permessage-deflate answer is taken.
+TEST(Handshake, DeflateOfferAndAnswer) {
+  const std::string r = upgrade_request("127.0.0.1:8080", "/ws/echo", "dGhlIHNhbXBsZSBub25jZQ==", true);
+  EXPECT_NE(r.find("\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"),
+            std::string::npos);
+  EXPECT_EQ(find_head_end(r), r.size());
+  EXPECT_EQ(upgrade_request("h", "/", "k").find("Sec-WebSocket-Extensions"), std::string::npos);
+  const std::string fields =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + std::string(kAccept) + "\r\n";
+  const std::string deflate = response("HTTP/1.1 101 Switching Protocols",
+                                       fields + "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n");
+  EXPECT_EQ(check_upgrade_response(deflate, kAccept, true), nullptr);
+  EXPECT_NE(check_upgrade_response(deflate, kAccept, false), nullptr);
+  EXPECT_NE(check_upgrade_response(response("HTTP/1.1 101 Switching Protocols",
+                                            fields + "Sec-WebSocket-Extensions: x-other\r\n"),
+                                   kAccept, true),
+            nullptr);
+}
+
 TEST(Handshake, FindsTheEndOfTheHeadOnly) {
   EXPECT_EQ(find_head_end("HTTP/1.1 101 X\r\nA: b\r\n"), std::string_view::npos);
   EXPECT_EQ(find_head_end("HTTP/1.1 101 X\r\n\r\n\x81\x02hi"), 18u);

@@ -43,6 +43,7 @@ class WsClient {
   struct Frame {
     std::uint8_t opcode = 0;
     bool fin = true;
+    bool rsv1 = false;  // compressed (permessage-deflate); only with accept_rsv1
     std::string payload;
     std::uint16_t close_code() const {
       if (payload.size() < 2) return 1005;
@@ -94,6 +95,9 @@ class WsClient {
   WsClient& operator=(const WsClient&) = delete;
 
   bool open() const { return open_; }
+  // permessage-deflate was agreed: frames with RSV1 are valid from now on. (To send one,
+  // pass opcode | 0x40.)
+  bool accept_rsv1 = false;
   const std::string& response_head() const { return response_head_; }
   int fd() const { return fd_; }
   void close_socket() {
@@ -155,7 +159,7 @@ class WsClient {
       if (in_.size() >= 2) {
         const auto b0 = static_cast<unsigned char>(in_[0]);
         const auto b1 = static_cast<unsigned char>(in_[1]);
-        if ((b1 & 0x80) || (b0 & 0x70)) {  // servers never mask; no extensions negotiated
+        if ((b1 & 0x80) || (b0 & (accept_rsv1 ? 0x30 : 0x70))) {  // servers never mask; RSV only as agreed
           bad_ = true;
           return std::nullopt;
         }
@@ -174,6 +178,7 @@ class WsClient {
             Frame f;
             f.opcode = b0 & 0x0F;
             f.fin = (b0 & 0x80) != 0;
+            f.rsv1 = (b0 & 0x40) != 0;
             f.payload = in_.substr(hl, static_cast<std::size_t>(len));
             in_.erase(0, hl + static_cast<std::size_t>(len));
             return f;
