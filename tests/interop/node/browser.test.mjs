@@ -34,7 +34,7 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirehub-browser-'));
   pki = makePki(dir);
   server = await startServer({
-    config: {},
+    config: { websocket: { compression: 'per_connection' } },
     args: async () => {
       tlsPort = await freePort();
       return ['--tls-cert', pki.cert, '--tls-key', pki.key, '--tls-listen', `127.0.0.1:${tlsPort}`];
