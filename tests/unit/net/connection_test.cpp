@@ -35,6 +35,7 @@
 #include "core/shared_buffer.hpp"
 #include "loop/event_loop.hpp"
 #include "net/connection.hpp"
+#include "loop_fixture.hpp"
 #include "test_support.hpp"
 
 namespace wirehub::net {
@@ -46,112 +47,18 @@ using loop::EventLoop;
 using test::open_fd_count;
 using test::wait_until;
 
-// A deterministic byte pattern, so reordered or lost bytes show.
-std::string pattern(std::size_t n, std::size_t seed = 0) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed + i / 251) % 26);
-  return s;
-}
+using test_fixture::pattern;
+using test_fixture::Probe;
+using test_fixture::TestConnection;
 
-// What a TestConnection reports; owned by the test so it outlives the connection.
-struct Probe {
-  std::atomic<int> closed{0};
-  std::atomic<int> peer_closed{0};
-  std::atomic<int> drained{0};
-  std::atomic<int> reads{0};
-  std::atomic<std::size_t> bytes_read{0};
-  // Called on the loop thread with each read (default: nothing).
-  std::function<void(Connection&, std::string_view)> on_read;
-};
-
-class TestConnection final : public Connection {
- public:
-  TestConnection(EventLoop& loop, int fd, Probe& probe) : Connection(loop, fd), probe_(probe) {}
-
- private:
-  void on_read(char* data, std::size_t n) override {
-    probe_.reads.fetch_add(1);
-    probe_.bytes_read.fetch_add(n);
-    if (probe_.on_read) probe_.on_read(*this, std::string_view(data, n));
-  }
-  void on_peer_closed() override {
-    probe_.peer_closed.fetch_add(1);
-    Connection::on_peer_closed();
-  }
-  void on_closed() override { probe_.closed.fetch_add(1); }
-  void on_drained() override { probe_.drained.fetch_add(1); }
-
-  Probe& probe_;
-};
-
-class ConnectionTest : public ::testing::Test {
+class ConnectionTest : public test_fixture::LoopFixture {
  protected:
-  void SetUp() override {
-    fds_before_ = open_fd_count();
-    loop_ = std::make_unique<EventLoop>();
-    done_f_ = done_.get_future();
-    thread_ = std::thread([this] {
-      loop_->run();
-      done_.set_value();
-    });
-  }
-
-  void TearDown() override {
-    // Close whatever a test left open (its handlers may refer to the test's locals, which
-    // are gone by now: detach them first), then prove nothing is left on the loop.
-    run([&] {
-      for (Probe& p : probes_) p.on_read = nullptr;
-      Connection::for_each_on_this_thread([](Connection& c) { c.close_now(); });
-    });
-    EXPECT_TRUE(wait_until([&] {
-      std::size_t n = 1;
-      run([&] { n = Connection::count_on_this_thread(); });
-      return n == 0;
-    })) << "connections still open at the end of the test";
-    loop_->stop();
-    if (done_f_.wait_for(5s) != std::future_status::ready) {
-      std::fprintf(stderr, "event loop did not stop\n");
-      std::abort();
-    }
-    thread_.join();
-    loop_.reset();
-    for (int fd : peer_fds_) ::close(fd);
-    EXPECT_EQ(open_fd_count(), fds_before_) << "fds leaked";
-  }
-
-  // Runs fn on the loop thread and waits for it. A loop that does not run it within 10 s
-  // is hung: abort rather than return while fn may still run against our stack.
-  template <class Fn>
-  void run(Fn fn) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto f = done->get_future();
-    loop_->post([fn = std::move(fn), done]() mutable {
-      fn();
-      done->set_value();
-    });
-    if (f.wait_for(10s) != std::future_status::ready) {
-      std::fprintf(stderr, "posted task did not run within 10 s\n");
-      std::abort();
-    }
-  }
-
-  // A Probe that outlives the connections reporting to it (they may close after the
-  // test body returned, in TearDown).
-  Probe& probe() { return probes_.emplace_back(); }
-
   // A socket pair: a TestConnection on one end (created on the loop thread), and the
   // blocking peer end, with a receive timeout so a missing byte fails instead of hanging.
   TestConnection* connect(Probe& probe, int type = SOCK_STREAM) {
-    int sv[2];
-    EXPECT_EQ(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    int flags = fcntl(sv[1], F_GETFL);
-    fcntl(sv[1], F_SETFL, flags & ~O_NONBLOCK);
-    timeval tv{5, 0};
-    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    peer_fds_.push_back(sv[1]);
+    const int fd = socket_pair(type);
     TestConnection* c = nullptr;
-    run([&] { c = new TestConnection(*loop_, sv[0], probe); });
+    run([&] { c = new TestConnection(*loop_, fd, probe); });
     return c;
   }
   int peer(std::size_t i = 0) const { return peer_fds_.at(i); }
@@ -183,16 +90,6 @@ class ConnectionTest : public ::testing::Test {
     run([] {});
     run([] {});
   }
-
-  std::unique_ptr<EventLoop> loop_;
-  std::deque<Probe> probes_;
-  std::vector<int> peer_fds_;
-  int fds_before_ = 0;
-
- private:
-  std::promise<void> done_;
-  std::future<void> done_f_;
-  std::thread thread_;
 };
 
 TEST_F(ConnectionTest, CorkedEchoIsWrittenWithOneSend) {

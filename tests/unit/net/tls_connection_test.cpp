@@ -33,6 +33,7 @@
 #include "net/connection.hpp"
 #include "net/tls_context.hpp"
 #include "net/tls_stream.hpp"
+#include "loop_fixture.hpp"
 #include "test_support.hpp"
 #include "tls_test_support.hpp"
 
@@ -45,42 +46,9 @@ using test::BlockingTlsClient;
 using test::open_fd_count;
 using test::wait_until;
 
-std::string pattern(std::size_t n, std::size_t seed = 0) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed + i / 251) % 26);
-  return s;
-}
-
-struct Probe {
-  std::atomic<int> closed{0};
-  std::atomic<int> peer_closed{0};
-  std::atomic<std::size_t> bytes_read{0};
-  std::mutex mu;
-  std::string received;  // everything read, when keep is set
-  bool keep = false;
-  std::function<void(Connection&, std::string_view)> on_read;
-};
-
-class TestConnection final : public Connection {
- public:
-  TestConnection(EventLoop& loop, int fd, Probe& probe) : Connection(loop, fd), probe_(probe) {}
-
- private:
-  void on_read(char* data, std::size_t n) override {
-    if (probe_.keep) {
-      std::lock_guard lock(probe_.mu);
-      probe_.received.append(data, n);
-    }
-    probe_.bytes_read.fetch_add(n);
-    if (probe_.on_read) probe_.on_read(*this, std::string_view(data, n));
-  }
-  void on_peer_closed() override {
-    probe_.peer_closed.fetch_add(1);
-    Connection::on_peer_closed();
-  }
-  void on_closed() override { probe_.closed.fetch_add(1); }
-  Probe& probe_;
-};
+using test_fixture::pattern;
+using test_fixture::Probe;
+using test_fixture::TestConnection;
 
 // What a protocol upgrade does: a new connection object takes the socket (and its TLS
 // session) over from the one reading.
@@ -98,79 +66,22 @@ class Successor final : public Connection {
   Probe& probe_;
 };
 
-class TlsConnectionTest : public ::testing::Test {
+class TlsConnectionTest : public test_fixture::LoopFixture {
  protected:
-  virtual std::size_t read_buffer_bytes() const { return 512 * 1024; }
-
   void SetUp() override {
-    fds_before_ = open_fd_count();
     cert_ = test::make_self_signed(dir_, "server", "DNS:localhost,IP:127.0.0.1");
     server_ctx_ = TlsContext::server({cert_.cert, cert_.key});
-    loop_ = std::make_unique<EventLoop>(read_buffer_bytes());
-    done_f_ = done_.get_future();
-    thread_ = std::thread([this] {
-      loop_->run();
-      done_.set_value();
-    });
+    LoopFixture::SetUp();
   }
-
-  void TearDown() override {
-    run([&] {
-      for (Probe& p : probes_) p.on_read = nullptr;
-      Connection::for_each_on_this_thread([](Connection& c) { c.close_now(); });
-    });
-    EXPECT_TRUE(wait_until([&] {
-      std::size_t n = 1;
-      run([&] { n = Connection::count_on_this_thread(); });
-      return n == 0;
-    })) << "connections still open at the end of the test";
-    loop_->stop();
-    if (done_f_.wait_for(5s) != std::future_status::ready) {
-      std::fprintf(stderr, "event loop did not stop\n");
-      std::abort();
-    }
-    thread_.join();
-    loop_.reset();
-    clients_.clear();
-    for (int fd : peer_fds_) ::close(fd);
-    EXPECT_EQ(open_fd_count(), fds_before_) << "fds leaked";
-  }
-
-  template <class Fn>
-  void run(Fn fn) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto f = done->get_future();
-    loop_->post([fn = std::move(fn), done]() mutable {
-      fn();
-      done->set_value();
-    });
-    if (f.wait_for(10s) != std::future_status::ready) {
-      std::fprintf(stderr, "posted task did not run within 10 s\n");
-      std::abort();
-    }
-  }
-
-  Probe& probe() { return probes_.emplace_back(); }
+  void release_peers() override { clients_.clear(); }
 
   // A socketpair with a TLS server connection on one end; the peer end is blocking, with
   // 5 s timeouts. buffer_bytes > 0 shrinks both ends' socket buffers (short writes).
   TestConnection* connect(Probe& probe, int buffer_bytes = 0) {
-    int sv[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK);
-    timeval tv{5, 0};
-    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (buffer_bytes > 0) {
-      for (int fd : sv) {
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
-      }
-    }
-    peer_fds_.push_back(sv[1]);
+    const int fd = socket_pair(SOCK_STREAM, buffer_bytes);
     TestConnection* c = nullptr;
     run([&] {
-      c = new TestConnection(*loop_, sv[0], probe);
+      c = new TestConnection(*loop_, fd, probe);
       EXPECT_TRUE(c->start_tls(*server_ctx_));
     });
     return c;
@@ -188,16 +99,7 @@ class TlsConnectionTest : public ::testing::Test {
   test::TempDir dir_;
   test::CertFiles cert_;
   std::unique_ptr<TlsContext> server_ctx_;
-  std::unique_ptr<EventLoop> loop_;
-  std::deque<Probe> probes_;
-  std::vector<int> peer_fds_;
   std::vector<std::unique_ptr<BlockingTlsClient>> clients_;
-  int fds_before_ = 0;
-
- private:
-  std::promise<void> done_;
-  std::future<void> done_f_;
-  std::thread thread_;
 };
 
 TEST_F(TlsConnectionTest, EchoesThroughTheLoopAndNegotiatesHttp11) {
