@@ -50,6 +50,16 @@ def test_bad_flags_exit_2_with_a_message(args, needle):
     ("[websocket]\ncompression_level = 10\n", "websocket.compression_level"),
     ("[websocket]\ncompression_mem_level = 0\n", "websocket.compression_mem_level"),
     ("[websocket]\ncompression_min_bytes = -1\n", "websocket.compression_min_bytes"),
+    ("[tls]\ncert = \"x\"\n", "tls.cert"),
+    ("[tls]\nsni = \"x\"\n", "tls.sni"),
+    ("[tls]\nsni = [{ cert_file = \"a.pem\" }]\n", "tls.sni[0]"),
+    ("[tls]\nsni = [{ cert_file = \"a.pem\", key_file = \"a.key\" }]\n", "--tls-cert"),
+    ("[jwt]\nleeway_s = -1\n", "jwt.leeway_s"),
+    ("[jwt]\nclose_on_expiry = \"yes\"\n", "jwt.close_on_expiry"),
+    ("[jwt]\nsecret = \"0123456789abcdef0123456789abcdef\"\nrequire = [\"scope\"]\n", "expected claim=value"),
+    ("[jwt]\nsecret = \"short\"\n", "HS256 secret shorter than 256 bits"),
+    ("[jwt]\nsecret = \"0123456789abcdef0123456789abcdef\"\npublic_key_file = \"/etc/hostname\"\n", "one key"),
+    ("[jwt]\nsecret_file = \"/nonexistent-secret\"\n", "/nonexistent-secret: cannot read"),
     ("[server\n", "wirehub.toml"),
 ])
 def test_bad_config_exits_2_naming_the_key(tmp_path, text, needle):

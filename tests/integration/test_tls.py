@@ -172,17 +172,3 @@ def test_bad_tls_flags_exit_2_with_a_message(pki, case):
     result = run_binary("--listen", "127.0.0.1:0", *args)
     assert result.returncode == 2, result.stderr
     assert needle in result.stderr
-
-
-@pytest.mark.parametrize("text, needle", [
-    ("[tls]\ncert = \"x\"\n", "tls.cert"),
-    ("[tls]\nsni = \"x\"\n", "tls.sni"),
-    ("[tls]\nsni = [{ cert_file = \"a.pem\" }]\n", "tls.sni[0]"),
-    ("[tls]\nsni = [{ cert_file = \"a.pem\", key_file = \"a.key\" }]\n", "--tls-cert"),
-])
-def test_bad_tls_config_exits_2(tmp_path, text, needle):
-    path = tmp_path / "wirehub.toml"
-    path.write_text(text)
-    result = run_binary("--listen", "127.0.0.1:0", "--config", str(path))
-    assert result.returncode == 2, result.stderr
-    assert needle in result.stderr
