@@ -3,8 +3,8 @@
 #include <new>
 
 #include "core/block_pool.hpp"
-#include "ws/token_auth.hpp"
 #include "ws/deflate_state.hpp"
+#include "ws/token_auth.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub::ws {
@@ -62,6 +62,7 @@ Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std
 }
 
 const Principal* Session::principal() const noexcept { return endpoint_.principal(*this); }
+
 // The per-connection memory budget (docs/ARCHITECTURE.md): one 256-byte BlockPool block.
 static_assert(sizeof(Session) <= 256, "a Session must stay within one 256-byte block");
 
