@@ -1,0 +1,329 @@
+// OrderStore against real SQLite files, one temporary directory per test.
+
+#include "store/order_store.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <regex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wirehub::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class OrderStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "wirehub-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = (dir_ / "orders.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A second, raw connection, for looking behind the store's back.
+  struct Raw {
+    sqlite3* db = nullptr;
+    explicit Raw(const std::string& path) {
+      EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    }
+    ~Raw() { sqlite3_close(db); }
+    void exec(const std::string& sql) {
+      char* err = nullptr;
+      ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    }
+    std::string text(const std::string& sql) {
+      sqlite3_stmt* s = nullptr;
+      std::string out;
+      EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK);
+      if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+        out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      }
+      sqlite3_finalize(s);
+      return out;
+    }
+  };
+
+  static NewOrder order(std::string customer = "c-1", double total = 9.5,
+                        std::string items = R"([{"sku":"A","qty":1}])") {
+    return NewOrder{std::move(customer), total, std::move(items)};
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(OrderStoreTest, MigrationsCreateTheSchemaAndSetUserVersion) {
+  ASSERT_GE(OrderStore::schema_version(), 1);
+  OrderStore::open(path_);
+  Raw raw(path_);
+  EXPECT_EQ(raw.text("PRAGMA user_version"), std::to_string(OrderStore::schema_version()));
+  const std::string sql = raw.text("SELECT sql FROM sqlite_master WHERE name = 'orders'");
+  EXPECT_NE(sql.find("AUTOINCREMENT"), std::string::npos) << sql;
+  for (const char* col : {"seq", "order_id", "customer_id", "total", "items", "created_at"}) {
+    EXPECT_EQ(raw.text(std::string("SELECT count(*) FROM pragma_table_info('orders') WHERE name = '") +
+                       col + "'"),
+              "1")
+        << col;
+  }
+}
+
+TEST_F(OrderStoreTest, AppendReturnsTheStoredOrder) {
+  auto store = OrderStore::open(path_);
+  const StoredOrder a = store->append(order("alice", 12.25));
+  EXPECT_EQ(a.seq, 1);
+  EXPECT_EQ(a.customer_id, "alice");
+  EXPECT_EQ(a.total, 12.25);
+  EXPECT_EQ(a.items_json, R"([{"sku":"A","qty":1}])");
+  EXPECT_EQ(store->get(a.order_id), a);
+  EXPECT_EQ(store->last_seq(), 1);
+}
+
+TEST_F(OrderStoreTest, OrderWithoutItemsReadsBackEmpty) {
+  auto store = OrderStore::open(path_);
+  const StoredOrder a = store->append(order("bob", 1, ""));
+  ASSERT_TRUE(store->get(a.order_id));
+  EXPECT_EQ(store->get(a.order_id)->items_json, "");
+}
+
+TEST_F(OrderStoreTest, ReopeningKeepsTheOrdersAndSeqContinues) {
+  std::vector<StoredOrder> before;
+  {
+    auto store = OrderStore::open(path_);
+    for (int i = 0; i < 3; ++i) before.push_back(store->append(order("c" + std::to_string(i))));
+  }
+  auto store = OrderStore::open(path_);
+  EXPECT_EQ(store->after(0, 100), before);
+  EXPECT_EQ(store->last_seq(), 3);
+  EXPECT_EQ(store->append(order()).seq, 4);
+}
+
+TEST_F(OrderStoreTest, SeqIsStrictlyIncreasingAndNeverReusedAfterDeletingTheNewest) {
+  auto store = OrderStore::open(path_);
+  std::int64_t prev = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto seq = store->append(order()).seq;
+    EXPECT_GT(seq, prev);
+    prev = seq;
+  }
+  {
+    Raw raw(path_);
+    raw.exec("DELETE FROM orders WHERE seq = " + std::to_string(prev));
+  }
+  EXPECT_EQ(store->last_seq(), prev);  // the highest ever assigned, not max(seq)
+  EXPECT_EQ(store->append(order()).seq, prev + 1);
+}
+
+TEST_F(OrderStoreTest, WalModeIsOnAndTheLogExistsAfterAWrite) {
+  auto store = OrderStore::open(path_);
+  store->append(order());
+  EXPECT_TRUE(fs::exists(path_ + "-wal"));
+  Raw raw(path_);
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(OrderStoreTest, AfterPagesOldestFirstWithinTheLimit) {
+  auto store = OrderStore::open(path_);
+  for (int i = 0; i < 10; ++i) store->append(order("c" + std::to_string(i)));
+
+  const auto first = store->after(0, 4);
+  ASSERT_EQ(first.size(), 4u);
+  for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i].seq, static_cast<std::int64_t>(i) + 1);
+  EXPECT_EQ(first[0].customer_id, "c0");
+
+  const auto next = store->after(first.back().seq, 4);
+  ASSERT_EQ(next.size(), 4u);
+  EXPECT_EQ(next.front().seq, 5);
+
+  const auto last = store->after(8, 4);  // only two left
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last.front().seq, 9);
+  EXPECT_EQ(last.back().seq, 10);
+
+  EXPECT_TRUE(store->after(10, 4).empty());
+  EXPECT_TRUE(store->after(0, 0).empty());
+  EXPECT_EQ(store->after(-5, 100).size(), 10u);
+  EXPECT_EQ(store->after(0, std::numeric_limits<std::size_t>::max()).size(), 10u);
+}
+
+TEST_F(OrderStoreTest, GetFindsPresentOrdersOnly) {
+  auto store = OrderStore::open(path_);
+  const auto a = store->append(order("alice"));
+  const auto b = store->append(order("bob"));
+  ASSERT_TRUE(store->get(b.order_id));
+  EXPECT_EQ(store->get(b.order_id)->customer_id, "bob");
+  EXPECT_EQ(*store->get(a.order_id), a);
+  EXPECT_FALSE(store->get("00000000-0000-4000-8000-000000000000"));
+  EXPECT_FALSE(store->get(""));
+}
+
+TEST_F(OrderStoreTest, CreatedAtIsRfc3339UtcWithMilliseconds) {
+  auto store = OrderStore::open(path_);
+  const auto a = store->append(order());
+  EXPECT_TRUE(std::regex_match(a.created_at,
+                               std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)")))
+      << a.created_at;
+}
+
+TEST_F(OrderStoreTest, CreatedAtComesFromTheInjectedClock) {
+  using namespace std::chrono;
+  // 2024-02-29T23:59:59.007Z, plus 0.9 ms that must be truncated, not rounded.
+  const auto t = system_clock::time_point(seconds(1709251199)) + microseconds(7900);
+  auto store = OrderStore::open(path_, [t] { return t; });
+  EXPECT_EQ(store->append(order()).created_at, "2024-02-29T23:59:59.007Z");
+  EXPECT_EQ(format_rfc3339_ms(system_clock::time_point{}), "1970-01-01T00:00:00.000Z");
+}
+
+TEST_F(OrderStoreTest, OrderIdsAreUniqueUuidV4s) {
+  auto store = OrderStore::open(path_);
+  std::set<std::string> ids;
+  const std::regex v4(R"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})");
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = store->append(order()).order_id;
+    ASSERT_TRUE(std::regex_match(id, v4)) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+TEST_F(OrderStoreTest, NonFiniteTotalsAreRefusedAndNothingIsStored) {
+  auto store = OrderStore::open(path_);
+  EXPECT_THROW(store->append(order("x", std::nan(""))), std::invalid_argument);
+  EXPECT_THROW(store->append(order("x", std::numeric_limits<double>::infinity())),
+               std::invalid_argument);
+  EXPECT_THROW(store->append(order("x", -std::numeric_limits<double>::infinity())),
+               std::invalid_argument);
+  EXPECT_EQ(store->last_seq(), 0);
+  EXPECT_EQ(store->append(order()).seq, 1);
+}
+
+TEST_F(OrderStoreTest, AFailedInsertLeavesNoTransactionOpen) {
+  auto store = OrderStore::open(path_);
+  {
+    Raw raw(path_);  // a trigger that refuses the next insert
+    raw.exec(
+        "CREATE TRIGGER refuse BEFORE INSERT ON orders "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+  }
+  try {
+    store->append(order());
+    FAIL() << "append did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("refused by test"), std::string::npos) << e.what();
+  }
+  {
+    Raw raw(path_);
+    raw.exec("DROP TRIGGER refuse");
+  }
+  EXPECT_EQ(store->append(order()).seq, 1);  // the failed insert took no seq
+}
+
+TEST_F(OrderStoreTest, ADatabaseFromANewerVersionIsRefused) {
+  {
+    Raw raw(path_);
+    raw.exec("PRAGMA user_version = 99");
+  }
+  try {
+    OrderStore::open(path_);
+    FAIL() << "open did not throw";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path_), std::string::npos) << what;
+    EXPECT_NE(what.find("99"), std::string::npos) << what;
+    EXPECT_NE(what.find("newer"), std::string::npos) << what;
+  }
+  Raw raw(path_);  // and left as it was
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "99");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM sqlite_master"), "0");
+}
+
+TEST_F(OrderStoreTest, APathInAMissingDirectoryGivesAClearError) {
+  const std::string path = (dir_ / "no-such-dir" / "orders.db").string();
+  try {
+    OrderStore::open(path);
+    FAIL() << "open did not throw";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("unable to open"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "no-such-dir"));
+}
+
+TEST_F(OrderStoreTest, AFileThatIsNotADatabaseIsRefused) {
+  {
+    std::FILE* f = std::fopen(path_.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    for (int i = 0; i < 128; ++i) std::fputs("this is not an SQLite database, not even close\n", f);
+    std::fclose(f);
+  }
+  EXPECT_THROW(OrderStore::open(path_), std::runtime_error);
+}
+
+// Durability of acknowledged writes: a child appends orders and reports each seq on a
+// pipe only after append returned; the parent kills it with SIGKILL at a random point.
+// Every reported seq must be in the database afterwards. (SIGKILL loses the process, not
+// the page cache; power loss is what synchronous=FULL is for, and is not simulated.)
+TEST_F(OrderStoreTest, EveryAcknowledgedOrderSurvivesSigkill) {
+  OrderStore::open(path_);  // migrate first, so the child spends its time appending
+  std::mt19937 rng(std::random_device{}());
+  const int kill_after = std::uniform_int_distribution<int>(1, 150)(rng);
+
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    try {
+      auto store = OrderStore::open(path_);
+      for (int i = 0; i < 100000; ++i) {
+        const std::int64_t seq = store->append(order("crash", i)).seq;
+        if (write(fds[1], &seq, sizeof seq) != sizeof seq) _exit(3);
+      }
+    } catch (...) {
+      _exit(2);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+
+  std::vector<std::int64_t> acked;
+  std::int64_t seq;
+  while (static_cast<int>(acked.size()) < kill_after &&
+         read(fds[0], &seq, sizeof seq) == sizeof seq) {
+    acked.push_back(seq);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  // Seqs written between our last read and the kill were acknowledged too.
+  while (read(fds[0], &seq, sizeof seq) == sizeof seq) acked.push_back(seq);
+  close(fds[0]);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early, status " << status;
+  ASSERT_GE(static_cast<int>(acked.size()), kill_after);
+
+  auto store = OrderStore::open(path_);
+  for (const auto s : acked) {
+    const auto got = store->after(s - 1, 1);
+    ASSERT_EQ(got.size(), 1u) << "acknowledged seq " << s << " lost";
+    EXPECT_EQ(got[0].seq, s);
+  }
+  EXPECT_GE(store->last_seq(), acked.back());
+}
+
+}  // namespace
+}  // namespace wirehub::store
