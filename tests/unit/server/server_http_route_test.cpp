@@ -4,7 +4,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 
 #include <string>
 
+#include "test_support.hpp"
 #include "wirehub/server.hpp"
 
 namespace wirehub {
@@ -31,13 +31,7 @@ std::string exchange(std::uint16_t port, const std::string& request) {
       if (w <= 0) break;
       off += static_cast<std::size_t>(w);
     }
-    char buf[4096];
-    pollfd p{fd, POLLIN, 0};
-    while (::poll(&p, 1, 5000) > 0) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
+    out = test::read_until_eof(fd);
   }
   ::close(fd);
   return out;

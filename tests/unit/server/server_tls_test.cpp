@@ -58,19 +58,6 @@ struct TlsServerFixture : ::testing::Test {
   int fds_before = 0;
 };
 
-// Reads what the plain socket receives until EOF or 5 s of silence.
-std::string read_plain_until_eof(int fd) {
-  std::string out;
-  char buf[4096];
-  pollfd p{fd, POLLIN, 0};
-  while (::poll(&p, 1, 5000) > 0) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
 // A masked client frame (RFC 6455 section 5.2), payload < 126 bytes.
 std::string client_frame(std::uint8_t opcode, std::string_view payload) {
   std::string f;
@@ -92,7 +79,7 @@ TEST_F(TlsServerFixture, HttpsAndPlainServeTheSameRoutesOnTheirOwnPorts) {
   int plain = connect_loopback(s.port());
   const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(::send(plain, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
-  EXPECT_EQ(read_plain_until_eof(plain).substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_EQ(test::read_until_eof(plain).substr(0, 15), "HTTP/1.1 200 OK");
   ::close(plain);
 
   int fd = connect_loopback(s.tls_port());
@@ -144,8 +131,8 @@ TEST_F(TlsServerFixture, AHandshakeThatNeverCompletesIsClosedAtTheHeaderTimeout)
   const char hello[] = "\x16\x03\x01\x02\x00\x01";  // a ClientHello that never finishes
   ASSERT_EQ(::send(partial, hello, sizeof hello - 1, 0), static_cast<ssize_t>(sizeof hello - 1));
   const auto t0 = std::chrono::steady_clock::now();
-  read_plain_until_eof(silent);
-  read_plain_until_eof(partial);
+  test::read_until_eof(silent);
+  test::read_until_eof(partial);
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(took, 3s) << "not closed by the header timeout";
   ::close(silent);
@@ -157,7 +144,7 @@ TEST_F(TlsServerFixture, PlaintextOnTheTlsPortIsClosedAndTlsOnThePlainPortGets40
   int fd = connect_loopback(s.tls_port());
   const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
-  const std::string answer = read_plain_until_eof(fd);  // EOF (perhaps after an alert), no hang
+  const std::string answer = test::read_until_eof(fd);  // EOF (perhaps after an alert), no hang
   EXPECT_EQ(answer.find("HTTP/1.1"), std::string::npos);
   ::close(fd);
 
