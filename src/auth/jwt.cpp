@@ -12,20 +12,13 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/base64.hpp"
+
 namespace wirehub::auth {
 
 namespace {
 
 constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int sextet(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
 
 std::string_view algorithm_name(JwtAlgorithm a) {
   switch (a) {
@@ -74,7 +67,7 @@ std::optional<std::string> base64url_decode(std::string_view in) {
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : in) {
-    int v = sextet(c);
+    int v = base64_value(c, Base64Alphabet::Url);
     if (v < 0) return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;

@@ -5,6 +5,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "core/base64.hpp"
+
 namespace wirehub::ws {
 namespace {
 
@@ -27,24 +29,14 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-// Value of a base64 alphabet character (RFC 4648 section 4), or -1.
-int base64_value(char c) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 // RFC 6455 4.1: the key is "a randomly selected 16-byte value that has been
 // base64-encoded". 16 bytes encode as 22 characters and "=="; the 22nd character carries
 // only 2 data bits, so its low 4 bits must be zero in the canonical encoding (RFC 4648 3.5).
 bool is_valid_key(std::string_view key) noexcept {
   if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
   for (std::size_t i = 0; i < 22; ++i)
-    if (base64_value(key[i]) < 0) return false;
-  return (base64_value(key[21]) & 0x0F) == 0;
+    if (base64_value(key[i], Base64Alphabet::Standard) < 0) return false;
+  return (base64_value(key[21], Base64Alphabet::Standard) & 0x0F) == 0;
 }
 
 }  // namespace
