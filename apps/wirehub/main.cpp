@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "dashboard.hpp"
 #include "wirehub/server.hpp"
 
 namespace {
@@ -167,6 +168,7 @@ int main(int argc, char** argv) {
   try {
     wirehub::Server server(cfg.server);
     mount_raw_endpoints(server, cfg, jwt);
+    wirehub::app::mount_dashboard(server);
     server.run_until_signal();
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "wirehub: %s\n", e.what());

@@ -75,8 +75,9 @@ async function pollUntil(predicate, ms) {
 
 // Starts wirehub with an optional TOML config and extra flags (args: an array, or a
 // function of nothing returning one, called again on each start attempt so it can pick
-// fresh ports); resolves once GET /healthz answers 200.
-export async function startServer({ config, args } = {}) {
+// fresh ports); resolves once GET /healthz answers 200. port: listen on this one (e.g. to
+// restart a killed server where its clients reconnect) instead of a free one.
+export async function startServer({ config, args, port: fixedPort } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirehub-node-'));
   const logPath = path.join(dir, 'server.log');
   const extra = [];
@@ -93,7 +94,7 @@ export async function startServer({ config, args } = {}) {
   };
   let lastError = '';
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? await freePort();
     const log = fs.openSync(logPath, 'a');
     const more = typeof args === 'function' ? await args() : (args ?? []);
     const child = spawn(binaryPath(), ['--listen', `127.0.0.1:${port}`, '--threads', '2', ...extra, ...more],

@@ -1,0 +1,398 @@
+// OrderFlow dashboard: the newest orders from GET /api/orders?tail=100, then kept live
+// from the order feed over a raw WebSocket (/ws/orders/feed) or Server-Sent Events
+// (/sse/orders), and a form that creates orders through POST /api/orders.
+//
+// The page reconnects by itself (exponential backoff with full jitter) and resumes after
+// the last seq it shows, so the table never misses an order nor shows one twice. The
+// server guarantees that; the page still checks it and counts what it would have had to
+// repair (data-duplicates, data-gaps on #status), so a test can assert both stay 0.
+//
+// Data from the server is only ever written with textContent.
+
+'use strict';
+
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 10_000;
+const STABLE_AFTER_MS = 5_000;  // a connection up this long starts the backoff again from the base
+const RATE_WINDOW_MS = 5_000;
+const INITIAL_TAIL = 100;
+const MAX_ROWS = 1_000;  // older rows leave the table so a long-lived page stays light
+const TRANSPORTS = { ws: 'WebSocket', sse: 'Server-Sent Events' };
+const FIELDS = ['customerId', 'total', 'items'];
+
+const el = (id) => document.getElementById(id);
+
+const feed = {
+  transport: 'ws',
+  state: 'connecting',
+  current: null,    // the connection in use: { close() }; null between attempts
+  loaded: false,    // the initial tail is in the table
+  lastSeq: 0,       // highest seq in the table: where a reconnect resumes
+  attempt: 0,       // failed attempts since the last stable connection
+  lostOnce: false,  // a connection was lost since the page loaded
+  reconnects: 0,    // connections made live again after one was lost
+  events: 0,
+  duplicates: 0,
+  gaps: 0,
+  arrivals: [],     // times of the events of the last RATE_WINDOW_MS
+  retryTimer: 0,
+  stableTimer: 0,
+};
+
+// ---- status -------------------------------------------------------------------------
+
+function setState(state, text) {
+  feed.state = state;
+  const status = el('status');
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+function renderCounts() {
+  const status = el('status');
+  status.dataset.transport = feed.transport;
+  status.dataset.lastSeq = String(feed.lastSeq);
+  status.dataset.reconnects = String(feed.reconnects);
+  status.dataset.duplicates = String(feed.duplicates);
+  status.dataset.gaps = String(feed.gaps);
+  el('stat-events').textContent = String(feed.events);
+  el('stat-rows').textContent = String(el('order-rows').rows.length);
+  el('stat-last-seq').textContent = String(feed.lastSeq);
+  el('stat-reconnects').textContent = String(feed.reconnects);
+  el('stat-duplicates').textContent = String(feed.duplicates);
+  el('stat-gaps').textContent = String(feed.gaps);
+}
+
+function renderRate() {
+  const cutoff = performance.now() - RATE_WINDOW_MS;
+  let stale = 0;
+  while (stale < feed.arrivals.length && feed.arrivals[stale] < cutoff) stale++;
+  feed.arrivals.splice(0, stale);
+  el('stat-rate').textContent = (feed.arrivals.length / (RATE_WINDOW_MS / 1000)).toFixed(1);
+}
+
+// ---- the table ----------------------------------------------------------------------
+
+const totalFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+// order: { seq, orderId, customer, total, time } (time: an ISO 8601 string).
+function addRow(order, fresh) {
+  const tr = document.createElement('tr');
+  tr.dataset.seq = String(order.seq);
+  tr.dataset.orderId = String(order.orderId);
+  if (fresh) tr.className = 'fresh';
+  tr.append(
+    cell(String(order.seq), 'num'),
+    cell(String(order.orderId), 'mono'),
+    cell(String(order.customer)),
+    cell(typeof order.total === 'number' ? totalFormat.format(order.total) : String(order.total), 'num'));
+  const td = document.createElement('td');
+  const time = document.createElement('time');
+  const date = new Date(order.time);
+  time.dateTime = String(order.time);
+  time.textContent = Number.isNaN(date.getTime()) ? String(order.time) : date.toLocaleTimeString(undefined, { hour12: false });
+  td.append(time);
+  tr.append(td);
+  const rows = el('order-rows');
+  rows.prepend(tr);
+  while (rows.rows.length > MAX_ROWS) rows.lastElementChild.remove();
+  feed.lastSeq = order.seq;
+}
+
+// An ORDER_CREATED event from the feed (the same JSON on every transport).
+function onOrderEvent(event) {
+  feed.events++;
+  feed.arrivals.push(performance.now());
+  if (!Number.isSafeInteger(event.seq)) {
+    console.warn('order event without a valid seq', event);
+    return;
+  }
+  if (event.seq <= feed.lastSeq) {
+    feed.duplicates++;
+  } else {
+    if (event.seq !== feed.lastSeq + 1) feed.gaps++;
+    addRow({ seq: event.seq, orderId: event.orderId, customer: event.customer, total: event.total,
+      time: event.timestamp }, true);
+  }
+  renderCounts();
+}
+
+// ---- the feed -----------------------------------------------------------------------
+
+function connect() {
+  clearTimeout(feed.retryTimer);
+  if (!navigator.onLine) {
+    setState('offline', 'Offline: waiting for the network.');
+    return;
+  }
+  const conn = { close() {} };
+  feed.current = conn;
+  setState('connecting', `Connecting (${TRANSPORTS[feed.transport]})…`);
+  if (feed.loaded) {
+    openFeed(conn);
+    return;
+  }
+  loadTail(conn).then(() => {
+    if (feed.current === conn) openFeed(conn);
+  }, (err) => {
+    console.warn('loading the latest orders failed:', err);
+    lost(conn);
+  });
+}
+
+async function loadTail(conn) {
+  const res = await fetch(`/api/orders?tail=${INITIAL_TAIL}`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  if (!res.ok) throw new Error(`GET /api/orders answered ${res.status}`);
+  const body = await res.json();
+  if (feed.current !== conn || feed.loaded) return;  // a newer attempt took over
+  for (const o of body.orders) {
+    addRow({ seq: o.seq, orderId: o.orderId, customer: o.customerId, total: o.total, time: o.createdAt }, false);
+  }
+  feed.loaded = true;
+  renderCounts();
+}
+
+function openFeed(conn) {
+  if (feed.transport === 'sse') openEventSource(conn);
+  else openWebSocket(conn);
+}
+
+function openWebSocket(conn) {
+  const url = new URL('/ws/orders/feed', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(url);
+  conn.close = () => ws.close(1000);
+  ws.onopen = () => {
+    if (feed.current !== conn) return;
+    // Every stored order after the last one shown, then SUBSCRIBED, then live ones.
+    ws.send(JSON.stringify({ type: 'RESUME', topic: 'orders', after: feed.lastSeq }));
+  };
+  ws.onmessage = (e) => {
+    if (feed.current !== conn) return;
+    let message;
+    try {
+      message = JSON.parse(e.data);
+    } catch {
+      console.warn('feed message is not JSON:', e.data);
+      return;
+    }
+    if (message.type === 'ORDER_CREATED') {
+      onOrderEvent(message);
+    } else if (message.type === 'SUBSCRIBED') {
+      // seq: the last one replayed; live events continue after it.
+      if (Number.isSafeInteger(message.seq) && message.seq > feed.lastSeq) {
+        feed.gaps++;
+        renderCounts();
+      }
+      live(conn);
+    } else if (message.type === 'ERROR') {
+      console.warn('feed error:', message.error);
+    }
+  };
+  ws.onclose = () => lost(conn);
+}
+
+function openEventSource(conn) {
+  // The page reconnects by itself (EventSource's own retry would skip the backoff), so
+  // the resume point goes in the URL rather than in Last-Event-ID.
+  const es = new EventSource(`/sse/orders?after=${feed.lastSeq}`);
+  conn.close = () => es.close();
+  es.onopen = () => {
+    if (feed.current === conn) live(conn);
+  };
+  es.onmessage = (e) => {
+    if (feed.current !== conn) return;
+    let message;
+    try {
+      message = JSON.parse(e.data);
+    } catch {
+      console.warn('feed message is not JSON:', e.data);
+      return;
+    }
+    if (message.type === 'ORDER_CREATED') onOrderEvent(message);
+  };
+  es.onerror = () => {
+    es.close();
+    lost(conn);
+  };
+}
+
+function live(conn) {
+  if (feed.state === 'live') return;
+  if (feed.lostOnce) feed.reconnects++;
+  setState('live', `Live (${TRANSPORTS[feed.transport]})`);
+  renderCounts();
+  clearTimeout(feed.stableTimer);
+  feed.stableTimer = setTimeout(() => {
+    if (feed.current === conn) feed.attempt = 0;
+  }, STABLE_AFTER_MS);
+}
+
+// The connection failed or ended: try again after a random delay in [0, min(cap, base·2^n)).
+function lost(conn) {
+  if (feed.current !== conn) return;  // already replaced or closed on purpose
+  feed.current = null;
+  feed.lostOnce = true;
+  conn.close();
+  clearTimeout(feed.stableTimer);
+  if (!navigator.onLine) {
+    setState('offline', 'Offline: waiting for the network.');
+    return;
+  }
+  const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(feed.attempt, 16));
+  feed.attempt++;
+  setState('reconnecting', `Connection lost. Reconnecting in ${Math.max(1, Math.ceil(delay / 1000))} s…`);
+  feed.retryTimer = setTimeout(connect, delay);
+}
+
+// Drops the current connection (or pending retry) and connects again at once.
+function restart() {
+  const conn = feed.current;
+  feed.current = null;
+  if (conn) conn.close();
+  clearTimeout(feed.retryTimer);
+  clearTimeout(feed.stableTimer);
+  feed.attempt = 0;
+  connect();
+}
+
+// ---- the transport picker -----------------------------------------------------------
+
+function transportFromUrl() {
+  const t = new URL(location.href).searchParams.get('transport');
+  return Object.hasOwn(TRANSPORTS, t) ? t : 'ws';
+}
+
+function setupTransportPicker() {
+  const form = el('transport-form');
+  for (const input of form.elements.transport) input.checked = input.value === feed.transport;
+  form.addEventListener('submit', (e) => e.preventDefault());
+  form.addEventListener('change', (e) => {
+    const t = e.target.value;
+    if (!Object.hasOwn(TRANSPORTS, t) || t === feed.transport) return;
+    feed.transport = t;
+    const url = new URL(location.href);
+    url.searchParams.set('transport', t);
+    history.replaceState(null, '', url);
+    renderCounts();
+    restart();
+  });
+}
+
+// ---- the order form -----------------------------------------------------------------
+
+// The form field a server error names: "items[2].qty" belongs to items.
+function fieldFor(name) {
+  if (typeof name !== 'string') return null;
+  return FIELDS.find((f) => name === f || name.startsWith(`${f}[`) || name.startsWith(`${f}.`) ||
+    name.startsWith(`${f}/`)) ?? null;
+}
+
+function clearErrors() {
+  for (const f of FIELDS) {
+    const input = el(f);
+    input.removeAttribute('aria-invalid');
+    input.removeAttribute('aria-describedby');
+    const message = el(`${f}-error`);
+    message.textContent = '';
+    message.hidden = true;
+  }
+  el('form-error').textContent = '';
+  el('form-error').hidden = true;
+}
+
+function showFieldError(field, text) {
+  const input = el(field);
+  const message = el(`${field}-error`);
+  message.textContent = text;
+  message.hidden = false;
+  input.setAttribute('aria-invalid', 'true');
+  input.setAttribute('aria-describedby', message.id);
+  input.focus();
+}
+
+function showFormError(text) {
+  el('form-error').textContent = text;
+  el('form-error').hidden = false;
+}
+
+async function submitOrder(e) {
+  e.preventDefault();
+  clearErrors();
+  el('form-status').textContent = '';
+  const totalText = el('total').value;
+  const order = { customerId: el('customerId').value, total: totalText === '' ? null : Number(totalText) };
+  const itemsText = el('items').value.trim();
+  if (itemsText !== '') {
+    try {
+      order.items = JSON.parse(itemsText);
+    } catch (err) {
+      showFieldError('items', `Items must be JSON: ${err.message}`);
+      return;
+    }
+  }
+  const button = el('submit');
+  button.disabled = true;
+  el('form-status').textContent = 'Creating…';
+  try {
+    let res;
+    try {
+      res = await fetch('/api/orders', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify(order),
+      });
+    } catch {
+      el('form-status').textContent = '';
+      showFormError('The server could not be reached; the order was not created.');
+      return;
+    }
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      // not JSON: the status alone tells
+    }
+    el('form-status').textContent = '';
+    if (res.status === 201 && body) {
+      el('form-status').textContent = `Order ${body.orderId} created (seq ${body.seq}).`;
+      return;
+    }
+    const text = body && typeof body.error === 'string' ? body.error : `The server answered ${res.status}.`;
+    const field = res.status === 400 && body ? fieldFor(body.field) : null;
+    if (field) showFieldError(field, text);
+    else showFormError(text);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- start --------------------------------------------------------------------------
+
+function start() {
+  feed.transport = transportFromUrl();
+  setupTransportPicker();
+  el('order-form').addEventListener('submit', submitOrder);
+  window.addEventListener('offline', () => {
+    const conn = feed.current;
+    feed.current = null;
+    feed.lostOnce = true;
+    if (conn) conn.close();
+    clearTimeout(feed.retryTimer);
+    clearTimeout(feed.stableTimer);
+    setState('offline', 'Offline: waiting for the network.');
+  });
+  window.addEventListener('online', restart);
+  setInterval(renderRate, 1000);
+  renderCounts();
+  connect();
+}
+
+start();
