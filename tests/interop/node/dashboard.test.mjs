@@ -1,0 +1,310 @@
+// The OrderFlow dashboard (web/, compiled into the binary) in Chromium (Debian's, driven
+// by playwright-core), for each transport the page offers: the static files are served
+// with the right headers; the page shows orders created through its form and through
+// REST; after the server is SIGKILLed while orders are being posted and restarted on the
+// same port and data directory, the page reconnects by itself and, in the end, shows
+// every acknowledged order (201) exactly once, in seq order, with no duplicate and no gap
+// counted, and exactly the orders the store holds.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { startServer, withDeadline } from './server.mjs';
+
+const T = { timeout: 120_000 };
+const CHROMIUM = '/usr/bin/chromium';
+const WAIT_MS = 20_000;  // any one wait for the page or the server
+const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web');
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+});
+
+const origin = (port) => `http://127.0.0.1:${port}`;
+
+function tempDataDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirehub-dashboard-data-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404', T, async () => {
+  const server = await startServer();
+  try {
+    const files = [
+      ['/', 'index.html', 'text/html; charset=utf-8'],
+      ['/assets/app.js', 'app.js', 'text/javascript; charset=utf-8'],
+      ['/assets/app.css', 'app.css', 'text/css; charset=utf-8'],
+    ];
+    const etags = new Set();
+    for (const [url, file, type] of files) {
+      const res = await fetch(origin(server.port) + url);
+      assert.equal(res.status, 200, url);
+      assert.equal(res.headers.get('content-type'), type, url);
+      assert.equal(res.headers.get('cache-control'), 'no-cache', url);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', url);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /(^|; )default-src 'self'(;|$)/, url);
+      assert.match(csp, /(^|; )connect-src 'self' ws: wss:(;|$)/, url);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/, url);
+      // What is served is what web/ holds now: the build re-embeds a changed file.
+      assert.equal(await res.text(), fs.readFileSync(path.join(webDir, file), 'utf8'), url);
+
+      const etag = res.headers.get('etag');
+      assert.match(etag, /^"[0-9a-f]{16}"$/, url);
+      etags.add(etag);
+      for (const ifNoneMatch of [etag, `W/${etag}`, `"0000000000000000", ${etag}`, '*']) {
+        const again = await fetch(origin(server.port) + url, { headers: { 'If-None-Match': ifNoneMatch } });
+        assert.equal(again.status, 304, `${url} If-None-Match: ${ifNoneMatch}`);
+        assert.equal(again.headers.get('etag'), etag);
+        assert.equal(await again.text(), '');
+      }
+      const stale = await fetch(origin(server.port) + url, { headers: { 'If-None-Match': '"0000000000000000"' } });
+      assert.equal(stale.status, 200, `${url} with a stale ETag`);
+      await stale.arrayBuffer();
+
+      const head = await fetch(origin(server.port) + url, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-type'), type);
+      assert.equal(Number(head.headers.get('content-length')), fs.statSync(path.join(webDir, file)).size);
+      assert.equal(await head.text(), '');
+    }
+    assert.equal(etags.size, files.length, 'each file has its own ETag');
+
+    for (const url of ['/assets/missing.js', '/assets/', '/assets/app.js/x', '/index.html']) {
+      const res = await fetch(origin(server.port) + url);
+      assert.equal(res.status, 404, url);
+      await res.arrayBuffer();
+    }
+    const post = await fetch(origin(server.port) + '/', { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    await post.arrayBuffer();
+  } finally {
+    await server.stop();
+  }
+});
+
+// POSTs an order from Node. Resolves to the 201's order (the acknowledgement); a refused
+// or broken connection rejects with { unreachable: true }, any other answer with its status.
+async function postOrder(port, order) {
+  let res;
+  try {
+    res = await fetch(`${origin(port)}/api/orders`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(order),
+    });
+  } catch (cause) {
+    throw Object.assign(new Error(`POST /api/orders: ${cause.cause?.code ?? cause.message}`), { unreachable: true });
+  }
+  const text = await res.text().catch((cause) => {
+    throw Object.assign(new Error(`POST /api/orders: body cut: ${cause.message}`), { unreachable: true });
+  });
+  if (res.status !== 201) throw new Error(`POST /api/orders answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+// Posts orders from `concurrency` workers until the server stops answering; records each
+// acknowledged one. `ackedAtLeast(n)` resolves once n orders in all are acknowledged.
+function postUntilUnreachable(port, acked, concurrency) {
+  const waiters = [];
+  const worker = async (w) => {
+    for (let i = 0; ; i++) {
+      let order;
+      try {
+        order = await postOrder(port, { customerId: `stream-${w}`, total: i + 0.25 });
+      } catch (err) {
+        if (err.unreachable) return;  // the server is gone: this one was not acknowledged
+        throw err;
+      }
+      acked.set(order.seq, order.orderId);
+      for (const waiter of waiters.filter((x) => acked.size >= x.n)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  return {
+    done,
+    // Fails with the posters' own error if they stop first.
+    ackedAtLeast: (n) => Promise.race([
+      acked.size >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })),
+      done.then(() => { throw new Error(`the server stopped answering before ${n} orders were acknowledged`); }),
+    ]),
+  };
+}
+
+function status(page) {
+  return page.$eval('#status', (s) => ({ ...s.dataset, text: s.textContent }));
+}
+
+async function waitForStatus(page, predicate, what) {
+  try {
+    await page.waitForFunction(predicate, null, { timeout: WAIT_MS });
+  } catch (err) {
+    throw new Error(`${what}: ${err.message}\nstatus: ${JSON.stringify(await status(page))}`);
+  }
+}
+
+async function waitForRows(page, seqs) {
+  try {
+    await page.waitForFunction((want) => want.every((s) => document.querySelector(`#order-rows tr[data-seq="${s}"]`)),
+      seqs, { timeout: WAIT_MS });
+  } catch (err) {
+    const shown = await page.$$eval('#order-rows tr', (trs) => trs.map((tr) => Number(tr.dataset.seq)));
+    const missing = seqs.filter((s) => !shown.includes(s));
+    throw new Error(`rows ${missing.join(', ')} not shown: ${err.message}\nstatus: ${JSON.stringify(await status(page))}`);
+  }
+}
+
+// Fills the form through its labels and submits it; resolves to the POST's answer.
+async function submitForm(page, { customerId, total, items = '' }) {
+  await page.getByLabel('Customer id').fill(customerId);
+  await page.getByLabel('Total').fill(total);
+  await page.getByLabel(/^Items/).fill(items);
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/api/orders' && r.request().method() === 'POST',
+      { timeout: WAIT_MS }),
+    page.getByRole('button', { name: 'Create order' }).click(),
+  ]);
+  return { status: response.status(), body: await response.json() };
+}
+
+for (const transport of ['ws', 'sse']) {
+  test(`dashboard over ${transport}: live orders, and every acknowledged one exactly once across a SIGKILL`, T,
+    async (t) => {
+      const dataDir = tempDataDir(t);
+      let server = await startServer({ args: ['--data', dataDir] });
+      const port = server.port;
+      t.after(() => server.stop());
+      const page = await browser.newPage();
+      t.after(() => page.close());
+
+      // Content Security Policy violations and uncaught exceptions fail the test.
+      const problems = [];
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
+      });
+      const tailReads = [];
+      const feedUrls = [];
+      const resumes = [];
+      page.on('request', (r) => {
+        const url = new URL(r.url());
+        if (url.pathname === '/api/orders' && r.method() === 'GET') tailReads.push(url.search);
+        if (url.pathname === '/sse/orders') feedUrls.push(url.pathname + url.search);
+      });
+      page.on('websocket', (ws) => {
+        feedUrls.push(new URL(ws.url()).pathname);
+        ws.on('framesent', (f) => resumes.push(JSON.parse(f.payload)));
+      });
+
+      const acked = new Map();  // seq -> orderId, of every 201
+      for (let i = 0; i < 3; i++) {
+        const o = await postOrder(port, { customerId: `before-${i}`, total: 10 + i });
+        acked.set(o.seq, o.orderId);
+      }
+
+      await page.goto(`${origin(port)}/?transport=${transport}`);
+      await waitForStatus(page, () => document.getElementById('status').dataset.state === 'live', 'first live');
+      // Record every state the page goes through from here on.
+      await page.evaluate(() => {
+        const s = document.getElementById('status');
+        window.seenStates = [s.dataset.state];
+        new MutationObserver(() => window.seenStates.push(s.dataset.state))
+          .observe(s, { attributes: true, attributeFilter: ['data-state'] });
+      });
+      assert.equal((await status(page)).transport, transport);
+      assert.equal(await page.getByLabel(transport === 'ws' ? 'WebSocket' : 'Server-Sent Events').isChecked(), true);
+      await waitForRows(page, [...acked.keys()]);
+
+      // The form: a created order (its 201 is an acknowledgement too), then the server's
+      // 400 shown at the field it names.
+      const created = await submitForm(page, { customerId: 'form-1', total: '12.50', items: '[{"sku":"A-1","qty":2}]' });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      acked.set(created.body.seq, created.body.orderId);
+      assert.match(await page.locator('#form-status').textContent(), new RegExp(`seq ${created.body.seq}\\b`));
+      await waitForRows(page, [created.body.seq]);
+      const row = page.locator(`#order-rows tr[data-seq="${created.body.seq}"]`);
+      assert.deepEqual(await row.locator('td').allTextContents().then((c) => c.slice(0, 4)),
+        [String(created.body.seq), created.body.orderId, 'form-1', '12.50']);
+
+      const refused = await submitForm(page, { customerId: '', total: '5' });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.field, 'customerId');
+      const customer = page.getByLabel('Customer id');
+      assert.equal(await customer.getAttribute('aria-invalid'), 'true');
+      assert.equal(await customer.getAttribute('aria-describedby'), 'customerId-error');
+      assert.equal(await page.locator('#customerId-error').textContent(), refused.body.error);
+      assert.equal(await page.locator('#customerId-error').isVisible(), true);
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'customerId');
+
+      // SIGKILL while orders are being posted and streamed.
+      const poster = postUntilUnreachable(port, acked, 3);
+      await withDeadline(poster.ackedAtLeast(acked.size + 30), WAIT_MS, '30 acknowledged orders while streaming');
+      server.child.kill('SIGKILL');
+      await server.waitExit(WAIT_MS);
+      await withDeadline(poster.done, WAIT_MS, 'the posters to see the server gone');
+      await server.stop();
+      server = await startServer({ args: ['--data', dataDir], port });
+
+      await waitForStatus(page, () => {
+        const s = document.getElementById('status').dataset;
+        return s.state === 'live' && Number(s.reconnects) >= 1;
+      }, 'live again after the restart');
+      for (let i = 0; i < 5; i++) {
+        const o = await postOrder(port, { customerId: `after-${i}`, total: 20 + i });
+        acked.set(o.seq, o.orderId);
+      }
+      const late = await submitForm(page, { customerId: 'form-2', total: '7' });
+      assert.equal(late.status, 201, JSON.stringify(late.body));
+      acked.set(late.body.seq, late.body.orderId);
+      await waitForRows(page, [...acked.keys()]);
+
+      // Every acknowledged order exactly once, in seq order (newest on top) ...
+      const rows = await page.$$eval('#order-rows tr',
+        (trs) => trs.map((tr) => ({ seq: Number(tr.dataset.seq), orderId: tr.dataset.orderId })));
+      for (let i = 1; i < rows.length; i++) {
+        assert.ok(rows[i - 1].seq > rows[i].seq, `rows out of order at ${i}: ${rows[i - 1].seq} then ${rows[i].seq}`);
+      }
+      for (const [seq, orderId] of acked) {
+        assert.deepEqual(rows.filter((r) => r.seq === seq), [{ seq, orderId }], `seq ${seq}`);
+      }
+      // ... and exactly what the store holds (orders stored but not acknowledged before
+      // the kill included).
+      const stored = await (await fetch(`${origin(port)}/api/orders?after=0&limit=1000`)).json();
+      assert.deepEqual([...rows].reverse(), stored.orders.map((o) => ({ seq: o.seq, orderId: o.orderId })));
+
+      const final = await status(page);
+      assert.equal(final.duplicates, '0');
+      assert.equal(final.gaps, '0');
+      assert.equal(Number(final.lastSeq), stored.lastSeq);
+      const states = await page.evaluate(() => window.seenStates);
+      assert.ok(states.indexOf('reconnecting') > 0 && states.at(-1) === 'live', `states: ${states.join(' ')}`);
+      // Reconnecting resumed the feed; the table was loaded from REST once only.
+      assert.deepEqual(tailReads, ['?tail=100']);
+      if (transport === 'ws') {
+        assert.ok(feedUrls.length >= 2 && feedUrls.every((u) => u === '/ws/orders/feed'), feedUrls.join(' '));
+        assert.ok(resumes.length >= 2 && resumes.every((m) => m.type === 'RESUME' && m.topic === 'orders'),
+          JSON.stringify(resumes));
+        assert.ok(resumes.at(-1).after > resumes[0].after, JSON.stringify(resumes));
+      } else {
+        assert.ok(feedUrls.length >= 2 && feedUrls.every((u) => /^\/sse\/orders\?after=\d+$/.test(u)), feedUrls.join(' '));
+        assert.ok(Number(feedUrls.at(-1).split('=')[1]) > Number(feedUrls[0].split('=')[1]), feedUrls.join(' '));
+      }
+      assert.deepEqual(problems, []);
+    });
+}
