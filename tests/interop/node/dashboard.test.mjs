@@ -1,10 +1,10 @@
 // The OrderFlow dashboard (web/, compiled into the binary) in Chromium (Debian's, driven
 // by playwright-core), for each transport the page offers: the static files are served
 // with the right headers; the page shows orders created through its form and through
-// REST; after the server is SIGKILLed while orders are being posted and restarted on the
-// same port and data directory, the page reconnects by itself and, in the end, shows
-// every acknowledged order (201) exactly once, in seq order, with no duplicate and no gap
-// counted, and exactly the orders the store holds.
+// REST; it resumes by itself after the browser was offline a while, and after the server
+// is SIGKILLed while orders are being posted and restarted on the same port and data
+// directory; in the end it shows every acknowledged order (201) exactly once, in seq
+// order, with no duplicate and no gap counted, and exactly the orders the store holds.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -190,8 +190,9 @@ for (const transport of ['ws', 'sse']) {
       let server = await startServer({ args: ['--data', dataDir] });
       const port = server.port;
       t.after(() => server.stop());
-      const page = await browser.newPage();
-      t.after(() => page.close());
+      const context = await browser.newContext();
+      t.after(() => context.close());
+      const page = await context.newPage();
 
       // Content Security Policy violations and uncaught exceptions fail the test.
       const problems = [];
@@ -252,6 +253,19 @@ for (const transport of ['ws', 'sse']) {
       assert.equal(await page.locator('#customerId-error').isVisible(), true);
       assert.equal(await page.evaluate(() => document.activeElement.id), 'customerId');
 
+      // The browser offline: the page says so and waits; back online, it resumes after its
+      // last seq, so an order created meanwhile shows up.
+      await context.setOffline(true);
+      await waitForStatus(page, () => document.getElementById('status').dataset.state === 'offline', 'offline');
+      const whileOffline = await postOrder(port, { customerId: 'while-offline', total: 1 });
+      acked.set(whileOffline.seq, whileOffline.orderId);
+      await context.setOffline(false);
+      await waitForStatus(page, () => {
+        const s = document.getElementById('status').dataset;
+        return s.state === 'live' && s.reconnects === '1';
+      }, 'live again after going offline');
+      await waitForRows(page, [whileOffline.seq]);
+
       // SIGKILL while orders are being posted and streamed.
       const poster = postUntilUnreachable(port, acked, 3);
       await withDeadline(poster.ackedAtLeast(acked.size + 30), WAIT_MS, '30 acknowledged orders while streaming');
@@ -263,7 +277,7 @@ for (const transport of ['ws', 'sse']) {
 
       await waitForStatus(page, () => {
         const s = document.getElementById('status').dataset;
-        return s.state === 'live' && Number(s.reconnects) >= 1;
+        return s.state === 'live' && Number(s.reconnects) >= 2;
       }, 'live again after the restart');
       for (let i = 0; i < 5; i++) {
         const o = await postOrder(port, { customerId: `after-${i}`, total: 20 + i });
@@ -293,7 +307,9 @@ for (const transport of ['ws', 'sse']) {
       assert.equal(final.gaps, '0');
       assert.equal(Number(final.lastSeq), stored.lastSeq);
       const states = await page.evaluate(() => window.seenStates);
-      assert.ok(states.indexOf('reconnecting') > 0 && states.at(-1) === 'live', `states: ${states.join(' ')}`);
+      const offline = states.indexOf('offline');
+      assert.ok(offline > 0 && states.indexOf('reconnecting', offline) > 0 && states.at(-1) === 'live',
+        `states: ${states.join(' ')}`);
       // Reconnecting resumed the feed; the table was loaded from REST once only.
       assert.deepEqual(tailReads, ['?tail=100']);
       if (transport === 'ws') {
