@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,9 @@ class OrderStore {
   // std::invalid_argument for a NaN or infinite total, std::runtime_error if SQLite fails
   // (nothing is stored then).
   StoredOrder append(const NewOrder& order);
+  // Stores every order in one transaction (one fsync), all or none, with increasing
+  // seqs in the given order. Throws as append does, and then nothing is stored.
+  std::vector<StoredOrder> append_all(std::span<const NewOrder> orders);
 
   // Up to limit orders with seq > after_seq, oldest first.
   std::vector<StoredOrder> after(std::int64_t after_seq, std::size_t limit);
