@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <climits>
@@ -216,6 +217,9 @@ void OrderStore::prepare_statements() {
   get_ = prepare(
       "SELECT seq, order_id, customer_id, total, items, created_at FROM orders "
       "WHERE order_id = ?1");
+  latest_ = prepare(
+      "SELECT seq, order_id, customer_id, total, items, created_at FROM orders "
+      "ORDER BY seq DESC LIMIT ?1");
   last_seq_ = prepare("SELECT seq FROM sqlite_sequence WHERE name = 'orders'");
 }
 
@@ -294,6 +298,19 @@ std::vector<StoredOrder> OrderStore::after(std::int64_t after_seq, std::size_t l
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_row(s));
   if (rc != SQLITE_DONE) fail("cannot read orders");
+  return out;
+}
+
+std::vector<StoredOrder> OrderStore::latest(std::size_t limit) {
+  std::vector<StoredOrder> out;
+  if (limit == 0) return out;
+  sqlite3_stmt* s = latest_.get();
+  StmtUse use(s);
+  sqlite3_bind_int64(s, 1, limit > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_row(s));
+  if (rc != SQLITE_DONE) fail("cannot read orders");
+  std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -75,6 +75,9 @@ class OrderStore {
   // Up to limit orders with seq > after_seq, oldest first.
   std::vector<StoredOrder> after(std::int64_t after_seq, std::size_t limit);
 
+  // The newest limit orders, oldest first.
+  std::vector<StoredOrder> latest(std::size_t limit);
+
   // The order with this id, if there is one.
   std::optional<StoredOrder> get(std::string_view order_id);
 
@@ -104,7 +107,7 @@ class OrderStore {
   std::string path_;
   Db db_;
   SystemClock clock_;
-  Stmt begin_, commit_, rollback_, insert_, after_, get_, last_seq_;
+  Stmt begin_, commit_, rollback_, insert_, after_, latest_, get_, last_seq_;
 };
 
 }  // namespace wirehub::store

@@ -170,6 +170,16 @@ TEST_F(OrderStoreTest, AfterPagesOldestFirstWithinTheLimit) {
   EXPECT_EQ(store->after(0, std::numeric_limits<std::size_t>::max()).size(), 10u);
 }
 
+TEST_F(OrderStoreTest, LatestGivesTheNewestOldestFirst) {
+  auto store = OrderStore::open(path_);
+  EXPECT_TRUE(store->latest(5).empty());
+  std::vector<StoredOrder> all;
+  for (int i = 0; i < 6; ++i) all.push_back(store->append(order("c" + std::to_string(i))));
+  EXPECT_EQ(store->latest(3), std::vector<StoredOrder>(all.begin() + 3, all.end()));
+  EXPECT_EQ(store->latest(100), all);
+  EXPECT_TRUE(store->latest(0).empty());
+}
+
 TEST_F(OrderStoreTest, GetFindsPresentOrdersOnly) {
   auto store = OrderStore::open(path_);
   const auto a = store->append(order("alice"));
