@@ -255,11 +255,27 @@ void Endpoint::detach(Session& s) {
   pl.slots[slot] = (pl.free_head << 1) | 1;
   pl.free_head = slot + 1;
   if (slot < pl.deflate.size()) pl.deflate[slot].reset();
+  // The slot will be reused: a publish must not reach its next session by this one's topics.
+  pl.topics.remove(static_cast<fanout::TopicIndex::Slot>(slot));
   pl.stats.open.sub();
   if (slot < pl.principals.size() && pl.principals[slot]) {
     if (std::uint64_t d = pl.principals[slot]->deadline) pl.expiries.erase({d, s.id()});
     pl.principals[slot].reset();
   }
+}
+
+bool Endpoint::subscribe(Session& s, std::string_view topic) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  // A session that is closing, or already detached (an on_close handler), would otherwise
+  // leave an entry behind for the next session of its slot.
+  if (!s.accepts_messages() || find(pl, s.id()) != &s) return false;
+  return pl.topics.subscribe(static_cast<fanout::TopicIndex::Slot>(slot_of(s.id())), topic);
+}
+
+bool Endpoint::unsubscribe(Session& s, std::string_view topic) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  if (find(pl, s.id()) != &s) return false;
+  return pl.topics.unsubscribe(static_cast<fanout::TopicIndex::Slot>(slot_of(s.id())), topic);
 }
 
 Session* Endpoint::find(PerLoop& pl, ConnectionId id) const noexcept {
@@ -291,7 +307,8 @@ std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
   return topic.empty() ? 0 : (std::hash<std::string_view>{}(topic) | 1);
 }
 
-void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std::uint64_t tag) {
+template <class Receivers>
+void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std::uint64_t tag, Receivers receivers) {
   PerLoop& pl = *per_loop_[li];
   if (pl.stats.open.get() == 0) return;
   // Where each form of the frame is queued from, decided at its first receiver: small
@@ -321,33 +338,32 @@ void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std:
   // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
   const bool merge = options_.slow_consumer != SlowConsumerPolicy::DropOldest;
   std::uint64_t sent = 0;
-  // A send never attaches or detaches a session (closing is deferred to the end of the
-  // iteration), so the table is stable during the walk.
-  for (std::uintptr_t slot : pl.slots) {
-    if (is_free(slot)) continue;
-    auto* s = reinterpret_cast<Session*>(slot);
+  // A send never attaches or detaches a session, nor changes a subscription (closing is
+  // deferred to the end of the iteration, and no handler runs), so whatever receivers
+  // walks (the slot table, a topic's members) is stable during the walk.
+  receivers([&](Session& s) {
     Placed* p = &placed[8];
     const BufferRef* frame = &frames.plain;
-    switch (s->broadcast_form(payload.size())) {
+    switch (s.broadcast_form(payload.size())) {
       case Session::BroadcastForm::Plain:
         break;
       case Session::BroadcastForm::Shared:
-        if (const BufferRef& d = frames.deflated[static_cast<std::size_t>(s->shared_window_bits() - 8)]) {
-          p = &placed[s->shared_window_bits() - 8];
+        if (const BufferRef& d = frames.deflated[static_cast<std::size_t>(s.shared_window_bits() - 8)]) {
+          p = &placed[s.shared_window_bits() - 8];
           frame = &d;
         }
         break;
       case Session::BroadcastForm::Own:
-        sent += s->queue_message(payload, frames.binary, tag);
-        continue;
+        sent += s.queue_message(payload, frames.binary, tag);
+        return;
     }
     place(*frame, *p);
-    sent += s->send_frame(p->buf, p->off, p->len, tag, merge);
-  }
+    sent += s.send_frame(p->buf, p->off, p->len, tag, merge);
+  });
   pl.stats.messages_out.add(sent);
 }
 
-void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
+Endpoint::BroadcastFrames Endpoint::build_frames(std::string_view payload, bool binary) {
   BroadcastFrames frames;
   frames.plain = build_frame(payload, binary);
   frames.header_bytes = static_cast<std::uint8_t>(frames.plain->size() - payload.size());
@@ -366,13 +382,48 @@ void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view
     }
     if (z.capacity() > (256u << 10)) std::string().swap(z);
   }
-  std::uint64_t tag = topic_tag(topic);
+  return frames;
+}
+
+void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
+  const BroadcastFrames frames = build_frames(payload, binary);
+  const std::uint64_t tag = topic_tag(topic);
+  auto deliver = [this, tag](std::size_t li, const BroadcastFrames& f) {
+    PerLoop& pl = *per_loop_[li];
+    deliver_local(li, f, tag, [&pl](auto&& visit) {
+      for (std::uintptr_t slot : pl.slots) {
+        if (!is_free(slot)) visit(*reinterpret_cast<Session*>(slot));
+      }
+    });
+  };
   for (std::size_t i = 0; i < loops_.size(); ++i) {
-    loop::EventLoop* l = loops_[i];
-    if (l->in_loop_thread()) {
-      deliver_local(i, frames, tag);
+    if (loops_[i]->in_loop_thread()) {
+      deliver(i, frames);
     } else {
-      l->post([this, i, frames, tag] { deliver_local(i, frames, tag); });
+      loops_[i]->post([deliver, i, frames] { deliver(i, frames); });
+    }
+  }
+}
+
+void Endpoint::publish(std::string_view topic, std::string_view payload, bool binary) {
+  if (topic.empty()) return;  // nobody can subscribe to it
+  const BroadcastFrames frames = build_frames(payload, binary);
+  const std::uint64_t tag = topic_tag(topic);
+  auto deliver = [this, tag](std::size_t li, const BroadcastFrames& f, std::string_view t) {
+    PerLoop& pl = *per_loop_[li];
+    deliver_local(li, f, tag, [&pl, t](auto&& visit) {
+      for (fanout::TopicIndex::Slot slot : pl.topics.subscribers(t)) {
+        visit(*reinterpret_cast<Session*>(pl.slots[slot]));  // detach() unsubscribes: live
+      }
+    });
+  };
+  // Every loop gets the message, subscribers or not: whether a loop has any is known only
+  // on that loop, and a subscribe already posted there (post_to) must be seen by it.
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    if (loops_[i]->in_loop_thread()) {
+      deliver(i, frames, topic);
+    } else {
+      loops_[i]->post([deliver, i, frames, t = std::string(topic)] { deliver(i, frames, t); });
     }
   }
 }
@@ -387,6 +438,25 @@ bool Endpoint::send_to(ConnectionId id, std::string_view payload, bool binary) {
   }
   l->post([this, li, id, data = std::string(payload), binary] {
     if (Session* s = find(*per_loop_[li], id)) s->send(data, binary, {});
+  });
+  return true;
+}
+
+bool Endpoint::post_to(ConnectionId id, std::function<void(WebSocket&)> fn) {
+  std::size_t li = loop_of(id);
+  if (li >= loops_.size() || !fn) return false;
+  loop::EventLoop* l = loops_[li];
+  // On the owning loop, at once, like send_to and broadcast there: posting would let a
+  // later send_to or broadcast of the same thread overtake fn.
+  if (l->in_loop_thread()) {
+    Session* s = find(*per_loop_[li], id);
+    if (!s || !s->accepts_messages()) return false;
+    fn(*s);
+    return true;
+  }
+  l->post([this, li, id, fn = std::move(fn)] {
+    Session* s = find(*per_loop_[li], id);
+    if (s && s->accepts_messages()) fn(*s);
   });
   return true;
 }

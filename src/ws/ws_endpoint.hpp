@@ -1,9 +1,11 @@
 #pragma once
 // Endpoint: a WebSocket route — its handlers, options, and the live sessions per loop.
 //
-// Sessions are only touched by their own loop: each loop has its own list and id map in
-// per_loop_[loop index]. Anything addressed from another thread (a broadcast, a send to
-// one id) is posted to the owning loop. A broadcast frame is built once into a
+// Sessions are only touched by their own loop: each loop has its own slot table and topic
+// index in per_loop_[loop index]. Anything addressed from another thread (a broadcast, a
+// publish, a send to one id, a function to run with one) is posted to the owning loop,
+// whose task queue is FIFO: that is what keeps one thread's calls in order for each
+// connection (see WebSocketEndpoint). A broadcast or publish frame is built once into a
 // SharedBuffer and every receiver's queue holds a reference to it (with
 // permessage-deflate, once more per window size for receivers without server context
 // takeover).
@@ -19,6 +21,7 @@
 
 #include "core/counter.hpp"
 #include "core/shared_buffer.hpp"
+#include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
 #include "loop/event_loop.hpp"
 #include "wirehub/websocket.hpp"
@@ -43,7 +46,9 @@ class Endpoint final : public WebSocketEndpoint {
 
   // WebSocketEndpoint
   void broadcast(std::string_view payload, bool binary, std::string_view topic) override;
+  void publish(std::string_view topic, std::string_view payload, bool binary) override;
   bool send_to(ConnectionId id, std::string_view payload, bool binary) override;
+  bool post_to(ConnectionId id, std::function<void(WebSocket&)> fn) override;
   std::size_t connection_count() const override;
   EndpointStats stats() const override;
   const std::string& path() const noexcept override { return path_; }
@@ -59,7 +64,10 @@ class Endpoint final : public WebSocketEndpoint {
   // attach() on that loop will fill (0: the loop is full); nothing may attach in between.
   ConnectionId reserve_id(std::size_t loop_index);
   void attach(Session& s);
-  void detach(Session& s);
+  void detach(Session& s);  // also leaves every topic
+  // WebSocket::subscribe / unsubscribe of an attached session (its loop thread).
+  bool subscribe(Session& s, std::string_view topic);
+  bool unsubscribe(Session& s, std::string_view topic);
 
   // A connection id: [loop index: 8 bits][serial: 32 bits][slot: 24 bits]. The serial
   // makes a stale id (its connection gone, the slot reused) miss instead of reaching the
@@ -124,6 +132,8 @@ class Endpoint final : public WebSocketEndpoint {
     // Per-slot permessage-deflate state of sessions with context takeover; empty unless
     // one of them compressed something.
     std::vector<std::unique_ptr<ConnectionDeflate>> deflate;
+    // Which sessions (by slot) subscribe to which topics; detach() removes a slot.
+    fanout::TopicIndex topics;
   };
   Session* find(PerLoop& pl, ConnectionId id) const noexcept;
 
@@ -133,7 +143,12 @@ class Endpoint final : public WebSocketEndpoint {
   void expire_tokens(std::size_t loop_index);
   void arm_expiry_timer(PerLoop& pl, loop::EventLoop& l);
 
-  void deliver_local(std::size_t loop_index, const BroadcastFrames& frames, std::uint64_t tag);
+  // Queues frames, on the calling loop, to each receiver: receivers(visit) calls
+  // visit(Session&) once per session that is to get the message.
+  template <class Receivers>
+  void deliver_local(std::size_t loop_index, const BroadcastFrames& frames, std::uint64_t tag, Receivers receivers);
+  // The frames of payload, compressed as the endpoint's connections may need them.
+  BroadcastFrames build_frames(std::string_view payload, bool binary);
   // skip_token: the offers "access_token, <jwt>" carried the token and are not choices.
   std::string_view choose_subprotocol(const http::RequestHead& head, bool skip_token) const;
   // permessage-deflate for this handshake: nullopt when off or not offered acceptably.

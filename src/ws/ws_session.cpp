@@ -63,6 +63,10 @@ Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std
 
 const Principal* Session::principal() const noexcept { return endpoint_.principal(*this); }
 
+bool Session::subscribe(std::string_view topic) { return endpoint_.subscribe(*this, topic); }
+
+bool Session::unsubscribe(std::string_view topic) { return endpoint_.unsubscribe(*this, topic); }
+
 // The per-connection memory budget (docs/ARCHITECTURE.md): one 256-byte BlockPool block.
 static_assert(sizeof(Session) <= 256, "a Session must stay within one 256-byte block");
 
