@@ -20,6 +20,12 @@ std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> End
 std::size_t slot_of(ConnectionId id) { return static_cast<std::size_t>(id & Endpoint::kSlotMask); }
 bool is_free(std::uintptr_t slot) { return slot & 1; }
 
+std::uint64_t steady_now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
 std::int64_t unix_now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -123,7 +129,11 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   if (head.has_token("Connection", "upgrade")) req.connection = "upgrade";
   if (head.has_token("Upgrade", "websocket")) req.upgrade = "websocket";
 
+  std::size_t li = conn.loop().index();
   if (auto err = check_upgrade(req)) {
+    (err->status == 426 ? per_loop_[li]->stats.handshakes_unsupported_version
+                        : per_loop_[li]->stats.handshakes_bad_request)
+        .add();
     std::string body(err->reason);
     body += '\n';
     if (err->send_version_header) {
@@ -135,7 +145,6 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
     return;
   }
 
-  std::size_t li = conn.loop().index();
   // After the handshake's own checks (a malformed request is a 400 whatever its origin).
   if (!origins_.allows(head.header("Origin"))) {
     per_loop_[li]->stats.origin_refused.add();
@@ -157,6 +166,7 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   }
   ConnectionId id = reserve_id(li);
   if (id == 0) {
+    per_loop_[li]->stats.handshakes_loop_full.add();
     conn.respond(503, "text/plain; charset=utf-8", "this loop holds the most connections it can address\n", {},
                  false);
     return;
@@ -166,6 +176,7 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   std::string response;
   write_upgrade_response(response, accept_key(*req.key), protocol,
                          deflate ? "Sec-WebSocket-Extensions: " + deflate->response + "\r\n" : std::string());
+  per_loop_[li]->stats.handshakes_accepted.add();  // before the 101 can reach the client
   conn.send(response);
   conn.upgraded();
 
@@ -361,10 +372,17 @@ void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std:
     sent += s.send_frame(p->buf, p->off, p->len, tag, merge);
   });
   pl.stats.messages_out.add(sent);
+  if (sent) {
+    pl.stats.messages_queued.add(sent);
+    pl.stats.bytes_out.add(sent * payload.size());
+    const std::uint64_t now = steady_now_ns();
+    pl.stats.delivery_ns.observe(now > frames.called_ns ? now - frames.called_ns : 0);
+  }
 }
 
 Endpoint::BroadcastFrames Endpoint::build_frames(std::string_view payload, bool binary) {
   BroadcastFrames frames;
+  frames.called_ns = steady_now_ns();
   frames.plain = build_frame(payload, binary);
   frames.header_bytes = static_cast<std::uint8_t>(frames.plain->size() - payload.size());
   frames.binary = binary;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/counter.hpp"
+#include "core/histogram.hpp"
 #include "core/shared_buffer.hpp"
 #include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
@@ -80,10 +81,24 @@ class Endpoint final : public WebSocketEndpoint {
   struct LoopStats {
     Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors, origin_refused,
         auth_refused, auth_expired;
+    // For metrics, which want counters that only grow: messages_queued counts what
+    // messages_out counts but is never lowered when a drop policy removes a queued message
+    // (those are in dropped too). Payload bytes (uncompressed) in and queued out.
+    Counter messages_queued, bytes_in, bytes_out;
+    // Handshakes by outcome, besides origin_refused and auth_refused.
+    Counter handshakes_accepted, handshakes_bad_request /* 400 */, handshakes_unsupported_version /* 426 */,
+        handshakes_loop_full /* 503: no slot left on the loop */;
+    // From a broadcast() or publish() call to its frame queued on this loop (for at least
+    // one receiver), in nanoseconds.
+    Histogram delivery_ns{50'000,     100'000,     250'000,      500'000,      1'000'000,
+                          2'500'000,  5'000'000,   10'000'000,   25'000'000,   50'000'000,
+                          100'000'000, 250'000'000, 500'000'000, 1'000'000'000};
   };
   // The verified token of a session of an endpoint with JWT authentication, else nullptr.
   const Principal* principal(const Session& s) const noexcept;
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
+  const LoopStats& loop_stats(std::size_t loop_index) const { return per_loop_[loop_index]->stats; }
+  std::size_t loop_count() const noexcept { return per_loop_.size(); }
 
   // Builds one unmasked frame (header + payload) in a shared buffer; rsv1 marks the
   // payload as compressed (permessage-deflate).
@@ -102,6 +117,7 @@ class Endpoint final : public WebSocketEndpoint {
     std::array<BufferRef, 8> deflated;
     std::uint8_t header_bytes = 0;  // of plain
     bool binary = false;
+    std::uint64_t called_ns = 0;  // steady clock at the broadcast()/publish() call
   };
 
   // A loop's sessions in a slot table: a connection id names its slot, so finding a

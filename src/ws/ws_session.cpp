@@ -103,7 +103,9 @@ void Session::on_read(char* data, std::size_t n) {
 // --- ws::Handler ------------------------------------------------------------------------
 
 bool Session::on_message(Opcode op, std::string_view payload) {
-  endpoint_.loop_stats(loop().index()).messages_in.add();
+  auto& stats = endpoint_.loop_stats(loop().index());
+  stats.messages_in.add();
+  stats.bytes_in.add(payload.size());
   if (endpoint_.handlers().on_message) endpoint_.handlers().on_message(*this, payload, op == Opcode::Binary);
   return is_open() && protocol_.state() != State::Closed;
 }
@@ -213,7 +215,10 @@ bool Session::admit(std::size_t frame_bytes, std::uint64_t tag) {
 
 bool Session::send(std::string_view payload, bool binary, std::string_view topic) {
   if (!queue_message(payload, binary, Endpoint::topic_tag(topic))) return false;
-  endpoint_.loop_stats(loop().index()).messages_out.add();
+  auto& stats = endpoint_.loop_stats(loop().index());
+  stats.messages_out.add();
+  stats.messages_queued.add();
+  stats.bytes_out.add(payload.size());
   return true;
 }
 
