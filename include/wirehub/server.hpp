@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "wirehub/metrics.hpp"
 #include "wirehub/websocket.hpp"
 
 namespace wirehub {
@@ -129,6 +130,10 @@ class Server {
   void run_until_signal();
 
   ServerStats stats() const;
+  // The library's metrics in the Prometheus text format 0.0.4 (wirehub/metrics.hpp; serve
+  // it with MetricsWriter::kContentType, appending the application's own families with a
+  // MetricsWriter). Any thread, once the endpoints are registered.
+  std::string metrics_text() const;
   unsigned thread_count() const noexcept;
 
  private:

@@ -3,7 +3,7 @@
 //
 // An endpoint is a path plus handlers and options. Handlers run on the loop thread that
 // owns the connection; a WebSocket& is valid only during a handler call (keep its id()
-// to reach it later, from any thread, through WebSocketEndpoint::send_to).
+// to reach it later, from any thread, through WebSocketEndpoint::send_to or post_to).
 
 #include <cstddef>
 #include <cstdint>
@@ -102,6 +102,13 @@ class WebSocket {
   virtual std::string_view subprotocol() const noexcept = 0;  // "" when none was chosen
   // Who opened it, from its verified token; nullptr when the endpoint has no token auth.
   virtual const Principal* principal() const noexcept = 0;
+  // Adds this connection to topic, so WebSocketEndpoint::publish(topic, ...) reaches it;
+  // false if it already was, if topic is empty, or if the connection is closing or closed.
+  // On the connection's loop thread only: in a handler, or in a WebSocketEndpoint::post_to
+  // function. A connection leaves all its topics when it closes.
+  virtual bool subscribe(std::string_view topic) = 0;
+  // Removes this connection from topic; false if it was not subscribed. Loop thread only.
+  virtual bool unsubscribe(std::string_view topic) = 0;
   // One pointer of user state, initially nullptr.
   void* user_data = nullptr;
 };
@@ -134,6 +141,16 @@ struct EndpointStats {
 };
 
 // Handle to a registered endpoint; all methods are thread-safe.
+//
+// Order: broadcast, publish, send_to and post_to, called from one thread, reach (or run
+// for) a given connection in the order of the calls. A connection lives on one loop; a
+// call addressed to it acts at once when made on that loop's thread (post_to runs its
+// function before returning), and otherwise is posted to that loop's task queue, which
+// runs tasks in the order they were posted. So from a thread that is not a loop (an
+// application's worker) all four are posted and keep their order, and on a loop thread
+// they keep it too: for connections of that loop all act at once, for connections of
+// other loops all are posted. (WebSocket::send, in a handler, acts at once.) Calls from
+// different threads are not ordered with each other.
 class WebSocketEndpoint {
  public:
   virtual ~WebSocketEndpoint() = default;
@@ -143,9 +160,20 @@ class WebSocketEndpoint {
   // CompressionMode::PerConnection, gets its own compressed copy). topic only matters to
   // SlowConsumerPolicy::KeepLatest.
   virtual void broadcast(std::string_view payload, bool binary = false, std::string_view topic = {}) = 0;
+  // Sends to every connection subscribed to topic (WebSocket::subscribe) on every loop,
+  // built and shared as broadcast does; the topic is also the message's
+  // SlowConsumerPolicy::KeepLatest topic. Who receives it is decided on each loop when the
+  // message gets there, so a subscribe ordered before the publish (see Order above) is
+  // always seen. Costs one frame build and one task per other loop.
+  virtual void publish(std::string_view topic, std::string_view payload, bool binary = false) = 0;
   // Sends to one connection, wherever it lives; false if the id is not a live connection
   // of this endpoint (known only when called on the owning loop; otherwise true = posted).
   virtual bool send_to(ConnectionId id, std::string_view payload, bool binary = false) = 0;
+  // Runs fn(connection) on the connection's loop thread, if the connection is still open
+  // then (not closing or closed); otherwise fn is destroyed without being called. false if
+  // the id is known not to be an open connection of this endpoint (on the owning loop),
+  // true otherwise (run, or posted). In fn the WebSocket may send, subscribe, close.
+  virtual bool post_to(ConnectionId id, std::function<void(WebSocket&)> fn) = 0;
   virtual std::size_t connection_count() const = 0;
   virtual EndpointStats stats() const = 0;
   virtual const std::string& path() const noexcept = 0;

@@ -13,9 +13,11 @@
 #include "core/log.hpp"
 #include "http/http_connection.hpp"
 #include "loop/event_loop.hpp"
+#include "loop/lag_probe.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
+#include "server/server_metrics.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub {
@@ -68,6 +70,7 @@ struct Server::Impl {
   ServerOptions options;
   http::HttpOptions http_options;
   std::vector<std::unique_ptr<loop::EventLoop>> loops;
+  std::vector<std::unique_ptr<loop::LagProbe>> lag_probes;  // one per loop, for metrics
   std::vector<std::unique_ptr<http::HttpStats>> http_stats;  // one per loop
   std::vector<std::vector<std::unique_ptr<net::Listener>>> listeners;  // [loop][listener]
   std::unique_ptr<net::TlsContext> tls;  // of the TLS listeners (null: none)
@@ -97,6 +100,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     s.loops.push_back(std::make_unique<loop::EventLoop>());
     s.loops.back()->set_index(i);
     s.http_stats.push_back(std::make_unique<http::HttpStats>());
+    s.lag_probes.push_back(std::make_unique<loop::LagProbe>(*s.loops.back()));
   }
   s.http_options.limits.max_head_bytes = s.options.max_head_bytes;
   s.http_options.limits.max_headers = s.options.max_headers;
@@ -230,6 +234,7 @@ void Server::start() {
   for (auto& l : s.loops) {
     while (!l->running()) std::this_thread::yield();
   }
+  for (std::size_t i = 0; i < s.loops.size(); ++i) s.loops[i]->post([p = s.lag_probes[i].get()] { p->start(); });
   for (const ListenerOptions& b : s.bound) {
     log::info("listening on {} ({}) with {} loop(s)", b.listen, b.tls ? "TLS" : "plain", s.loops.size());
   }
@@ -296,6 +301,21 @@ void Server::run_until_signal() {
   sigwait(&set, &sig);
   log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   shutdown();
+}
+
+std::string Server::metrics_text() const {
+  server_metrics::MetricsSources src;
+  src.server = stats();
+  src.loops = impl_->loops.size();
+  for (const auto& p : impl_->lag_probes) src.lag.push_back(p.get());
+  for (const auto& ep : impl_->endpoints) {
+    src.websockets.push_back(ep.get());
+    src.endpoints.push_back(server_metrics::websocket_metrics(*ep));
+  }
+  std::string text;
+  MetricsWriter w(text);
+  server_metrics::write_metrics(w, src);
+  return text;
 }
 
 ServerStats Server::stats() const {

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <climits>
@@ -216,6 +217,9 @@ void OrderStore::prepare_statements() {
   get_ = prepare(
       "SELECT seq, order_id, customer_id, total, items, created_at FROM orders "
       "WHERE order_id = ?1");
+  latest_ = prepare(
+      "SELECT seq, order_id, customer_id, total, items, created_at FROM orders "
+      "ORDER BY seq DESC LIMIT ?1");
   last_seq_ = prepare("SELECT seq FROM sqlite_sequence WHERE name = 'orders'");
 }
 
@@ -231,39 +235,46 @@ StoredOrder OrderStore::read_row(sqlite3_stmt* s) const {
 }
 
 StoredOrder OrderStore::append(const NewOrder& order) {
-  if (!std::isfinite(order.total)) throw std::invalid_argument("store: order total is not finite");
-  if (order.customer_id.size() > INT_MAX || order.items_json.size() > INT_MAX) {
-    throw std::invalid_argument("store: order too large");
-  }
-  StoredOrder out;
-  out.order_id = uuid_v4();
-  out.customer_id = order.customer_id;
-  out.total = order.total;
-  out.items_json = order.items_json;
-  out.created_at = format_rfc3339_ms(clock_());
+  return std::move(append_all(std::span<const NewOrder>(&order, 1)).front());
+}
 
+std::vector<StoredOrder> OrderStore::append_all(std::span<const NewOrder> orders) {
+  for (const NewOrder& order : orders) {
+    if (!std::isfinite(order.total)) throw std::invalid_argument("store: order total is not finite");
+    if (order.customer_id.size() > INT_MAX || order.items_json.size() > INT_MAX) {
+      throw std::invalid_argument("store: order too large");
+    }
+  }
+  std::vector<StoredOrder> out(orders.size());
+  if (orders.empty()) return out;
   {
     StmtUse use(begin_.get());
     step_done(begin_.get(), "cannot begin a transaction");
   }
   try {
-    {
+    for (std::size_t i = 0; i < orders.size(); ++i) {
+      StoredOrder& o = out[i];
+      o.order_id = uuid_v4();
+      o.customer_id = orders[i].customer_id;
+      o.total = orders[i].total;
+      o.items_json = orders[i].items_json;
+      o.created_at = format_rfc3339_ms(clock_());
       sqlite3_stmt* s = insert_.get();
       StmtUse use(s);
       // SQLITE_STATIC (nullptr): the strings outlive the step below.
-      sqlite3_bind_text(s, 1, out.order_id.data(), static_cast<int>(out.order_id.size()), nullptr);
-      sqlite3_bind_text(s, 2, out.customer_id.data(), static_cast<int>(out.customer_id.size()), nullptr);
-      sqlite3_bind_double(s, 3, out.total);
-      if (out.items_json.empty()) {
+      sqlite3_bind_text(s, 1, o.order_id.data(), static_cast<int>(o.order_id.size()), nullptr);
+      sqlite3_bind_text(s, 2, o.customer_id.data(), static_cast<int>(o.customer_id.size()), nullptr);
+      sqlite3_bind_double(s, 3, o.total);
+      if (o.items_json.empty()) {
         sqlite3_bind_null(s, 4);
       } else {
-        sqlite3_bind_text(s, 4, out.items_json.data(), static_cast<int>(out.items_json.size()), nullptr);
+        sqlite3_bind_text(s, 4, o.items_json.data(), static_cast<int>(o.items_json.size()), nullptr);
       }
-      sqlite3_bind_text(s, 5, out.created_at.data(), static_cast<int>(out.created_at.size()), nullptr);
+      sqlite3_bind_text(s, 5, o.created_at.data(), static_cast<int>(o.created_at.size()), nullptr);
       step_done(s, "cannot insert order");
-      out.seq = sqlite3_last_insert_rowid(db_.get());
+      o.seq = sqlite3_last_insert_rowid(db_.get());
     }
-    // The order counts as stored only when COMMIT has returned: with synchronous=FULL
+    // The orders count as stored only when COMMIT has returned: with synchronous=FULL
     // the log is fsynced by then.
     StmtUse use(commit_.get());
     step_done(commit_.get(), "cannot commit order");
@@ -287,6 +298,19 @@ std::vector<StoredOrder> OrderStore::after(std::int64_t after_seq, std::size_t l
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_row(s));
   if (rc != SQLITE_DONE) fail("cannot read orders");
+  return out;
+}
+
+std::vector<StoredOrder> OrderStore::latest(std::size_t limit) {
+  std::vector<StoredOrder> out;
+  if (limit == 0) return out;
+  sqlite3_stmt* s = latest_.get();
+  StmtUse use(s);
+  sqlite3_bind_int64(s, 1, limit > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_row(s));
+  if (rc != SQLITE_DONE) fail("cannot read orders");
+  std::reverse(out.begin(), out.end());
   return out;
 }
 

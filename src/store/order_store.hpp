@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,9 +68,15 @@ class OrderStore {
   // std::invalid_argument for a NaN or infinite total, std::runtime_error if SQLite fails
   // (nothing is stored then).
   StoredOrder append(const NewOrder& order);
+  // Stores every order in one transaction (one fsync), all or none, with increasing
+  // seqs in the given order. Throws as append does, and then nothing is stored.
+  std::vector<StoredOrder> append_all(std::span<const NewOrder> orders);
 
   // Up to limit orders with seq > after_seq, oldest first.
   std::vector<StoredOrder> after(std::int64_t after_seq, std::size_t limit);
+
+  // The newest limit orders, oldest first.
+  std::vector<StoredOrder> latest(std::size_t limit);
 
   // The order with this id, if there is one.
   std::optional<StoredOrder> get(std::string_view order_id);
@@ -100,7 +107,7 @@ class OrderStore {
   std::string path_;
   Db db_;
   SystemClock clock_;
-  Stmt begin_, commit_, rollback_, insert_, after_, get_, last_seq_;
+  Stmt begin_, commit_, rollback_, insert_, after_, latest_, get_, last_seq_;
 };
 
 }  // namespace wirehub::store

@@ -20,6 +20,12 @@ std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> End
 std::size_t slot_of(ConnectionId id) { return static_cast<std::size_t>(id & Endpoint::kSlotMask); }
 bool is_free(std::uintptr_t slot) { return slot & 1; }
 
+std::uint64_t steady_now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
 std::int64_t unix_now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -123,7 +129,11 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   if (head.has_token("Connection", "upgrade")) req.connection = "upgrade";
   if (head.has_token("Upgrade", "websocket")) req.upgrade = "websocket";
 
+  std::size_t li = conn.loop().index();
   if (auto err = check_upgrade(req)) {
+    (err->status == 426 ? per_loop_[li]->stats.handshakes_unsupported_version
+                        : per_loop_[li]->stats.handshakes_bad_request)
+        .add();
     std::string body(err->reason);
     body += '\n';
     if (err->send_version_header) {
@@ -135,7 +145,6 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
     return;
   }
 
-  std::size_t li = conn.loop().index();
   // After the handshake's own checks (a malformed request is a 400 whatever its origin).
   if (!origins_.allows(head.header("Origin"))) {
     per_loop_[li]->stats.origin_refused.add();
@@ -157,6 +166,7 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   }
   ConnectionId id = reserve_id(li);
   if (id == 0) {
+    per_loop_[li]->stats.handshakes_loop_full.add();
     conn.respond(503, "text/plain; charset=utf-8", "this loop holds the most connections it can address\n", {},
                  false);
     return;
@@ -166,6 +176,7 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
   std::string response;
   write_upgrade_response(response, accept_key(*req.key), protocol,
                          deflate ? "Sec-WebSocket-Extensions: " + deflate->response + "\r\n" : std::string());
+  per_loop_[li]->stats.handshakes_accepted.add();  // before the 101 can reach the client
   conn.send(response);
   conn.upgraded();
 
@@ -255,11 +266,27 @@ void Endpoint::detach(Session& s) {
   pl.slots[slot] = (pl.free_head << 1) | 1;
   pl.free_head = slot + 1;
   if (slot < pl.deflate.size()) pl.deflate[slot].reset();
+  // The slot will be reused: a publish must not reach its next session by this one's topics.
+  pl.topics.remove(static_cast<fanout::TopicIndex::Slot>(slot));
   pl.stats.open.sub();
   if (slot < pl.principals.size() && pl.principals[slot]) {
     if (std::uint64_t d = pl.principals[slot]->deadline) pl.expiries.erase({d, s.id()});
     pl.principals[slot].reset();
   }
+}
+
+bool Endpoint::subscribe(Session& s, std::string_view topic) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  // A session that is closing, or already detached (an on_close handler), would otherwise
+  // leave an entry behind for the next session of its slot.
+  if (!s.accepts_messages() || find(pl, s.id()) != &s) return false;
+  return pl.topics.subscribe(static_cast<fanout::TopicIndex::Slot>(slot_of(s.id())), topic);
+}
+
+bool Endpoint::unsubscribe(Session& s, std::string_view topic) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  if (find(pl, s.id()) != &s) return false;
+  return pl.topics.unsubscribe(static_cast<fanout::TopicIndex::Slot>(slot_of(s.id())), topic);
 }
 
 Session* Endpoint::find(PerLoop& pl, ConnectionId id) const noexcept {
@@ -291,7 +318,8 @@ std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
   return topic.empty() ? 0 : (std::hash<std::string_view>{}(topic) | 1);
 }
 
-void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std::uint64_t tag) {
+template <class Receivers>
+void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std::uint64_t tag, Receivers receivers) {
   PerLoop& pl = *per_loop_[li];
   if (pl.stats.open.get() == 0) return;
   // Where each form of the frame is queued from, decided at its first receiver: small
@@ -321,34 +349,40 @@ void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std:
   // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
   const bool merge = options_.slow_consumer != SlowConsumerPolicy::DropOldest;
   std::uint64_t sent = 0;
-  // A send never attaches or detaches a session (closing is deferred to the end of the
-  // iteration), so the table is stable during the walk.
-  for (std::uintptr_t slot : pl.slots) {
-    if (is_free(slot)) continue;
-    auto* s = reinterpret_cast<Session*>(slot);
+  // A send never attaches or detaches a session, nor changes a subscription (closing is
+  // deferred to the end of the iteration, and no handler runs), so whatever receivers
+  // walks (the slot table, a topic's members) is stable during the walk.
+  receivers([&](Session& s) {
     Placed* p = &placed[8];
     const BufferRef* frame = &frames.plain;
-    switch (s->broadcast_form(payload.size())) {
+    switch (s.broadcast_form(payload.size())) {
       case Session::BroadcastForm::Plain:
         break;
       case Session::BroadcastForm::Shared:
-        if (const BufferRef& d = frames.deflated[static_cast<std::size_t>(s->shared_window_bits() - 8)]) {
-          p = &placed[s->shared_window_bits() - 8];
+        if (const BufferRef& d = frames.deflated[static_cast<std::size_t>(s.shared_window_bits() - 8)]) {
+          p = &placed[s.shared_window_bits() - 8];
           frame = &d;
         }
         break;
       case Session::BroadcastForm::Own:
-        sent += s->queue_message(payload, frames.binary, tag);
-        continue;
+        sent += s.queue_message(payload, frames.binary, tag);
+        return;
     }
     place(*frame, *p);
-    sent += s->send_frame(p->buf, p->off, p->len, tag, merge);
-  }
+    sent += s.send_frame(p->buf, p->off, p->len, tag, merge);
+  });
   pl.stats.messages_out.add(sent);
+  if (sent) {
+    pl.stats.messages_queued.add(sent);
+    pl.stats.bytes_out.add(sent * payload.size());
+    const std::uint64_t now = steady_now_ns();
+    pl.stats.delivery_ns.observe(now > frames.called_ns ? now - frames.called_ns : 0);
+  }
 }
 
-void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
+Endpoint::BroadcastFrames Endpoint::build_frames(std::string_view payload, bool binary) {
   BroadcastFrames frames;
+  frames.called_ns = steady_now_ns();
   frames.plain = build_frame(payload, binary);
   frames.header_bytes = static_cast<std::uint8_t>(frames.plain->size() - payload.size());
   frames.binary = binary;
@@ -366,13 +400,48 @@ void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view
     }
     if (z.capacity() > (256u << 10)) std::string().swap(z);
   }
-  std::uint64_t tag = topic_tag(topic);
+  return frames;
+}
+
+void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
+  const BroadcastFrames frames = build_frames(payload, binary);
+  const std::uint64_t tag = topic_tag(topic);
+  auto deliver = [this, tag](std::size_t li, const BroadcastFrames& f) {
+    PerLoop& pl = *per_loop_[li];
+    deliver_local(li, f, tag, [&pl](auto&& visit) {
+      for (std::uintptr_t slot : pl.slots) {
+        if (!is_free(slot)) visit(*reinterpret_cast<Session*>(slot));
+      }
+    });
+  };
   for (std::size_t i = 0; i < loops_.size(); ++i) {
-    loop::EventLoop* l = loops_[i];
-    if (l->in_loop_thread()) {
-      deliver_local(i, frames, tag);
+    if (loops_[i]->in_loop_thread()) {
+      deliver(i, frames);
     } else {
-      l->post([this, i, frames, tag] { deliver_local(i, frames, tag); });
+      loops_[i]->post([deliver, i, frames] { deliver(i, frames); });
+    }
+  }
+}
+
+void Endpoint::publish(std::string_view topic, std::string_view payload, bool binary) {
+  if (topic.empty()) return;  // nobody can subscribe to it
+  const BroadcastFrames frames = build_frames(payload, binary);
+  const std::uint64_t tag = topic_tag(topic);
+  auto deliver = [this, tag](std::size_t li, const BroadcastFrames& f, std::string_view t) {
+    PerLoop& pl = *per_loop_[li];
+    deliver_local(li, f, tag, [&pl, t](auto&& visit) {
+      for (fanout::TopicIndex::Slot slot : pl.topics.subscribers(t)) {
+        visit(*reinterpret_cast<Session*>(pl.slots[slot]));  // detach() unsubscribes: live
+      }
+    });
+  };
+  // Every loop gets the message, subscribers or not: whether a loop has any is known only
+  // on that loop, and a subscribe already posted there (post_to) must be seen by it.
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    if (loops_[i]->in_loop_thread()) {
+      deliver(i, frames, topic);
+    } else {
+      loops_[i]->post([deliver, i, frames, t = std::string(topic)] { deliver(i, frames, t); });
     }
   }
 }
@@ -387,6 +456,25 @@ bool Endpoint::send_to(ConnectionId id, std::string_view payload, bool binary) {
   }
   l->post([this, li, id, data = std::string(payload), binary] {
     if (Session* s = find(*per_loop_[li], id)) s->send(data, binary, {});
+  });
+  return true;
+}
+
+bool Endpoint::post_to(ConnectionId id, std::function<void(WebSocket&)> fn) {
+  std::size_t li = loop_of(id);
+  if (li >= loops_.size() || !fn) return false;
+  loop::EventLoop* l = loops_[li];
+  // On the owning loop, at once, like send_to and broadcast there: posting would let a
+  // later send_to or broadcast of the same thread overtake fn.
+  if (l->in_loop_thread()) {
+    Session* s = find(*per_loop_[li], id);
+    if (!s || !s->accepts_messages()) return false;
+    fn(*s);
+    return true;
+  }
+  l->post([this, li, id, fn = std::move(fn)] {
+    Session* s = find(*per_loop_[li], id);
+    if (s && s->accepts_messages()) fn(*s);
   });
   return true;
 }

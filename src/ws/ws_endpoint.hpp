@@ -1,9 +1,11 @@
 #pragma once
 // Endpoint: a WebSocket route — its handlers, options, and the live sessions per loop.
 //
-// Sessions are only touched by their own loop: each loop has its own list and id map in
-// per_loop_[loop index]. Anything addressed from another thread (a broadcast, a send to
-// one id) is posted to the owning loop. A broadcast frame is built once into a
+// Sessions are only touched by their own loop: each loop has its own slot table and topic
+// index in per_loop_[loop index]. Anything addressed from another thread (a broadcast, a
+// publish, a send to one id, a function to run with one) is posted to the owning loop,
+// whose task queue is FIFO: that is what keeps one thread's calls in order for each
+// connection (see WebSocketEndpoint). A broadcast or publish frame is built once into a
 // SharedBuffer and every receiver's queue holds a reference to it (with
 // permessage-deflate, once more per window size for receivers without server context
 // takeover).
@@ -18,7 +20,9 @@
 #include <vector>
 
 #include "core/counter.hpp"
+#include "core/histogram.hpp"
 #include "core/shared_buffer.hpp"
+#include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
 #include "loop/event_loop.hpp"
 #include "wirehub/websocket.hpp"
@@ -43,7 +47,9 @@ class Endpoint final : public WebSocketEndpoint {
 
   // WebSocketEndpoint
   void broadcast(std::string_view payload, bool binary, std::string_view topic) override;
+  void publish(std::string_view topic, std::string_view payload, bool binary) override;
   bool send_to(ConnectionId id, std::string_view payload, bool binary) override;
+  bool post_to(ConnectionId id, std::function<void(WebSocket&)> fn) override;
   std::size_t connection_count() const override;
   EndpointStats stats() const override;
   const std::string& path() const noexcept override { return path_; }
@@ -59,7 +65,10 @@ class Endpoint final : public WebSocketEndpoint {
   // attach() on that loop will fill (0: the loop is full); nothing may attach in between.
   ConnectionId reserve_id(std::size_t loop_index);
   void attach(Session& s);
-  void detach(Session& s);
+  void detach(Session& s);  // also leaves every topic
+  // WebSocket::subscribe / unsubscribe of an attached session (its loop thread).
+  bool subscribe(Session& s, std::string_view topic);
+  bool unsubscribe(Session& s, std::string_view topic);
 
   // A connection id: [loop index: 8 bits][serial: 32 bits][slot: 24 bits]. The serial
   // makes a stale id (its connection gone, the slot reused) miss instead of reaching the
@@ -72,10 +81,24 @@ class Endpoint final : public WebSocketEndpoint {
   struct LoopStats {
     Counter open, opened, messages_in, messages_out, dropped, slow_closed, protocol_errors, origin_refused,
         auth_refused, auth_expired;
+    // For metrics, which want counters that only grow: messages_queued counts what
+    // messages_out counts but is never lowered when a drop policy removes a queued message
+    // (those are in dropped too). Payload bytes (uncompressed) in and queued out.
+    Counter messages_queued, bytes_in, bytes_out;
+    // Handshakes by outcome, besides origin_refused and auth_refused.
+    Counter handshakes_accepted, handshakes_bad_request /* 400 */, handshakes_unsupported_version /* 426 */,
+        handshakes_loop_full /* 503: no slot left on the loop */;
+    // From a broadcast() or publish() call to its frame queued on this loop (for at least
+    // one receiver), in nanoseconds.
+    Histogram delivery_ns{50'000,     100'000,     250'000,      500'000,      1'000'000,
+                          2'500'000,  5'000'000,   10'000'000,   25'000'000,   50'000'000,
+                          100'000'000, 250'000'000, 500'000'000, 1'000'000'000};
   };
   // The verified token of a session of an endpoint with JWT authentication, else nullptr.
   const Principal* principal(const Session& s) const noexcept;
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
+  const LoopStats& loop_stats(std::size_t loop_index) const { return per_loop_[loop_index]->stats; }
+  std::size_t loop_count() const noexcept { return per_loop_.size(); }
 
   // Builds one unmasked frame (header + payload) in a shared buffer; rsv1 marks the
   // payload as compressed (permessage-deflate).
@@ -94,6 +117,7 @@ class Endpoint final : public WebSocketEndpoint {
     std::array<BufferRef, 8> deflated;
     std::uint8_t header_bytes = 0;  // of plain
     bool binary = false;
+    std::uint64_t called_ns = 0;  // steady clock at the broadcast()/publish() call
   };
 
   // A loop's sessions in a slot table: a connection id names its slot, so finding a
@@ -124,6 +148,8 @@ class Endpoint final : public WebSocketEndpoint {
     // Per-slot permessage-deflate state of sessions with context takeover; empty unless
     // one of them compressed something.
     std::vector<std::unique_ptr<ConnectionDeflate>> deflate;
+    // Which sessions (by slot) subscribe to which topics; detach() removes a slot.
+    fanout::TopicIndex topics;
   };
   Session* find(PerLoop& pl, ConnectionId id) const noexcept;
 
@@ -133,7 +159,12 @@ class Endpoint final : public WebSocketEndpoint {
   void expire_tokens(std::size_t loop_index);
   void arm_expiry_timer(PerLoop& pl, loop::EventLoop& l);
 
-  void deliver_local(std::size_t loop_index, const BroadcastFrames& frames, std::uint64_t tag);
+  // Queues frames, on the calling loop, to each receiver: receivers(visit) calls
+  // visit(Session&) once per session that is to get the message.
+  template <class Receivers>
+  void deliver_local(std::size_t loop_index, const BroadcastFrames& frames, std::uint64_t tag, Receivers receivers);
+  // The frames of payload, compressed as the endpoint's connections may need them.
+  BroadcastFrames build_frames(std::string_view payload, bool binary);
   // skip_token: the offers "access_token, <jwt>" carried the token and are not choices.
   std::string_view choose_subprotocol(const http::RequestHead& head, bool skip_token) const;
   // permessage-deflate for this handshake: nullopt when off or not offered acceptably.

@@ -63,6 +63,10 @@ Session::Session(net::Connection& from, Endpoint& endpoint, ConnectionId id, std
 
 const Principal* Session::principal() const noexcept { return endpoint_.principal(*this); }
 
+bool Session::subscribe(std::string_view topic) { return endpoint_.subscribe(*this, topic); }
+
+bool Session::unsubscribe(std::string_view topic) { return endpoint_.unsubscribe(*this, topic); }
+
 // The per-connection memory budget (docs/ARCHITECTURE.md): one 256-byte BlockPool block.
 static_assert(sizeof(Session) <= 256, "a Session must stay within one 256-byte block");
 
@@ -99,7 +103,9 @@ void Session::on_read(char* data, std::size_t n) {
 // --- ws::Handler ------------------------------------------------------------------------
 
 bool Session::on_message(Opcode op, std::string_view payload) {
-  endpoint_.loop_stats(loop().index()).messages_in.add();
+  auto& stats = endpoint_.loop_stats(loop().index());
+  stats.messages_in.add();
+  stats.bytes_in.add(payload.size());
   if (endpoint_.handlers().on_message) endpoint_.handlers().on_message(*this, payload, op == Opcode::Binary);
   return is_open() && protocol_.state() != State::Closed;
 }
@@ -209,7 +215,10 @@ bool Session::admit(std::size_t frame_bytes, std::uint64_t tag) {
 
 bool Session::send(std::string_view payload, bool binary, std::string_view topic) {
   if (!queue_message(payload, binary, Endpoint::topic_tag(topic))) return false;
-  endpoint_.loop_stats(loop().index()).messages_out.add();
+  auto& stats = endpoint_.loop_stats(loop().index());
+  stats.messages_out.add();
+  stats.messages_queued.add();
+  stats.bytes_out.add(payload.size());
   return true;
 }
 

@@ -59,6 +59,11 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   std::size_t buffered_amount() const noexcept override { return queued_bytes(); }
   std::string_view subprotocol() const noexcept override { return subprotocol_.view(); }
   const Principal* principal() const noexcept override;
+  bool subscribe(std::string_view topic) override;
+  bool unsubscribe(std::string_view topic) override;
+
+  // Open and not closing: messages may still be queued (no Close sent or echoed yet).
+  bool accepts_messages() const noexcept { return is_open() && !closing_sent_; }
 
   // Queues the complete pre-built data frame buf[off, off+len) (a broadcast), subject to
   // back-pressure; it does not count messages_out (the caller counts a whole fan-out).

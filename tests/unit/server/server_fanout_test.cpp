@@ -30,50 +30,6 @@ namespace {
 
 using namespace test;
 
-// Opens clients until every loop of the server owns at least `per_loop` of them (the
-// kernel spreads connections over the loops' SO_REUSEPORT listeners by a hash).
-struct LoopSpread {
-  std::mutex mu;
-  std::map<ConnectionId, std::thread::id> loop_of;  // filled by on_open
-  std::vector<std::thread::id> in_open_order;       // the loop of each connection, as opened
-  std::map<std::thread::id, int> per_loop() {
-    std::lock_guard lock(mu);
-    std::map<std::thread::id, int> m;
-    for (auto& [id, t] : loop_of) ++m[t];
-    return m;
-  }
-  std::size_t opened() {
-    std::lock_guard lock(mu);
-    return loop_of.size();
-  }
-  void record(WebSocket& ws) {
-    std::lock_guard lock(mu);
-    loop_of[ws.id()] = std::this_thread::get_id();
-    in_open_order.push_back(std::this_thread::get_id());
-  }
-  // The loop of the i-th client of open_on_every_loop (which opens one at a time and waits
-  // for each on_open before the next).
-  std::thread::id loop_of_client(std::size_t i) {
-    std::lock_guard lock(mu);
-    return in_open_order.at(i);
-  }
-};
-
-std::vector<std::unique_ptr<WsClient>> open_on_every_loop(Server& server, LoopSpread& spread, int per_loop,
-                                                          std::string_view path = "/ws/echo") {
-  std::vector<std::unique_ptr<WsClient>> clients;
-  for (int i = 0; i < 64; ++i) {
-    clients.push_back(std::make_unique<WsClient>(server.port(), path));
-    if (!clients.back()->open()) break;
-    if (!wait_until([&] { return spread.opened() == clients.size(); })) break;
-    auto m = spread.per_loop();
-    if (m.size() == server.thread_count() &&
-        std::all_of(m.begin(), m.end(), [&](auto& kv) { return kv.second >= per_loop; }))
-      break;
-  }
-  return clients;
-}
-
 // A relay endpoint like the server's /ws/broadcast: each message a client sends is broadcast
 // by the handler, on the loop thread that owns the sender. With clients on both loops, a
 // message from a client of either loop reaches every client of both (the sender too), and so

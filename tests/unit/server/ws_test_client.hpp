@@ -2,7 +2,8 @@
 // Shared by the Server tests: a small blocking WebSocket client written here (not the
 // project's codec, so a codec bug cannot cancel itself out), and the helpers every test
 // file needs: the fd count a test must end with, waits with a deadline, server options
-// for 127.0.0.1 port 0, an echo endpoint, and numbered messages.
+// for 127.0.0.1 port 0, an echo endpoint, numbered messages, and clients spread over
+// every loop of a server.
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -12,16 +13,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "wirehub/server.hpp"
 #include "test_support.hpp"
@@ -246,6 +252,52 @@ class WsClient {
 };
 
 // ---------------------------------------------------------------------------------------
+
+// Opens clients until every loop of the server owns at least `per_loop` of them (the
+// kernel spreads connections over the loops' SO_REUSEPORT listeners by a hash).
+struct LoopSpread {
+  std::mutex mu;
+  std::map<ConnectionId, std::thread::id> loop_of;  // filled by on_open
+  std::vector<std::thread::id> in_open_order;       // the loop of each connection, as opened
+  std::map<std::thread::id, int> per_loop() {
+    std::lock_guard lock(mu);
+    std::map<std::thread::id, int> m;
+    for (auto& [id, t] : loop_of) ++m[t];
+    return m;
+  }
+  std::size_t opened() {
+    std::lock_guard lock(mu);
+    return loop_of.size();
+  }
+  void record(WebSocket& ws) {
+    std::lock_guard lock(mu);
+    loop_of[ws.id()] = std::this_thread::get_id();
+    in_open_order.push_back(std::this_thread::get_id());
+  }
+  // The loop of the i-th client of open_on_every_loop (which opens one at a time and waits
+  // for each on_open before the next).
+  std::thread::id loop_of_client(std::size_t i) {
+    std::lock_guard lock(mu);
+    return in_open_order.at(i);
+  }
+};
+
+// extra_headers: see WsClient.
+inline std::vector<std::unique_ptr<WsClient>> open_on_every_loop(Server& server, LoopSpread& spread, int per_loop,
+                                                                 std::string_view path = "/ws/echo",
+                                                                 std::string_view extra_headers = {}) {
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 64; ++i) {
+    clients.push_back(std::make_unique<WsClient>(server.port(), path, 0, extra_headers));
+    if (!clients.back()->open()) break;
+    if (!wait_until([&] { return spread.opened() == clients.size(); })) break;
+    auto m = spread.per_loop();
+    if (m.size() == server.thread_count() &&
+        std::all_of(m.begin(), m.end(), [&](auto& kv) { return kv.second >= per_loop; }))
+      break;
+  }
+  return clients;
+}
 
 // One or more loops on 127.0.0.1 port 0, with a 2 s shutdown deadline.
 inline ServerOptions test_options(unsigned threads) {

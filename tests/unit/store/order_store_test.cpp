@@ -170,6 +170,16 @@ TEST_F(OrderStoreTest, AfterPagesOldestFirstWithinTheLimit) {
   EXPECT_EQ(store->after(0, std::numeric_limits<std::size_t>::max()).size(), 10u);
 }
 
+TEST_F(OrderStoreTest, LatestGivesTheNewestOldestFirst) {
+  auto store = OrderStore::open(path_);
+  EXPECT_TRUE(store->latest(5).empty());
+  std::vector<StoredOrder> all;
+  for (int i = 0; i < 6; ++i) all.push_back(store->append(order("c" + std::to_string(i))));
+  EXPECT_EQ(store->latest(3), std::vector<StoredOrder>(all.begin() + 3, all.end()));
+  EXPECT_EQ(store->latest(100), all);
+  EXPECT_TRUE(store->latest(0).empty());
+}
+
 TEST_F(OrderStoreTest, GetFindsPresentOrdersOnly) {
   auto store = OrderStore::open(path_);
   const auto a = store->append(order("alice"));
@@ -240,6 +250,39 @@ TEST_F(OrderStoreTest, AFailedInsertLeavesNoTransactionOpen) {
     raw.exec("DROP TRIGGER refuse");
   }
   EXPECT_EQ(store->append(order()).seq, 1);  // the failed insert took no seq
+}
+
+TEST_F(OrderStoreTest, AppendAllStoresABatchInOrderInOneTransaction) {
+  auto store = OrderStore::open(path_);
+  store->append(order("first"));
+  const std::vector<NewOrder> batch = {order("a", 1), order("b", 2, ""), order("c", 3)};
+  const std::vector<StoredOrder> stored = store->append_all(batch);
+  ASSERT_EQ(stored.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(stored[i].seq, static_cast<std::int64_t>(i) + 2);
+    EXPECT_EQ(stored[i].customer_id, batch[i].customer_id);
+    EXPECT_EQ(store->get(stored[i].order_id), stored[i]);
+  }
+  EXPECT_EQ(store->after(1, 100), stored);
+  EXPECT_TRUE(store->append_all({}).empty());
+}
+
+TEST_F(OrderStoreTest, AppendAllIsAllOrNothing) {
+  auto store = OrderStore::open(path_);
+  // A bad total anywhere in the batch: refused before anything is written.
+  std::vector<NewOrder> batch = {order("a"), order("b", std::nan(""))};
+  EXPECT_THROW(store->append_all(batch), std::invalid_argument);
+  EXPECT_EQ(store->last_seq(), 0);
+  {
+    Raw raw(path_);  // the second insert of the batch fails inside the transaction
+    raw.exec(
+        "CREATE TRIGGER refuse BEFORE INSERT ON orders WHEN NEW.customer_id = 'bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+  }
+  batch = {order("a"), order("bad"), order("c")};
+  EXPECT_THROW(store->append_all(batch), std::runtime_error);
+  EXPECT_TRUE(store->after(0, 100).empty());  // the first insert was rolled back too
+  EXPECT_EQ(store->append(order("d")).seq, 1);
 }
 
 TEST_F(OrderStoreTest, ADatabaseFromANewerVersionIsRefused) {
