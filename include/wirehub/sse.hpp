@@ -37,7 +37,7 @@ struct SseOptions {
   // Web origins that may open a stream: the same rules as WebSocketOptions::allowed_origins
   // (a request whose Origin is not listed gets 403; one without Origin is allowed; empty:
   // every origin). Invalid entries make Server::sse() throw std::invalid_argument.
-  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_origins{};
 };
 
 // One event. Lines of data are split on CR LF, LF and CR and sent as one data: line each
