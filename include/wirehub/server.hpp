@@ -95,7 +95,8 @@ using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
 // Completes one HTTP request, later and from any thread. Move-only. Until it answers,
 // its connection reads and parses nothing more (pipelined requests wait, so responses
 // keep request order) and no header or keep-alive timeout runs; past
-// ServerOptions::handler_timeout_ms the client gets 503 instead.
+// ServerOptions::handler_timeout_ms the client gets 503 instead. (A std::function must be
+// copyable: to hand a responder to one, hold it in a std::shared_ptr.)
 class HttpResponder {
  public:
   struct State;  // internal
