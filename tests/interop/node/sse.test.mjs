@@ -68,60 +68,57 @@ function opened(es) {
   }), 10_000, 'EventSource open');
 }
 
+// Runs fn(server, open) with a fresh server, where open(path) makes an EventSource; closes
+// every source, then stops the server and checks it exited 0.
+async function withServer(fn) {
+  const server = await startSseServer();
+  const sources = [];
+  try {
+    await fn(server, (p) => {
+      const es = new EventSource(server.url(p));
+      sources.push(es);
+      return es;
+    });
+  } finally {
+    for (const es of sources) es.close();
+    assert.equal(await server.stop(), 0);
+  }
+}
+
 async function publish(server, query, body) {
   const res = await fetch(server.url(`/publish?${query}`), { method: 'POST', body });
   assert.equal(res.status, 204);
 }
 
-test('events keep their ids, types and multi-line data', { timeout: 30_000 }, async () => {
-  const server = await startSseServer();
-  const es = new EventSource(server.url('/sse/events?topic=orders'));
-  try {
-    await opened(es);
-    const orders = collect(es, 'order', 1);
-    const messages = collect(es, 'message', 1);
-    await publish(server, 'topic=orders&event=order&id=7', 'line 1\r\nline 2\rline 3\nline 4');
-    await publish(server, 'topic=orders&id=8', '{"seq":8}');
-    assert.deepEqual(await orders, [{ data: 'line 1\nline 2\nline 3\nline 4', lastEventId: '7' }]);
-    assert.deepEqual(await messages, [{ data: '{"seq":8}', lastEventId: '8' }]);
-  } finally {
-    es.close();
-    assert.equal(await server.stop(), 0);
-  }
-});
+test('events keep their ids, types and multi-line data', { timeout: 30_000 }, () => withServer(async (server, open) => {
+  const es = open('/sse/events?topic=orders');
+  await opened(es);
+  const orders = collect(es, 'order', 1);
+  const messages = collect(es, 'message', 1);
+  await publish(server, 'topic=orders&event=order&id=7', 'line 1\r\nline 2\rline 3\nline 4');
+  await publish(server, 'topic=orders&id=8', '{"seq":8}');
+  assert.deepEqual(await orders, [{ data: 'line 1\nline 2\nline 3\nline 4', lastEventId: '7' }]);
+  assert.deepEqual(await messages, [{ data: '{"seq":8}', lastEventId: '8' }]);
+}));
 
-test('a stream the server ends is resumed with Last-Event-ID', { timeout: 30_000 }, async () => {
-  const server = await startSseServer();
-  const es = new EventSource(server.url('/sse/script'));
-  try {
-    const events = await collect(es, 'message', 6);
-    assert.deepEqual(events.map((e) => e.lastEventId), ['1', '2', '3', '4', '5', '6']);
-    assert.deepEqual(events.map((e) => e.data), [1, 2, 3, 4, 5, 6].map((n) => `event ${n}\nsecond line`));
-  } finally {
-    es.close();
-    assert.equal(await server.stop(), 0);
-  }
-});
+test('a stream the server ends is resumed with Last-Event-ID', { timeout: 30_000 }, () => withServer(async (server, open) => {
+  const events = await collect(open('/sse/script'), 'message', 6);
+  assert.deepEqual(events.map((e) => e.lastEventId), ['1', '2', '3', '4', '5', '6']);
+  assert.deepEqual(events.map((e) => e.data), [1, 2, 3, 4, 5, 6].map((n) => `event ${n}\nsecond line`));
+}));
 
-test('a topic reaches only its subscribers', { timeout: 30_000 }, async () => {
-  const server = await startSseServer();
-  const a = new EventSource(server.url('/sse/events?topic=a'));
-  const b = new EventSource(server.url('/sse/events?topic=b'));
-  try {
-    await Promise.all([opened(a), opened(b)]);
-    const gotA = collect(a, 'message', 2);
-    const gotB = collect(b, 'message', 1);
-    await publish(server, 'topic=a', 'a1');
-    await publish(server, 'topic=b', 'b1');
-    await publish(server, 'topic=a', 'a2');
-    assert.deepEqual((await gotA).map((e) => e.data), ['a1', 'a2']);
-    assert.deepEqual((await gotB).map((e) => e.data), ['b1']);
-  } finally {
-    a.close();
-    b.close();
-    assert.equal(await server.stop(), 0);
-  }
-});
+test('a topic reaches only its subscribers', { timeout: 30_000 }, () => withServer(async (server, open) => {
+  const a = open('/sse/events?topic=a');
+  const b = open('/sse/events?topic=b');
+  await Promise.all([opened(a), opened(b)]);
+  const gotA = collect(a, 'message', 2);
+  const gotB = collect(b, 'message', 1);
+  await publish(server, 'topic=a', 'a1');
+  await publish(server, 'topic=b', 'b1');
+  await publish(server, 'topic=a', 'a2');
+  assert.deepEqual((await gotA).map((e) => e.data), ['a1', 'a2']);
+  assert.deepEqual((await gotB).map((e) => e.data), ['b1']);
+}));
 
 test('SIGTERM ends open streams and the server exits 0', { timeout: 30_000 }, async () => {
   const server = await startSseServer();

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 #include "core/slot_table.hpp"
 
 namespace wirehub {
@@ -14,12 +16,18 @@ struct Item {
 };
 using Table = SlotTable<Item>;
 
+// A new item attached to t on loop, kept in store (whose elements never move).
+Item& add(Table& t, std::deque<Item>& store, std::size_t loop = 0) {
+  Item& i = store.emplace_back(Item{t.reserve(loop)});
+  t.attach(i);
+  return i;
+}
+
 TEST(SlotTable, IdsNameTheLoopAndTheSlotAndAStaleIdMisses) {
   Table t;
-  Item a{t.reserve(3)};
-  t.attach(a);
-  Item b{t.reserve(3)};
-  t.attach(b);
+  std::deque<Item> store;
+  Item& a = add(t, store, 3);
+  Item& b = add(t, store, 3);
   EXPECT_EQ(Table::loop_of(a.id()), 3u);
   EXPECT_EQ(Table::slot_of(a.id()), 0u);
   EXPECT_EQ(Table::slot_of(b.id()), 1u);
@@ -28,8 +36,7 @@ TEST(SlotTable, IdsNameTheLoopAndTheSlotAndAStaleIdMisses) {
   EXPECT_TRUE(t.detach(a));
   EXPECT_FALSE(t.detach(a));
   EXPECT_EQ(t.find(a.id()), nullptr);
-  Item c{t.reserve(3)};
-  t.attach(c);
+  Item& c = add(t, store, 3);
   EXPECT_EQ(Table::slot_of(c.id()), 0u);  // the freed slot is reused...
   EXPECT_NE(c.id(), a.id());              // ...under a new serial
   EXPECT_EQ(t.find(a.id()), nullptr);
@@ -43,22 +50,13 @@ TEST(SlotTable, IdsNameTheLoopAndTheSlotAndAStaleIdMisses) {
 
 TEST(SlotTable, FreedSlotsAreReusedLastFreedFirst) {
   Table t;
-  std::vector<Item> items(4);
-  for (Item& i : items) {
-    i.id_ = t.reserve(0);
-    t.attach(i);
-  }
-  t.detach(items[1]);
-  t.detach(items[3]);
-  Item x{t.reserve(0)};
-  t.attach(x);
-  Item y{t.reserve(0)};
-  t.attach(y);
-  Item z{t.reserve(0)};
-  t.attach(z);
-  EXPECT_EQ(Table::slot_of(x.id()), 3u);
-  EXPECT_EQ(Table::slot_of(y.id()), 1u);
-  EXPECT_EQ(Table::slot_of(z.id()), 4u);
+  std::deque<Item> store;
+  for (int i = 0; i < 4; ++i) add(t, store);
+  t.detach(store[1]);
+  t.detach(store[3]);
+  EXPECT_EQ(Table::slot_of(add(t, store).id()), 3u);
+  EXPECT_EQ(Table::slot_of(add(t, store).id()), 1u);
+  EXPECT_EQ(Table::slot_of(add(t, store).id()), 4u);
   EXPECT_EQ(t.size(), 5u);
 }
 

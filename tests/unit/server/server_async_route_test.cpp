@@ -17,27 +17,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int connect_to(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t w = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    bytes.remove_prefix(static_cast<std::size_t>(w));
-  }
-  return true;
-}
+using test::connect_loopback;
+using test::send_all;
 
 // The responders handlers keep for the test to answer, in arrival order.
 class Parked {
@@ -67,14 +48,8 @@ HttpResponse text(int status, std::string body) {
   return r;
 }
 
-class AsyncRouteTest : public ::testing::Test {
+class AsyncRouteTest : public test::ServerTest {
  protected:
-  void SetUp() override { fds_before_ = test::open_fd_count(); }
-  void TearDown() override {
-    if (server_) server_->shutdown();
-    server_.reset();
-    EXPECT_EQ(test::open_fd_count(), fds_before_);
-  }
   Server& make(ServerOptions o = test::test_options(1)) {
     server_ = std::make_unique<Server>(std::move(o));
     server_->route_async("GET", "/park", [this](const HttpRequest&, HttpResponder r) { parked_.put(std::move(r)); });
@@ -85,10 +60,8 @@ class AsyncRouteTest : public ::testing::Test {
     return *server_;
   }
 
-  std::unique_ptr<Server> server_;
   Parked parked_;
   std::atomic<int> sync_calls_{0};
-  int fds_before_ = 0;
 };
 
 TEST_F(AsyncRouteTest, RespondFromAnotherThreadReachesTheClient) {
@@ -103,10 +76,7 @@ TEST_F(AsyncRouteTest, RespondFromAnotherThreadReachesTheClient) {
     }).detach();
   });
   s.start();
-  int fd = connect_to(s.port());
-  ASSERT_TRUE(send_all(fd, "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"));
-  std::string out = test::read_until_eof(fd);
-  ::close(fd);
+  std::string out = test::exchange(s.port(), "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
   EXPECT_EQ(out.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << out;
   EXPECT_NE(out.find("\r\nLocation: /orders/1\r\n"), std::string::npos) << out;
   EXPECT_EQ(out.substr(out.size() - 10), "stored:abc");
@@ -116,7 +86,7 @@ TEST_F(AsyncRouteTest, RespondFromAnotherThreadReachesTheClient) {
 TEST_F(AsyncRouteTest, PipelinedRequestWaitsForTheDeferredOneAndResponsesKeepOrder) {
   Server& s = make();
   s.start();
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   ASSERT_TRUE(send_all(fd, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n"
                            "GET /sync HTTP/1.1\r\nHost: x\r\n\r\n"
                            "GET /park HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -148,10 +118,7 @@ TEST_F(AsyncRouteTest, AnswerDuringTheHandlerCallOnTheLoopThreadWorksAndTheNextR
     r.respond(text(200, "now:" + std::string(req.path)));
   });
   s.start();
-  int fd = connect_to(s.port());
-  ASSERT_TRUE(send_all(fd, "GET /now HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-  std::string out = test::read_until_eof(fd);
-  ::close(fd);
+  std::string out = test::exchange(s.port(), "GET /now HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(out.find("now:/now"), std::string::npos) << out;
   EXPECT_LT(out.find("now:/now"), out.find("sync")) << out;
 }
@@ -160,7 +127,7 @@ TEST_F(AsyncRouteTest, ClientGoneBeforeTheAnswerDropsAndCountsIt) {
   Server& s = make();
   s.start();
   const int before = test::open_fd_count();
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   ASSERT_TRUE(send_all(fd, "GET /park HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(test::wait_until([&] { return parked_.size() == 1; }));
   ::close(fd);
@@ -178,10 +145,7 @@ TEST_F(AsyncRouteTest, NoAnswerWithinTheHandlerTimeoutIs503AndTheLateAnswerIsDro
   o.keep_alive_timeout_ms = 50;  // shorter than the handler timeout: must not fire first
   Server& s = make(o);
   s.start();
-  int fd = connect_to(s.port());
-  ASSERT_TRUE(send_all(fd, "GET /park HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-  std::string out = test::read_until_eof(fd);
-  ::close(fd);
+  std::string out = test::exchange(s.port(), "GET /park HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << out;
   EXPECT_NE(out.find("sync"), std::string::npos) << out;  // the next request went on
   EXPECT_EQ(s.stats().deferred_timeouts, 1u);
@@ -193,7 +157,7 @@ TEST_F(AsyncRouteTest, NoAnswerWithinTheHandlerTimeoutIs503AndTheLateAnswerIsDro
 TEST_F(AsyncRouteTest, ResponderDestroyedWithoutAnAnswerGives500) {
   Server& s = make();
   s.start();
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   ASSERT_TRUE(send_all(fd, "GET /park HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   ASSERT_TRUE(test::wait_until([&] { return parked_.size() == 1; }));
   std::thread([r = parked_.take(0)] {}).join();  // destroyed on another thread, unanswered
@@ -209,10 +173,7 @@ TEST_F(AsyncRouteTest, HandlerThatThrowsGives500AndAKeptResponderFindsTheRequest
     throw std::runtime_error("boom");
   });
   s.start();
-  int fd = connect_to(s.port());
-  ASSERT_TRUE(send_all(fd, "GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-  std::string out = test::read_until_eof(fd);
-  ::close(fd);
+  std::string out = test::exchange(s.port(), "GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << out;
   EXPECT_NE(out.find("sync"), std::string::npos) << out;
   parked_.take(0).respond(text(200, "after the 500"));
@@ -225,10 +186,7 @@ TEST_F(AsyncRouteTest, HeadGetsTheHeadWithoutTheBody) {
     std::thread([r = std::move(r)]() mutable { r.respond(text(200, "hello")); }).detach();
   });
   s.start();
-  int fd = connect_to(s.port());
-  ASSERT_TRUE(send_all(fd, "HEAD /doc HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-  std::string out = test::read_until_eof(fd);
-  ::close(fd);
+  std::string out = test::exchange(s.port(), "HEAD /doc HTTP/1.1\r\nHost: x\r\n\r\nGET /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(out.find("Content-Length: 5\r\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("hello"), std::string::npos) << out;
   // The bytes right after the HEAD answer's blank line are the next response.
@@ -245,12 +203,9 @@ TEST_F(AsyncRouteTest, PerRouteBodyLimitBelowAndAboveTheServerDefault) {
   s.route("POST", "/sync-small", [](const HttpRequest&, HttpResponse&) {}, {.max_body_bytes = 4});
   s.start();
   auto post = [&](std::string_view path, std::size_t n) {
-    int fd = connect_to(s.port());
-    send_all(fd, "POST " + std::string(path) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
-                     std::to_string(n) + "\r\n\r\n" + std::string(n, 'x'));
-    std::string out = test::read_until_eof(fd);
-    ::close(fd);
-    return out;
+    return test::exchange(s.port(), "POST " + std::string(path) +
+                                        " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+                                        std::to_string(n) + "\r\n\r\n" + std::string(n, 'x'));
   };
   EXPECT_EQ(post("/small", 4).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
   EXPECT_EQ(post("/small", 5).rfind("HTTP/1.1 413 ", 0), 0u);
@@ -265,14 +220,14 @@ TEST_F(AsyncRouteTest, PerRouteBodyLimitBelowAndAboveTheServerDefault) {
 TEST_F(AsyncRouteTest, ShutdownWaitsForAPendingAnswer) {
   Server& s = make();
   s.start();
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   ASSERT_TRUE(send_all(fd, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(test::wait_until([&] { return parked_.size() == 1; }));
   std::thread stopper([&] { s.shutdown(); });
   // The loop closed its listener in the same step as it told this connection to close
   // after its answer: once connecting fails, shutdown is waiting for us.
   ASSERT_TRUE(test::wait_until([&] {
-    int probe = connect_to(s.port());
+    int probe = connect_loopback(s.port());
     if (probe >= 0) ::close(probe);
     return probe < 0;
   }));

@@ -35,16 +35,10 @@ class SseClient {
  public:
   explicit SseClient(std::uint16_t port, std::string_view target = "/sse", std::string_view headers = {},
                      int rcvbuf = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return;
-    std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" +
-                      std::string(headers) + "\r\n";
-    ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
+    fd_ = test::connect_loopback(port, rcvbuf);
+    if (fd_ < 0) return;
+    test::send_all(fd_, "GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" +
+                            std::string(headers) + "\r\n");
   }
   ~SseClient() { close(); }
   void close() {
@@ -104,14 +98,8 @@ class SseClient {
   bool eof_ = false;
 };
 
-class SseTest : public ::testing::Test {
+class SseTest : public test::ServerTest {
  protected:
-  void SetUp() override { fds_before_ = test::open_fd_count(); }
-  void TearDown() override {
-    if (server_) server_->shutdown();
-    server_.reset();
-    EXPECT_EQ(test::open_fd_count(), fds_before_);
-  }
   // An endpoint at /sse whose streams subscribe to the ?topic= of their request, and
   // whose ids the test can wait for.
   SseEndpoint& make(SseOptions options = {}, unsigned threads = 1) {
@@ -143,13 +131,11 @@ class SseTest : public ::testing::Test {
     return closed_[id];
   }
 
-  std::unique_ptr<Server> server_;
   SseEndpoint* ep_ = nullptr;
   std::mutex mu_;
   std::vector<ConnectionId> ids_;
   std::vector<std::string> last_event_ids_;
   std::map<ConnectionId, int> closed_;
-  int fds_before_ = 0;
 };
 
 TEST_F(SseTest, HeadBytesAreExactAndTheRetryLineComesFirst) {
@@ -371,16 +357,8 @@ TEST_F(SseTest, OnlyGetOpensAStream) {
   make();
   server_->start();
   for (const char* method : {"POST", "HEAD"}) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(server_->port());
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    std::string req = std::string(method) + " /sse HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
-    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    std::string out = test::read_until_eof(fd);
-    ::close(fd);
+    std::string out =
+        test::exchange(server_->port(), std::string(method) + " /sse HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(out.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << method << ": " << out;
     EXPECT_NE(out.find("Allow: GET"), std::string::npos) << out;
   }
