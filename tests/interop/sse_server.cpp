@@ -99,7 +99,7 @@ int main() {
                  id = req.query_param("id").value_or(""), event = req.query_param("event").value_or(""),
                  data = std::string(req.body)] {
       feed.publish(topic, {.data = data, .id = id, .event = event});
-      r->respond({.status = 204, .content_type = "", .body = "", .headers = {}});
+      r->respond({.status = 204, .content_type = "", .body = ""});
     });
   });
 
