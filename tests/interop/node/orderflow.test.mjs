@@ -21,8 +21,9 @@ async function postOrder(customerId, total) {
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ customerId, total }),
   });
-  assert.equal(res.status, 201, await res.text());
-  return res.json();
+  const text = await res.text();
+  assert.equal(res.status, 201, text);
+  return JSON.parse(text);
 }
 
 // A subscriber that records every seq it gets and resolves `done` at `want` events.
