@@ -89,7 +89,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   Reader r{root, error};
   for (const auto& [k, v] : root) {
-    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls"};
+    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls", "orderflow", "sse"};
     if (!sections.count(k.str())) r.fail("unknown section [" + std::string(k.str()) + "]");
     else if (!v.is_table()) r.fail(std::string(k.str()) + ": expected a table");
   }
@@ -199,9 +199,31 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
       }
     }
   }
+  if (auto* t = root["orderflow"].as_table()) {
+    r.only_keys(*t, "orderflow", {"data_dir", "max_body_bytes", "default_page", "max_page", "max_replay",
+                                  "max_backlog", "api_key"});
+    orderflow::OrderFlowOptions& o = cfg.orderflow;
+    r.string(*t, "orderflow", "data_dir", o.data_dir);
+    r.integer(*t, "orderflow", "max_body_bytes", o.max_body_bytes, 64, std::int64_t{1} << 30);
+    r.integer(*t, "orderflow", "max_page", o.max_page, 1, 100'000);
+    r.integer(*t, "orderflow", "default_page", o.default_page, 1, 100'000);
+    r.integer(*t, "orderflow", "max_replay", o.max_replay, 0, std::int64_t{1} << 32);
+    r.integer(*t, "orderflow", "max_backlog", o.max_backlog, 1, std::int64_t{1} << 32);
+    r.string(*t, "orderflow", "api_key", o.api_key);
+    if (o.default_page > o.max_page) r.fail("orderflow.default_page: must not exceed orderflow.max_page");
+  }
+  if (auto* t = root["sse"].as_table()) {
+    r.only_keys(*t, "sse", {"retry_ms", "heartbeat_ms", "send_hard_limit", "allowed_origins"});
+    SseOptions& o = cfg.orderflow.sse;
+    r.integer(*t, "sse", "retry_ms", o.retry_ms, 0, kMaxMs);
+    r.integer(*t, "sse", "heartbeat_ms", o.heartbeat_ms, 0, kMaxMs);
+    r.integer(*t, "sse", "send_hard_limit", o.send_hard_limit, 1, std::int64_t{1} << 32);
+    r.strings(*t, "sse", "allowed_origins", o.allowed_origins);
+  }
   if (auto* t = root["log"].as_table()) {
-    r.only_keys(*t, "log", {"level"});
+    r.only_keys(*t, "log", {"level", "format"});
     r.string(*t, "log", "level", cfg.log_level);
+    r.string(*t, "log", "format", cfg.log_format);
   }
   return r.ok;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "orderflow/orderflow.hpp"
 #include "wirehub/server.hpp"
 #include "wirehub/websocket.hpp"
 
@@ -38,11 +39,15 @@ struct Config {
   bool broadcast_compression = true;
   CompressionMode broadcast_compression_mode = CompressionMode::Shared;
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json"
   std::string app = "orderflow";
   JwtConfig jwt;
   // [tls] listen: where the TLS listener binds once a certificate is given (the
   // certificates themselves are in server.tls).
   std::string tls_listen = "127.0.0.1:8443";
+  // The OrderFlow app: store directory, REST limits, the feeds' options. Its
+  // feed_websocket starts as `websocket` with shared compression (it is a fan-out).
+  orderflow::OrderFlowOptions orderflow;
 };
 
 // The endpoint options of a JWT configuration: nullopt when no key is configured (then

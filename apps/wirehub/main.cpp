@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "dashboard.hpp"
+#include "logging.hpp"
 #include "wirehub/server.hpp"
 
 namespace {
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
   cli.add_option("--threads", threads, "event-loop threads (default: number of cores)")->check(CLI::Range(1, 256));
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string log_format;
+  cli.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
+      ->check(CLI::IsMember({"text", "json"}));
   cli.add_option("--app", app_name, "application to mount: orderflow (default)")
       ->check(CLI::IsMember({"orderflow", "signalr-conformance"}));
   std::string jwt_secret, jwt_public_key, jwt_issuer, jwt_audience;
@@ -114,6 +118,8 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-cert", tls_cert, "PEM certificate (chain allowed) for the TLS listener (https, wss)");
   cli.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
   cli.add_option("--tls-listen", tls_listen, "HOST:PORT of the TLS listener (default 127.0.0.1:8443)");
+  std::string data_dir;
+  cli.add_option("--data", data_dir, "directory of the OrderFlow order store (default ./data)");
   cli.set_version_flag("--version", std::string("wirehub ") + WIREHUB_VERSION);
 
   try {
@@ -135,6 +141,7 @@ int main(int argc, char** argv) {
   if (cli.count("--listen")) cfg.server.listen = listen;
   if (cli.count("--threads")) cfg.server.threads = threads;
   if (cli.count("--log-level")) cfg.log_level = log_level;
+  if (cli.count("--log-format")) cfg.log_format = log_format;
   if (cli.count("--app")) cfg.app = app_name;
   if (cli.count("--jwt-secret") || cli.count("--jwt-public-key")) {
     cfg.jwt.secret = jwt_secret;  // a key given on the command line replaces the file's
@@ -153,13 +160,16 @@ int main(int argc, char** argv) {
   if (cli.count("--tls-key")) cfg.server.tls.key_file = tls_key;
   if (cli.count("--tls-listen")) cfg.tls_listen = tls_listen;
   if (!add_tls_listener(cfg, cli.count("--tls-listen") > 0)) return 2;
+  if (cli.count("--data")) cfg.orderflow.data_dir = data_dir;
+  // The order feed is a fan-out: one compressed frame for all its receivers.
+  cfg.orderflow.feed_websocket = cfg.websocket;
+  cfg.orderflow.feed_websocket.compression.mode = wirehub::CompressionMode::Shared;
 
-  auto level = spdlog::level::from_str(cfg.log_level);
-  if (level == spdlog::level::off && cfg.log_level != "off") {
-    std::fprintf(stderr, "wirehub: invalid log level '%s'\n", cfg.log_level.c_str());
+  if (!wirehub::app::configure_logging(cfg.log_level, cfg.log_format)) {
+    std::fprintf(stderr, "wirehub: invalid log level '%s' or format '%s' (text, json)\n", cfg.log_level.c_str(),
+                 cfg.log_format.c_str());
     return 2;
   }
-  spdlog::set_level(level);
   if (cfg.app != "orderflow") {
     std::fprintf(stderr, "wirehub: --app %s is not available in this build yet\n", cfg.app.c_str());
     return 2;
@@ -169,6 +179,15 @@ int main(int argc, char** argv) {
     wirehub::Server server(cfg.server);
     mount_raw_endpoints(server, cfg, jwt);
     wirehub::app::mount_dashboard(server);
+    // Declared after the server, so destroyed before it: the store thread publishes to
+    // the server's endpoints until it stops.
+    wirehub::orderflow::OrderFlow orderflow(cfg.orderflow);
+    orderflow.mount(server);
+    server.route("GET", "/metrics", [&server, &orderflow](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.body = server.metrics_text();
+      orderflow.write_metrics(res.body);
+    });
     server.run_until_signal();
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "wirehub: %s\n", e.what());

@@ -8,7 +8,8 @@
 //   server.run_until_signal();  // starts, then SIGINT/SIGTERM: graceful shutdown
 //
 // Configure (endpoints, routes) before start(); after it, only the thread-safe calls of
-// WebSocketEndpoint and shutdown() may be used from other threads.
+// WebSocketEndpoint, SseEndpoint and HttpResponder, and shutdown(), may be used from
+// other threads.
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "wirehub/metrics.hpp"
+#include "wirehub/sse.hpp"
 #include "wirehub/websocket.hpp"
 
 namespace wirehub {
@@ -54,12 +56,17 @@ struct ServerOptions {
   std::uint32_t header_timeout_ms = 10'000;      // to receive a complete request head
   std::uint32_t keep_alive_timeout_ms = 60'000;  // idle keep-alive connections
   std::uint32_t shutdown_timeout_ms = 5'000;     // graceful shutdown deadline
+  // A deferred response (route_async) not given within this time after its request: the
+  // client gets 503 and the late answer is dropped. 0 = wait for ever.
+  std::uint32_t handler_timeout_ms = 30'000;
   // Listeners besides `listen`, plain or TLS; all serve the same routes. A TLS handshake
   // must complete within header_timeout_ms too (it counts towards the first request).
   std::vector<ListenerOptions> extra_listeners;
   TlsOptions tls;  // needed when a listener has tls = true
 };
 
+// A request as a handler sees it. Every view (and header(), param()) is valid only during
+// the handler call: a deferred handler copies what it needs before it returns.
 class HttpRequest {
  public:
   std::string_view method;
@@ -81,10 +88,45 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers{};
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+
+// Completes one HTTP request, later and from any thread. Move-only. Until it answers,
+// its connection reads and parses nothing more (pipelined requests wait, so responses
+// keep request order) and no header or keep-alive timeout runs; past
+// ServerOptions::handler_timeout_ms the client gets 503 instead. (A std::function must be
+// copyable: to hand a responder to one, hold it in a std::shared_ptr.)
+class HttpResponder {
+ public:
+  struct State;  // internal
+  explicit HttpResponder(std::unique_ptr<State> state) noexcept;
+  HttpResponder(HttpResponder&&) noexcept;
+  HttpResponder& operator=(HttpResponder&&) noexcept;  // answers the replaced one with 500 first
+  // Never answered: the client gets 500 (and it is logged).
+  ~HttpResponder();
+  // Sends res (as a synchronous handler's response would be: HEAD, keep-alive). Thread-
+  // safe; the first call wins, later calls do nothing. From another thread the answer is
+  // posted to the connection's loop; if the connection is gone (or timed out) by then,
+  // it is dropped and counted (ServerStats::deferred_dropped). On the loop thread it is
+  // written at once. Must not be called after the Server is destroyed.
+  void respond(HttpResponse res);
+  // True until respond() (or when moved from).
+  explicit operator bool() const noexcept;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+// A handler that answers later: it keeps (moves) the responder and calls respond() when
+// the answer is ready, from any thread.
+using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder)>;
+
+struct RouteOptions {
+  // Request body limit of this route; unset: ServerOptions::max_body_bytes. Over -> 413.
+  std::optional<std::uint64_t> max_body_bytes;
+};
 
 struct ServerStats {
   std::uint64_t accepted = 0;
@@ -92,6 +134,8 @@ struct ServerStats {
   std::uint64_t http_requests = 0;
   std::uint64_t http_parse_errors = 0;
   std::uint64_t http_timeouts = 0;
+  std::uint64_t deferred_dropped = 0;   // deferred answers given after their connection was gone or timed out
+  std::uint64_t deferred_timeouts = 0;  // deferred requests answered 503 after handler_timeout_ms
 };
 
 class Server {
@@ -104,9 +148,15 @@ class Server {
   // Registers a WebSocket endpoint at an exact path. The handle stays valid for the
   // server's lifetime.
   WebSocketEndpoint& websocket(std::string path, WebSocketHandlers handlers, WebSocketOptions options = {});
+  // Registers a Server-Sent Events endpoint (GET only) at an exact path. The handle stays
+  // valid for the server's lifetime.
+  SseEndpoint& sse(std::string path, SseHandlers handlers, SseOptions options = {});
   // Registers an HTTP route: method "GET", "POST", ...; pattern exact ("/healthz"),
-  // with parameters ("/api/orders/{id}") or a prefix ("/static/*").
-  void route(std::string_view method, std::string path, HttpHandler handler);
+  // with parameters ("/api/orders/{id}") or a prefix ("/static/*"). A handler that
+  // throws answers 500.
+  void route(std::string_view method, std::string path, HttpHandler handler, RouteOptions options = {});
+  // The same, for a handler that answers later through its HttpResponder (see there).
+  void route_async(std::string_view method, std::string path, AsyncHttpHandler handler, RouteOptions options = {});
 
   // Binds the listeners and starts one thread per loop, which never take SIGINT/SIGTERM.
   // Throws std::invalid_argument for a malformed listen address, a TLS listener without a
@@ -120,8 +170,10 @@ class Server {
   std::uint16_t tls_port() const noexcept;
   // Every listener's bound port: `listen` (if any) first, then extra_listeners in order.
   std::vector<std::uint16_t> ports() const;
-  // Graceful shutdown: stop accepting, close WebSockets with 1001, finish queued
-  // writes, until every connection is gone or shutdown_timeout_ms passes. Blocks; call
+  // Graceful shutdown: stop accepting, close WebSockets with 1001, end SSE streams after
+  // what they have queued, give pending deferred
+  // responses their time, finish queued writes, until every connection is gone or
+  // shutdown_timeout_ms passes. Blocks; call
   // from any thread but a loop thread. Idempotent.
   void shutdown();
   // Blocks SIGINT/SIGTERM in the calling thread, starts the server if start() was not

@@ -11,11 +11,78 @@ thread_local std::string t_response;
 }
 
 HttpConnection::HttpConnection(loop::EventLoop& loop, int fd, const Router<Route>& routes,
-                               const HttpOptions& options, HttpStats& stats)
-    : net::Connection(loop, fd), routes_(routes), options_(options), stats_(stats), parser_(options.limits) {
+                               const HttpOptions& options, HttpStats& stats, DeferredTable* deferred)
+    : net::Connection(loop, fd),
+      routes_(routes),
+      options_(options),
+      stats_(stats),
+      deferred_(deferred),
+      parser_(options.limits) {
   // The first request must arrive within the header timeout too (slowloris).
   arm_timer(options_.header_timeout_ms);
 }
+
+HttpConnection::~HttpConnection() { forget_deferred(); }
+
+void HttpConnection::forget_deferred() noexcept {
+  if (deferred_key_ && deferred_) deferred_->remove(deferred_key_);
+  deferred_key_ = 0;
+}
+
+std::uint64_t HttpConnection::defer_response() {
+  if (!deferred_ || deferred_key_) return 0;
+  deferred_key_ = deferred_->add(*this);
+  // The next pipelined request waits (its bytes in in_, or in the socket): answering it
+  // first would put its response ahead of this one's.
+  pause_reading();
+  if (options_.handler_timeout_ms) {
+    arm_timer(options_.handler_timeout_ms);
+  } else {
+    cancel_timer();
+  }
+  return deferred_key_;
+}
+
+bool HttpConnection::answer_deferred(std::uint64_t key, int status, std::string_view content_type,
+                                     std::string_view body, std::span<const Header> extra_headers) {
+  if (key == 0 || key != deferred_key_) return false;
+  forget_deferred();
+  respond(status, content_type, body, extra_headers);
+  resume_reading();
+  // Inside process() (the handler answered during its own call) the parse loop goes on by
+  // itself; otherwise the requests buffered behind this one are handled now.
+  if (!in_process_) resume_input();
+  return true;
+}
+
+void HttpConnection::resume_input() {
+  if (!in_.empty() && is_open() && !failed_ && !upgraded_) {
+    std::size_t used = process(in_.data(), in_.size());
+    if (upgraded_) return;
+    in_.consume(used);
+  }
+  if (upgraded_ || failed_ || !is_open() || deferred_key_) return;
+  arm_input_timer();
+}
+
+void HttpConnection::arm_input_timer() {
+  if (in_.empty() && held_head_.empty() && route_ == nullptr) {
+    in_.shrink();
+    arm_timer(options_.keep_alive_timeout_ms);
+  } else {
+    arm_timer(options_.header_timeout_ms);
+  }
+}
+
+void HttpConnection::close_when_answered() {
+  if (deferred_key_) {
+    keep_alive_ = false;  // respond() closes after the awaited answer
+  } else {
+    close_after_flush(options_.linger_ms);
+  }
+}
+
+void HttpConnection::on_closed() { forget_deferred(); }
 
 void HttpConnection::respond(int status, std::string_view content_type, std::string_view body,
                              std::span<const Header> extra_headers, bool keep_alive) {
@@ -42,6 +109,11 @@ void HttpConnection::fail(int status, std::string_view reason, std::span<const H
 
 void HttpConnection::on_read(char* data, std::size_t n) {
   if (upgraded_ || failed_ || !is_open()) return;
+  if (deferred_key_) {
+    // Reading is paused, but TLS may still hand over records it had decrypted ahead.
+    in_.append(data, n);
+    return;
+  }
   bool idle_before = in_.empty() && held_head_.empty() && route_ == nullptr;
   if (idle_before) arm_timer(options_.header_timeout_ms);
   if (in_.empty()) {
@@ -52,7 +124,7 @@ void HttpConnection::on_read(char* data, std::size_t n) {
     std::size_t used = process(in_.data(), in_.size());
     if (!upgraded_) in_.consume(used);
   }
-  if (upgraded_ || failed_ || !is_open()) return;
+  if (upgraded_ || failed_ || !is_open() || deferred_key_) return;
   if (in_.empty() && held_head_.empty() && route_ == nullptr) {
     in_.shrink();
     arm_timer(options_.keep_alive_timeout_ms);
@@ -60,6 +132,11 @@ void HttpConnection::on_read(char* data, std::size_t n) {
 }
 
 std::size_t HttpConnection::process(char* in, std::size_t n) {
+  struct InProcess {
+    bool& flag;
+    explicit InProcess(bool& f) : flag(f) { flag = true; }
+    ~InProcess() { flag = false; }
+  } guard(in_process_);
   std::size_t off = 0;
   while (!upgraded_ && !failed_ && is_open()) {
     auto r = parser_.parse(std::string_view(in + off, n - off));
@@ -91,6 +168,8 @@ std::size_t HttpConnection::process(char* in, std::size_t n) {
         }
         body_.clear();
         held_head_.clear();
+        // Deferred: the rest waits for the answer (which closes if keep-alive is off).
+        if (deferred_key_) return off;
         if (!keep_alive_ && is_open()) close_after_flush(options_.linger_ms);
         if (!keep_alive_) return n;
         break;
@@ -146,6 +225,11 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, char* rest, std:
 }
 
 void HttpConnection::on_timeout() {
+  if (deferred_key_) {
+    deferred_->timed_out.add();
+    answer_deferred(deferred_key_, 503, "text/plain; charset=utf-8", "handler timed out\n");
+    return;
+  }
   bool mid_request = !in_.empty() || !held_head_.empty() || route_ != nullptr;
   if (mid_request) {
     stats_.timeouts.add();

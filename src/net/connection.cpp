@@ -292,14 +292,45 @@ void Connection::update_interest() {
   if (tls_) want = tls_->wants_writable(want);
   if (fd_ < 0 || (want == want_write_ && !peer_eof_)) return;
   want_write_ = want;
-  loop_->modify(fd_, (peer_eof_ ? 0u : kReadEvents) | (want ? EPOLLOUT : 0u), this);
+  loop_->modify(fd_, read_interest() | (want ? EPOLLOUT : 0u), this);
+}
+
+std::uint32_t Connection::read_interest() const noexcept {
+  if (peer_eof_) return 0;
+  // Paused: EPOLLRDHUP alone still reports the peer's EOF, without the input before it.
+  return read_paused_ ? std::uint32_t{EPOLLRDHUP} : kReadEvents;
+}
+
+void Connection::pause_reading() noexcept {
+  if (read_paused_ || fd_ < 0 || phase_ != Phase::Open) return;
+  read_paused_ = true;
+  loop_->modify(fd_, read_interest() | (want_write_ ? EPOLLOUT : 0u), this);
+}
+
+void Connection::resume_reading() noexcept {
+  if (!read_paused_) return;
+  read_paused_ = false;
+  if (fd_ < 0) return;
+  loop_->modify(fd_, read_interest() | (want_write_ ? EPOLLOUT : 0u), this);
+  if (tls_ && tls_->has_pending_input()) {
+    // Records already decrypted-ahead inside OpenSSL do not wake epoll: read them now.
+    read_again_ = true;
+    loop_->defer(*this);
+  }
 }
 
 void Connection::on_events(std::uint32_t events) {
   if (phase_ == Phase::Closed) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handle_readable();
+  if (read_paused_ && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    // Only the end of the peer's input or an error wakes a paused connection; the input
+    // before that EOF stays unread, so the peer is gone as far as we are concerned.
+    read_ended(0);
+    return;
+  }
+  if (!read_paused_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) handle_readable();
   // A TLS read (a handshake message, a key update's answer) that waited for the socket.
-  if ((events & EPOLLOUT) && tls_ && tls_->read_wants_write() && phase_ != Phase::Closed) handle_readable();
+  if ((events & EPOLLOUT) && tls_ && !read_paused_ && tls_->read_wants_write() && phase_ != Phase::Closed)
+    handle_readable();
   if ((events & EPOLLOUT) && phase_ != Phase::Closed && fd_ >= 0) {
     if (!flush()) {
       close_now();
@@ -367,7 +398,7 @@ void Connection::handle_readable_tls() {
       run_deferred();
       return;
     }
-    if (n > 0 && tls_->has_pending_input()) continue;  // the buffer filled up
+    if (n > 0 && tls_->has_pending_input() && !read_paused_) continue;  // the buffer filled up
     if (n > 0 || read_errno == EAGAIN || read_errno == EWOULDBLOCK || read_errno == EINTR) {
       update_interest();  // the read may now wait for writability, or no longer
       return;
@@ -396,6 +427,7 @@ void Connection::close_after_flush(std::uint32_t linger_ms) {
   if (phase_ != Phase::Open) return;
   phase_ = Phase::Flushing;
   linger_ms_ = linger_ms;
+  resume_reading();
   // Bound the whole close: a peer that never reads must not hold us forever.
   arm_timer(linger_ms ? linger_ms : 1);
   loop_->defer(*this);
@@ -411,7 +443,7 @@ void Connection::run_deferred() {
   if (phase_ == Phase::Closed || fd_ < 0) return;
   if (read_again_) {
     read_again_ = false;
-    if (phase_ == Phase::Open && !close_requested_) handle_readable_tls();
+    if (phase_ == Phase::Open && !close_requested_ && !read_paused_) handle_readable_tls();
     if (phase_ == Phase::Closed) return;
   }
   if (close_requested_) {

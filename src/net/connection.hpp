@@ -87,6 +87,14 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
   // Closes the socket at the end of this iteration without flushing.
   void close_now() noexcept;
 
+  // Stops reading the socket (the kernel buffers what arrives; the peer is slowed by TCP
+  // flow control) until resume_reading(). While paused, the peer's EOF or a socket error
+  // still ends the connection: on_peer_closed() runs as for an EOF read. A graceful close
+  // resumes reading, since lingering must discard input until the peer's EOF.
+  void pause_reading() noexcept;
+  void resume_reading() noexcept;
+  bool reading_paused() const noexcept { return read_paused_; }
+
   // The connection's single timer (see loop::TimerWheel).
   // Calls fn for every connection owned by the calling loop thread. fn may close them.
   template <class Fn>
@@ -134,6 +142,8 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
   void flush_cork();
   void send_direct(std::string_view head, std::string_view body, std::uint64_t tag);
   void update_interest();
+  // The read events to watch: none after the peer's EOF, only EOF while paused.
+  std::uint32_t read_interest() const noexcept;
   void finish_close() noexcept;
   void after_write();
 
@@ -160,6 +170,7 @@ class Connection : public loop::Watcher, public loop::Timer, public loop::Deferr
   bool close_requested_ : 1 = false;  // close_now() was called: finish at end of iteration
   bool peer_eof_ : 1 = false;         // the peer shut its write side down while we were flushing
   bool read_again_ : 1 = false;       // TLS input waits inside OpenSSL (after a takeover)
+  bool read_paused_ : 1 = false;      // pause_reading(): only EOF and errors are watched
 };
 
 }  // namespace wirehub::net

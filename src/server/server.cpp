@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
 #include "loop/event_loop.hpp"
 #include "loop/lag_probe.hpp"
@@ -18,6 +19,7 @@
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
 #include "server/server_metrics.hpp"
+#include "sse/sse_endpoint.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub {
@@ -33,6 +35,109 @@ std::optional<std::string> HttpRequest::query_param(std::string_view key) const 
 std::optional<std::string_view> HttpRequest::param(std::string_view name) const {
   if (!params_) return std::nullopt;
   return static_cast<const http::RouteParams*>(params_)->get(name);
+}
+
+namespace {
+
+HttpRequest request_of(http::HttpConnection& c, const http::RequestHead& head, std::string_view body) {
+  HttpRequest req;
+  req.method = head.method_text;
+  req.path = head.path;
+  req.query = head.query;
+  req.body = body;
+  req.impl_ = &head;
+  req.params_ = &c.params();  // matched once, by the connection
+  return req;
+}
+
+std::vector<http::Header> header_views(const HttpResponse& res) {
+  std::vector<http::Header> extra;
+  extra.reserve(res.headers.size());
+  for (const auto& [k, v] : res.headers) extra.push_back({k, v});
+  return extra;
+}
+
+void log_handler_failure(const http::RequestHead& head, const std::exception& e) {
+  log::error("handler for {} failed: {}", head.path, e.what());
+}
+
+constexpr std::string_view kText = "text/plain; charset=utf-8";
+
+// Where deferred answers go: each loop's table of waiting requests. Shared by every
+// HttpResponder, so an answer given after the Server is gone finds `open` false instead
+// of a destroyed loop.
+struct DeferredHub : std::enable_shared_from_this<DeferredHub> {
+  std::vector<loop::EventLoop*> loops;
+  std::vector<std::unique_ptr<http::DeferredTable>> tables;  // [loop]
+  std::mutex mu;
+  bool open = true;  // guarded by mu; false once the loops have stopped
+  std::atomic<std::uint64_t> dropped_closed{0};  // answers given after the loops stopped
+
+  // Loop thread of li: hands the answer to the request waiting under key, if any.
+  void deliver(std::size_t li, std::uint64_t key, const HttpResponse& res) {
+    http::DeferredTable& t = *tables[li];
+    http::HttpConnection* c = t.find(key);
+    if (!c) {
+      t.dropped.add();
+      return;
+    }
+    const auto extra = header_views(res);
+    c->answer_deferred(key, res.status, res.content_type, res.body, extra);
+  }
+
+  void answer(std::size_t li, std::uint64_t key, HttpResponse res) {
+    {
+      std::lock_guard lock(mu);
+      if (!open) {  // the loops may be destroyed: touch none of them
+        dropped_closed.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      loop::EventLoop* l = loops[li];
+      if (!l->in_loop_thread()) {
+        l->post([self = shared_from_this(), li, key, r = std::move(res)] { self->deliver(li, key, r); });
+        return;
+      }
+    }
+    // On the loop thread, outside the lock: the answer may run the next pipelined
+    // request's handler, which may answer in turn.
+    deliver(li, key, res);
+  }
+};
+
+}  // namespace
+
+struct HttpResponder::State {
+  std::shared_ptr<DeferredHub> hub;
+  std::size_t loop = 0;
+  std::uint64_t key = 0;
+  std::atomic<bool> answered{false};
+};
+
+HttpResponder::HttpResponder(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
+HttpResponder::HttpResponder(HttpResponder&&) noexcept = default;
+
+HttpResponder& HttpResponder::operator=(HttpResponder&& o) noexcept {
+  if (this != &o) {
+    HttpResponder old(std::move(*this));
+    state_ = std::move(o.state_);
+  }
+  return *this;
+}
+
+HttpResponder::~HttpResponder() {
+  if (!*this) return;
+  log::error("a deferred HTTP response was never given; answering 500");
+  HttpResponse res;
+  res.status = 500;
+  res.body = "internal server error\n";
+  respond(std::move(res));
+}
+
+HttpResponder::operator bool() const noexcept { return state_ && !state_->answered.load(std::memory_order_acquire); }
+
+void HttpResponder::respond(HttpResponse res) {
+  if (!state_ || state_->answered.exchange(true, std::memory_order_acq_rel)) return;
+  state_->hub->answer(state_->loop, state_->key, std::move(res));
 }
 
 namespace {
@@ -78,6 +183,9 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   http::Router<http::Route> routes;
   std::vector<std::unique_ptr<ws::Endpoint>> endpoints;
+  std::vector<std::unique_ptr<sse::Endpoint>> sse_endpoints;
+  std::shared_ptr<DeferredHub> deferred = std::make_shared<DeferredHub>();
+  std::uint64_t max_route_body = 0;  // the largest per-route body limit
   net::ListenerStats accept_stats;
   std::vector<ListenerOptions> bound;  // every listener, as bound (port filled in)
   std::vector<std::uint16_t> ports;    // of bound
@@ -101,17 +209,33 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     s.loops.back()->set_index(i);
     s.http_stats.push_back(std::make_unique<http::HttpStats>());
     s.lag_probes.push_back(std::make_unique<loop::LagProbe>(*s.loops.back()));
+    s.deferred->loops.push_back(s.loops.back().get());
+    s.deferred->tables.push_back(std::make_unique<http::DeferredTable>());
   }
   s.http_options.limits.max_head_bytes = s.options.max_head_bytes;
   s.http_options.limits.max_headers = s.options.max_headers;
-  s.http_options.limits.max_body_bytes = s.options.max_body_bytes;
   s.http_options.header_timeout_ms = s.options.header_timeout_ms;
   s.http_options.keep_alive_timeout_ms = s.options.keep_alive_timeout_ms;
+  s.http_options.handler_timeout_ms = s.options.handler_timeout_ms;
 }
 
 Server::~Server() { shutdown(); }
 
 unsigned Server::thread_count() const noexcept { return static_cast<unsigned>(impl_->loops.size()); }
+
+namespace {
+
+// A route that hands the connection to an endpoint at the end of the head.
+template <class Endpoint>
+http::Route upgrade_route(Endpoint* ep) {
+  http::Route r;
+  r.upgrade = [ep](http::HttpConnection& c, const http::RequestHead& h, char* rest, std::size_t n) {
+    ep->upgrade(c, h, rest, n);
+  };
+  return r;
+}
+
+}  // namespace
 
 WebSocketEndpoint& Server::websocket(std::string path, WebSocketHandlers handlers, WebSocketOptions options) {
   Impl& s = *impl_;
@@ -119,50 +243,90 @@ WebSocketEndpoint& Server::websocket(std::string path, WebSocketHandlers handler
   auto ep = std::make_unique<ws::Endpoint>(path, std::move(handlers), std::move(options), s.loop_ptrs());
   ws::Endpoint* raw = ep.get();
   s.endpoints.push_back(std::move(ep));
-  http::Route r;
-  r.upgrade = [raw](http::HttpConnection& c, const http::RequestHead& h, char* rest, std::size_t n) {
-    raw->upgrade(c, h, rest, n);
-  };
-  s.routes.add(http::Method::Get, path, std::move(r));
+  s.routes.add(http::Method::Get, path, upgrade_route(raw));
   return *raw;
 }
 
-void Server::route(std::string_view method, std::string path, HttpHandler handler) {
+SseEndpoint& Server::sse(std::string path, SseHandlers handlers, SseOptions options) {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("wirehub::Server::sse() after start()");
+  auto ep = std::make_unique<sse::Endpoint>(path, std::move(handlers), std::move(options), s.loop_ptrs(),
+                                            s.http_options.linger_ms);
+  sse::Endpoint* raw = ep.get();
+  s.sse_endpoints.push_back(std::move(ep));
+  s.routes.add(http::Method::Get, path, upgrade_route(raw));
+  return *raw;
+}
+
+namespace {
+
+http::Route route_with(std::uint64_t max_body_bytes, http::Route::Handler handler) {
+  http::Route r;
+  r.max_body_bytes = max_body_bytes;
+  r.handler = std::move(handler);
+  return r;
+}
+
+}  // namespace
+
+void Server::route(std::string_view method, std::string path, HttpHandler handler, RouteOptions options) {
   Impl& s = *impl_;
   if (s.started) throw std::logic_error("wirehub::Server::route() after start()");
   http::Method m = http::method_from_text(method);
   if (m == http::Method::Other) throw std::invalid_argument("unsupported method: " + std::string(method));
-  http::Route r;
-  r.max_body_bytes = s.options.max_body_bytes;
-  r.handler = [h = std::move(handler)](http::HttpConnection& c, const http::RequestHead& head,
-                                        std::string_view body) {
-    HttpRequest req;
-    req.method = head.method_text;
-    req.path = head.path;
-    req.query = head.query;
-    req.body = body;
-    req.impl_ = &head;
-    req.params_ = &c.params();  // matched once, by the connection
+  const std::uint64_t limit = options.max_body_bytes.value_or(s.options.max_body_bytes);
+  s.routes.add(m, path, route_with(limit, [h = std::move(handler)](http::HttpConnection& c,
+                                                                  const http::RequestHead& head,
+                                                                  std::string_view body) {
+    HttpRequest req = request_of(c, head, body);
     HttpResponse res;
     try {
       h(req, res);
     } catch (const std::exception& e) {
-      log::error("handler for {} failed: {}", head.path, e.what());
+      log_handler_failure(head, e);
       res = HttpResponse{};
       res.status = 500;
       res.body = "internal server error\n";
     }
-    std::vector<http::Header> extra;
-    extra.reserve(res.headers.size());
-    for (const auto& [k, v] : res.headers) extra.push_back({k, v});
+    const auto extra = header_views(res);
     c.respond(res.status, res.content_type, res.body, extra);
-  };
-  s.routes.add(m, path, std::move(r));
+  }));
+  s.max_route_body = std::max(s.max_route_body, limit);
+}
+
+void Server::route_async(std::string_view method, std::string path, AsyncHttpHandler handler,
+                         RouteOptions options) {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("wirehub::Server::route_async() after start()");
+  http::Method m = http::method_from_text(method);
+  if (m == http::Method::Other) throw std::invalid_argument("unsupported method: " + std::string(method));
+  const std::uint64_t limit = options.max_body_bytes.value_or(s.options.max_body_bytes);
+  s.routes.add(m, path, route_with(limit, [h = std::move(handler), hub = s.deferred](http::HttpConnection& c,
+                                                                                   const http::RequestHead& head,
+                                                                                   std::string_view body) {
+    HttpRequest req = request_of(c, head, body);
+    auto state = std::make_unique<HttpResponder::State>();
+    state->hub = hub;
+    state->loop = c.loop().index();
+    state->key = c.defer_response();
+    const std::uint64_t key = state->key;
+    try {
+      h(req, HttpResponder(std::move(state)));
+    } catch (const std::exception& e) {
+      log_handler_failure(head, e);
+      // Unless the responder already answered (or was destroyed, answering 500), answer
+      // 500 here; a responder kept elsewhere then finds the request gone.
+      c.answer_deferred(key, 500, kText, "internal server error\n");
+    }
+  }));
+  s.max_route_body = std::max(s.max_route_body, limit);
 }
 
 void Server::start() {
   Impl& s = *impl_;
   if (s.started) return;
+  // The parser rejects bodies over the largest route limit; each route checks its own.
+  s.http_options.limits.max_body_bytes = std::max(s.options.max_body_bytes, s.max_route_body);
   std::vector<ListenerOptions> wanted;
   if (!s.options.listen.empty()) wanted.push_back({s.options.listen, false});
   wanted.insert(wanted.end(), s.options.extra_listeners.begin(), s.options.extra_listeners.end());
@@ -201,10 +365,11 @@ void Server::start() {
       loop::EventLoop* l = s.loops[i].get();
       http::HttpStats* stats = s.http_stats[i].get();
       Impl* impl = &s;
+      http::DeferredTable* deferred = s.deferred->tables[i].get();
       s.listeners[i].push_back(std::make_unique<net::Listener>(
           *l, fd,
-          [l, impl, stats, tls](int cfd) {
-            auto* c = new http::HttpConnection(*l, cfd, impl->routes, impl->http_options, *stats);
+          [l, impl, stats, tls, deferred](int cfd) {
+            auto* c = new http::HttpConnection(*l, cfd, impl->routes, impl->http_options, *stats, deferred);
             if (tls) c->start_tls(*tls);
           },
           s.accept_stats));
@@ -275,15 +440,20 @@ void Server::shutdown() {
     l->post([&s, i] {
       for (auto& listener : s.listeners[i]) listener->close();
       for (auto& ep : s.endpoints) ep->close_all_on_this_loop(1001, "server shutting down");
-      // Plain HTTP connections: finish what is queued, then close.
-      net::Connection::for_each_on_this_thread([&s](net::Connection& c) {
-        if (auto* h = dynamic_cast<http::HttpConnection*>(&c)) h->close_after_flush(s.http_options.linger_ms);
+      for (auto& ep : s.sse_endpoints) ep->close_all_on_this_loop();
+      // Plain HTTP connections: finish what is queued (and awaited), then close.
+      net::Connection::for_each_on_this_thread([](net::Connection& c) {
+        if (auto* h = dynamic_cast<http::HttpConnection*>(&c)) h->close_when_answered();
       });
       s.watches[i]->check();
     });
   }
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  {
+    std::lock_guard lock(s.deferred->mu);
+    s.deferred->open = false;  // the loops run no more tasks: later answers are dropped
+  }
   s.listeners.clear();
   log::info("shut down");
 }
@@ -327,6 +497,11 @@ ServerStats Server::stats() const {
     st.http_parse_errors += h->parse_errors.get();
     st.http_timeouts += h->timeouts.get();
   }
+  for (const auto& t : impl_->deferred->tables) {
+    st.deferred_dropped += t->dropped.get();
+    st.deferred_timeouts += t->timed_out.get();
+  }
+  st.deferred_dropped += impl_->deferred->dropped_closed.load(std::memory_order_relaxed);
   return st;
 }
 

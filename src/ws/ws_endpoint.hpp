@@ -24,11 +24,11 @@
 #include "core/shared_buffer.hpp"
 #include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
+#include "http/origin.hpp"
 #include "loop/event_loop.hpp"
 #include "wirehub/websocket.hpp"
 #include "ws/deflate_negotiation.hpp"
 #include "ws/deflate_state.hpp"
-#include "ws/origin.hpp"
 #include "ws/token_auth.hpp"
 
 namespace wirehub::ws {
@@ -173,7 +173,7 @@ class Endpoint final : public WebSocketEndpoint {
   std::string path_;
   WebSocketHandlers handlers_;
   WebSocketOptions options_;
-  OriginPolicy origins_;
+  http::OriginPolicy origins_;
   std::unique_ptr<TokenAuth> auth_;  // nullptr: no authentication
   std::vector<loop::EventLoop*> loops_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;

@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "test_support.hpp"  // connect_loopback
+
 namespace wirehub::test {
 
 // A directory under /tmp removed with everything in it when the object goes.
@@ -146,19 +148,5 @@ class BlockingTlsClient {
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
 };
-
-// A blocking TCP socket connected to 127.0.0.1:port (-1 on failure).
-inline int connect_loopback(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 }  // namespace wirehub::test

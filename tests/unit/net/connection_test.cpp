@@ -115,6 +115,32 @@ TEST_F(ConnectionTest, CorkedEchoIsWrittenWithOneSend) {
   EXPECT_EQ(probe.closed.load(), 0);
 }
 
+TEST_F(ConnectionTest, PausedReadingHoldsInputUntilResumedButStillSeesThePeersEof) {
+  Probe& probe = this->probe();
+  probe.keep = true;
+  TestConnection* c = connect(probe);
+  run([&] { c->pause_reading(); });
+  ASSERT_EQ(::send(peer(), "abc", 3, 0), 3);
+  settle();
+  EXPECT_EQ(probe.reads.load(), 0);  // left in the socket
+  run([&] {
+    EXPECT_TRUE(c->reading_paused());
+    c->resume_reading();
+  });
+  ASSERT_TRUE(wait_until([&] { return probe.bytes_read.load() == 3; }));
+  {
+    std::lock_guard lock(probe.mu);
+    EXPECT_EQ(probe.received, "abc");
+  }
+  // Paused again, the peer's EOF (behind unread input) still ends the connection.
+  run([&] { c->pause_reading(); });
+  ASSERT_EQ(::send(peer(), "def", 3, 0), 3);
+  ::shutdown(peer(), SHUT_WR);
+  ASSERT_TRUE(wait_until([&] { return probe.closed.load() == 1; }));
+  EXPECT_EQ(probe.peer_closed.load(), 1);
+  EXPECT_EQ(probe.bytes_read.load(), 3u);
+}
+
 TEST_F(ConnectionTest, SendsOutsideAReadAreFlushedTogetherAtTheEndOfTheIteration) {
   Probe& probe = this->probe();
   TestConnection* c = connect(probe, SOCK_SEQPACKET);

@@ -99,21 +99,6 @@ std::chrono::microseconds thread_cpu_time() {
 extern "C" void __ubsan_handle_dynamic_type_cache_miss(void*, void*, void*) __attribute__((weak));
 bool ubsan_vptr_check_linked() { return __ubsan_handle_dynamic_type_cache_miss != nullptr; }
 
-// A blocking client socket connected to 127.0.0.1:port.
-int connect_client(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // The listener under test with its loop; accepted sockets are collected (loop thread).
 struct Fixture {
   EventLoop loop;
@@ -147,7 +132,7 @@ TEST(Listener, AcceptsNonBlockingNoDelaySockets) {
     f.open(lt);
     std::vector<int> clients;
     for (int i = 0; i < 3; ++i) {
-      int c = connect_client(f.port);
+      int c = test::connect_loopback(f.port);
       ASSERT_GE(c, 0);
       clients.push_back(c);
     }

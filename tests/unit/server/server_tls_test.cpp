@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "test_support.hpp"
 #include "tls_test_support.hpp"
@@ -48,6 +49,10 @@ struct TlsServerFixture : ::testing::Test {
     server->websocket("/ws/echo", {.on_message = [](WebSocket& ws, std::string_view m, bool binary) {
                                      ws.send(m, binary);
                                    }});
+    server->sse("/sse", {.on_open = [](SseStream& st, const HttpRequest&) { st.send({.data = "over tls"}); }});
+    server->route_async("GET", "/later", [](const HttpRequest&, HttpResponder r) {
+      std::thread([r = std::move(r)]() mutable { r.respond({.status = 200, .body = "later\n"}); }).detach();
+    });
     server->start();
     return *server;
   }
@@ -57,6 +62,32 @@ struct TlsServerFixture : ::testing::Test {
   std::unique_ptr<Server> server;
   int fds_before = 0;
 };
+
+// Reads from c until `until` has arrived (or the stream ends); everything read.
+std::string read_through(BlockingTlsClient& c, std::string_view until) {
+  std::string got;
+  while (got.find(until) == std::string::npos) {
+    std::string part = c.read_exactly(1);
+    if (part.empty()) break;
+    got += part;
+  }
+  return got;
+}
+
+TEST_F(TlsServerFixture, EventStreamsAndDeferredResponsesWorkOverTls) {
+  Server& s = start();
+  int fd = connect_loopback(s.tls_port());
+  {
+    BlockingTlsClient c(fd);
+    ASSERT_TRUE(c.handshake());
+    ASSERT_TRUE(c.write_all("GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /sse HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string got = read_through(c, "data: over tls\n\n");
+    EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+    EXPECT_LT(got.find("later\n"), got.find("text/event-stream")) << got;  // in request order
+    EXPECT_NE(got.find("retry: 3000\n\ndata: over tls\n\n"), std::string::npos) << got;
+  }
+  ::close(fd);
+}
 
 // A masked client frame (RFC 6455 section 5.2), payload < 126 bytes.
 std::string client_frame(std::uint8_t opcode, std::string_view payload) {

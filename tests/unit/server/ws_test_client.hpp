@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "wirehub/server.hpp"
 #include "test_support.hpp"
 
@@ -307,6 +309,20 @@ inline ServerOptions test_options(unsigned threads) {
   o.shutdown_timeout_ms = 2000;
   return o;
 }
+
+// Owns the Server a test builds (server_), shuts it down at the end, and proves every
+// file descriptor the test opened was closed.
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { fds_before_ = open_fd_count(); }
+  void TearDown() override {
+    if (server_) server_->shutdown();
+    server_.reset();
+    EXPECT_EQ(open_fd_count(), fds_before_);
+  }
+  std::unique_ptr<Server> server_;
+  int fds_before_ = 0;
+};
 
 // An endpoint that sends every message back as it came (text or binary).
 inline WebSocketHandlers echo_handlers() {

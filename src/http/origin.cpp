@@ -1,10 +1,10 @@
-#include "ws/origin.hpp"
+#include "http/origin.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
-namespace wirehub::ws {
+namespace wirehub::http {
 
 namespace {
 
@@ -109,4 +109,4 @@ bool OriginPolicy::allows(std::optional<std::string_view> origin) const {
   return false;
 }
 
-}  // namespace wirehub::ws
+}  // namespace wirehub::http

@@ -1,4 +1,4 @@
-// OriginPolicy: the allow-list of web origins for a WebSocket endpoint (RFC 6454 origins,
+// OriginPolicy: the allow-list of web origins for a WebSocket or SSE endpoint (RFC 6454 origins,
 // RFC 6455 10.2). Exact origins, *.domain patterns, default ports, case, "null", a
 // missing Origin, and entries that are refused when the list is read.
 
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "ws/origin.hpp"
+#include "http/origin.hpp"
 
-namespace wirehub::ws {
+namespace wirehub::http {
 namespace {
 
 TEST(OriginPolicy, AnEmptyListAllowsEveryOrigin) {
@@ -89,4 +89,4 @@ TEST(OriginPolicy, BadEntriesAreRefusedWhenTheListIsRead) {
 }
 
 }  // namespace
-}  // namespace wirehub::ws
+}  // namespace wirehub::http

@@ -1,11 +1,12 @@
 #pragma once
-// OriginPolicy: which web origins may open a WebSocket on an endpoint.
+// OriginPolicy: which web origins may open a WebSocket or an event stream on an endpoint.
 //
 // A browser sends the page's origin (RFC 6454) in the Origin field of every WebSocket
-// handshake, and any page may try to open a socket to any server, with the user's
-// cookies: a server that authenticates by cookie and accepts every origin lets another
-// site act as the user ("cross-site WebSocket hijacking", RFC 6455 10.2). An allow-list
-// closes that door; a handshake whose origin is not on it is answered 403.
+// handshake (and of a cross-origin EventSource request), and any page may try to open a
+// socket to any server, with the user's cookies: a server that authenticates by cookie
+// and accepts every origin lets another site act as the user ("cross-site WebSocket
+// hijacking", RFC 6455 10.2). An allow-list closes that door; a request whose origin is
+// not on it is answered 403. It lives in http, below both ws and sse, which use it alike.
 //
 // Entries: exact origins ("https://app.example.com", "http://localhost:8080"), one
 // wildcard form ("https://*.example.com": any subdomain, at any depth, of example.com but
@@ -21,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-namespace wirehub::ws {
+namespace wirehub::http {
 
 class OriginPolicy {
  public:
@@ -47,4 +48,4 @@ class OriginPolicy {
   bool allow_null_ = false;
 };
 
-}  // namespace wirehub::ws
+}  // namespace wirehub::http

@@ -1,0 +1,361 @@
+#include "orderflow/orderflow.hpp"
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "orderflow/order_json.hpp"
+
+namespace wirehub::orderflow {
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+// History is handed to a connection's loop in posts of at most this many events.
+constexpr std::size_t kReplayChunk = 256;
+
+void json_answer(HttpResponse& res, int status, std::string body) {
+  res.status = status;
+  res.content_type = kJson;
+  res.body = std::move(body);
+  res.body += '\n';
+}
+
+HttpResponse json_response(int status, std::string body) {
+  HttpResponse res;
+  json_answer(res, status, std::move(body));
+  return res;
+}
+
+// Constant-time comparison of a presented key with the configured one.
+bool key_matches(std::string_view presented, const std::string& key) {
+  return presented.size() == key.size() && CRYPTO_memcmp(presented.data(), key.data(), key.size()) == 0;
+}
+
+// The event of each stored order after `after` (the resume history), oldest first, read
+// page by page. Returns false when there are more than max_events.
+struct History {
+  std::vector<std::pair<std::int64_t, std::string>> events;  // seq, event JSON
+  bool too_long = false;
+};
+History read_history(store::OrderStore& store, std::int64_t after, std::size_t max_events) {
+  History h;
+  constexpr std::size_t kPage = 1000;
+  for (;;) {
+    std::vector<store::StoredOrder> page = store.after(after, kPage);
+    for (const store::StoredOrder& o : page) {
+      if (h.events.size() == max_events) {
+        h.too_long = true;
+        h.events.clear();
+        return h;
+      }
+      h.events.emplace_back(o.seq, order_created_event(o));
+    }
+    if (page.size() < kPage) return h;
+    after = page.back().seq;
+  }
+}
+
+// A query parameter that must be a number in [min, max] (values above max are capped to
+// it); nullopt with the 400 answered in res otherwise.
+std::optional<std::size_t> count_param(const HttpRequest& req, std::string_view name, std::size_t dflt,
+                                       std::size_t max, HttpResponse& res) {
+  auto text = req.query_param(name);
+  if (!text) return dflt;
+  auto v = parse_seq(*text);
+  if (!v || *v < 1) {
+    json_answer(res, 400, error_json(std::string(name) + " must be a whole number >= 1", name));
+    return std::nullopt;
+  }
+  return std::min<std::size_t>(static_cast<std::size_t>(*v), max);
+}
+
+}  // namespace
+
+OrderFlow::OrderFlow(OrderFlowOptions options) : options_(std::move(options)) {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) throw std::runtime_error("cannot create data directory " + options_.data_dir + ": " + ec.message());
+  db_path_ = (std::filesystem::path(options_.data_dir) / "orders.db").string();
+  auto store = store::OrderStore::open(db_path_);
+  spdlog::info("order store {} opened, last seq {}", db_path_, store->last_seq());
+  service_ = std::make_unique<OrderService>(std::move(store), [this](const store::StoredOrder& o) { publish(o); });
+}
+
+OrderFlow::~OrderFlow() = default;
+
+void OrderFlow::publish(const store::StoredOrder& o) {
+  const std::string event = order_created_event(o);
+  if (feed_) feed_->publish(kOrdersTopic, event);
+  if (sse_) {
+    const std::string id = std::to_string(o.seq);
+    sse_->publish(kOrdersTopic, SseEvent{.data = event, .id = id});
+  }
+}
+
+void OrderFlow::mount(Server& server) {
+  RouteOptions post_options;
+  post_options.max_body_bytes = options_.max_body_bytes;
+  server.route_async(
+      "POST", "/api/orders",
+      [this](const HttpRequest& req, HttpResponder responder) {
+        if (!options_.api_key.empty()) {
+          std::optional<std::string_view> key = req.header("X-API-Key");
+          if (!key) {
+            auto auth = req.header("Authorization");
+            if (auth && auth->size() > 7 && (auth->substr(0, 7) == "Bearer " || auth->substr(0, 7) == "bearer "))
+              key = auth->substr(7);
+          }
+          if (!key || !key_matches(*key, options_.api_key)) {
+            HttpResponse res = json_response(401, error_json("a valid API key is required", ""));
+            res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"wirehub\"");
+            return responder.respond(std::move(res));
+          }
+        }
+        auto type = req.header("Content-Type");
+        if (!type || !is_json_media_type(*type)) {
+          return responder.respond(
+              json_response(415, error_json("Content-Type must be application/json", "")));
+        }
+        auto parsed = parse_new_order(req.body);
+        if (auto* e = std::get_if<FieldError>(&parsed)) {
+          return responder.respond(json_response(400, error_json(e->message, e->field)));
+        }
+        if (service_->backlog() >= options_.max_backlog) {
+          HttpResponse res = json_response(503, error_json("too many orders waiting to be stored; retry", ""));
+          res.headers.emplace_back("Retry-After", "1");
+          return responder.respond(std::move(res));
+        }
+        // std::function needs a copyable callable; the responder is move-only.
+        auto shared = std::make_shared<HttpResponder>(std::move(responder));
+        service_->append(std::move(std::get<store::NewOrder>(parsed)), [shared](OrderService::AppendResult r) {
+          if (auto* o = std::get_if<store::StoredOrder>(&r)) {
+            HttpResponse res = json_response(201, order_json(*o));
+            res.headers.emplace_back("Location", "/api/orders/" + o->order_id);
+            shared->respond(std::move(res));
+          } else {
+            HttpResponse res = json_response(503, error_json("the order could not be stored", ""));
+            res.headers.emplace_back("Retry-After", "1");
+            shared->respond(std::move(res));
+          }
+        });
+      },
+      post_options);
+
+  server.route_async("GET", "/api/orders", [this](const HttpRequest& req, HttpResponder responder) {
+    HttpResponse res;
+    auto after_text = req.query_param("after");
+    auto tail_text = req.query_param("tail");
+    if (after_text && tail_text) {
+      json_answer(res, 400, error_json("after and tail cannot be combined", "tail"));
+      return responder.respond(std::move(res));
+    }
+    std::int64_t after = 0;
+    if (after_text) {
+      auto v = parse_seq(*after_text);
+      if (!v) {
+        json_answer(res, 400, error_json("after must be a whole number >= 0", "after"));
+        return responder.respond(std::move(res));
+      }
+      after = *v;
+    }
+    auto limit = count_param(req, "limit", options_.default_page, options_.max_page, res);
+    if (!limit) return responder.respond(std::move(res));
+    std::optional<std::size_t> tail;
+    if (tail_text) {
+      tail = count_param(req, "tail", options_.default_page, options_.max_page, res);
+      if (!tail) return responder.respond(std::move(res));
+    }
+    auto shared = std::make_shared<HttpResponder>(std::move(responder));
+    service_->run([shared, after, limit = *limit, tail](store::OrderStore& store) {
+      const std::int64_t last = store.last_seq();
+      auto orders = tail ? store.latest(*tail) : store.after(after, limit);
+      shared->respond(json_response(200, order_list_json(orders, last)));
+    });
+  });
+
+  server.route_async("GET", "/api/orders/{id}", [this](const HttpRequest& req, HttpResponder responder) {
+    auto shared = std::make_shared<HttpResponder>(std::move(responder));
+    service_->run([shared, id = std::string(req.param("id").value_or(""))](store::OrderStore& store) {
+      auto o = store.get(id);
+      shared->respond(o ? json_response(200, order_json(*o))
+                        : json_response(404, error_json("order not found", "orderId")));
+    });
+  });
+
+  // Ready once the store thread answers: a store that is wedged (or a backlog past the
+  // limit) takes the instance out of rotation.
+  server.route_async("GET", "/readyz", [this](const HttpRequest&, HttpResponder responder) {
+    if (service_->backlog() >= options_.max_backlog) {
+      HttpResponse res;
+      res.status = 503;
+      res.body = "order store backlog\n";
+      return responder.respond(std::move(res));
+    }
+    auto shared = std::make_shared<HttpResponder>(std::move(responder));
+    service_->run([shared](store::OrderStore& store) {
+      store.last_seq();  // a read: the database answers
+      HttpResponse res;
+      res.body = "ready\n";
+      shared->respond(std::move(res));
+    });
+  });
+
+  feed_ = &server.websocket(
+      "/ws/orders/feed",
+      {.on_message = [this](WebSocket& ws, std::string_view m, bool binary) { on_feed_message(ws, m, binary); }},
+      options_.feed_websocket);
+
+  sse_ = &server.sse("/sse/orders",
+                     {.on_open = [this](SseStream& s, const HttpRequest& req) { on_sse_open(s, req); }},
+                     options_.sse);
+}
+
+// A feed connection's user_data holds a counter, not a pointer: the number of commands
+// it has sent. A resume answered from the store thread carries the count it was asked
+// under and is dropped if a newer command came in between.
+void OrderFlow::on_feed_message(WebSocket& ws, std::string_view text, bool binary) {
+  if (binary) {
+    ws.send(feed_error_json("binary messages are not understood; send JSON text"));
+    return;
+  }
+  auto parsed = parse_feed_command(text);
+  if (auto* e = std::get_if<std::string>(&parsed)) {
+    ws.send(feed_error_json(*e));
+    return;
+  }
+  const FeedCommand& cmd = std::get<FeedCommand>(parsed);
+  if (cmd.topic != kOrdersTopic) {
+    ws.send(feed_error_json("unknown topic \"" + cmd.topic.substr(0, 64) + "\" (the feed has \"orders\")"));
+    return;
+  }
+  const auto generation = reinterpret_cast<std::uintptr_t>(ws.user_data) + 1;
+  ws.user_data = reinterpret_cast<void*>(generation);
+  // Live events stop at once: whatever the command, what the connection gets next is
+  // decided by it.
+  ws.unsubscribe(kOrdersTopic);
+  switch (cmd.kind) {
+    case FeedCommand::Kind::Unsubscribe:
+      ws.send(unsubscribed_json(kOrdersTopic));
+      return;
+    case FeedCommand::Kind::Subscribe: {
+      // Subscribed from the store thread, between two publishes: the seq it reports is
+      // exactly the last one the connection will not get.
+      ConnectionId id = ws.id();
+      service_->run([this, id, generation](store::OrderStore& store) {
+        const std::int64_t last = store.last_seq();
+        feed_->post_to(id, [generation, last](WebSocket& w) {
+          if (reinterpret_cast<std::uintptr_t>(w.user_data) != generation) return;
+          w.subscribe(kOrdersTopic);
+          w.send(subscribed_json(kOrdersTopic, last));
+        });
+      });
+      return;
+    }
+    case FeedCommand::Kind::Resume:
+      resume_websocket(ws.id(), generation, cmd.after);
+      return;
+  }
+}
+
+void OrderFlow::resume_websocket(ConnectionId id, std::uintptr_t generation, std::int64_t after) {
+  service_->run([this, id, generation, after](store::OrderStore& store) {
+    History h = read_history(store, after, options_.max_replay);
+    auto current = [generation](const WebSocket& w) {
+      return reinterpret_cast<std::uintptr_t>(w.user_data) == generation;
+    };
+    if (h.too_long) {
+      std::string error = feed_error_json("resume point is more than " + std::to_string(options_.max_replay) +
+                                          " events back; page through GET /api/orders and resume from a later seq");
+      feed_->post_to(id, [current, error](WebSocket& w) {
+        if (current(w)) w.send(error);
+      });
+      return;
+    }
+    const std::int64_t last = h.events.empty() ? after : h.events.back().first;
+    for (std::size_t i = 0; i < h.events.size(); i += kReplayChunk) {
+      std::vector<std::string> chunk;
+      for (std::size_t j = i; j < std::min(h.events.size(), i + kReplayChunk); ++j)
+        chunk.push_back(std::move(h.events[j].second));
+      feed_->post_to(id, [current, chunk = std::move(chunk)](WebSocket& w) {
+        if (!current(w)) return;
+        for (const std::string& e : chunk) w.send(e);
+      });
+    }
+    feed_->post_to(id, [current, last](WebSocket& w) {
+      if (!current(w)) return;
+      w.subscribe(kOrdersTopic);
+      w.send(subscribed_json(kOrdersTopic, last));
+    });
+  });
+}
+
+void OrderFlow::on_sse_open(SseStream& stream, const HttpRequest& req) {
+  // The browser's own reconnection sends Last-Event-ID; a page that reconnects itself
+  // (or a first connection that wants history) says ?after=.
+  std::optional<std::string> from;
+  if (auto h = req.header("Last-Event-ID")) {
+    from.emplace(*h);
+  } else if (auto q = req.query_param("after")) {
+    from = std::move(q);
+  }
+  if (!from) {
+    stream.subscribe(kOrdersTopic);  // live from now on
+    return;
+  }
+  auto after = parse_seq(*from);
+  if (!after) {
+    stream.send(SseEvent{.data = feed_error_json("the resume point must be a seq (a whole number >= 0)"),
+                         .event = "error"});
+    stream.close();
+    return;
+  }
+  resume_sse(stream.id(), *after);
+}
+
+void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
+  service_->run([this, id, after](store::OrderStore& store) {
+    History h = read_history(store, after, options_.max_replay);
+    if (h.too_long) {
+      std::string error = feed_error_json("resume point is more than " + std::to_string(options_.max_replay) +
+                                          " events back; page through GET /api/orders and resume from a later seq");
+      sse_->post_to(id, [error](SseStream& s) {
+        s.send(SseEvent{.data = error, .event = "error"});
+        s.close();
+      });
+      return;
+    }
+    for (std::size_t i = 0; i < h.events.size(); i += kReplayChunk) {
+      std::vector<std::pair<std::int64_t, std::string>> chunk(
+          std::make_move_iterator(h.events.begin() + static_cast<std::ptrdiff_t>(i)),
+          std::make_move_iterator(h.events.begin() +
+                                  static_cast<std::ptrdiff_t>(std::min(h.events.size(), i + kReplayChunk))));
+      sse_->post_to(id, [chunk = std::move(chunk)](SseStream& s) {
+        for (const auto& [seq, event] : chunk) {
+          const std::string sid = std::to_string(seq);
+          s.send(SseEvent{.data = event, .id = sid});
+        }
+      });
+    }
+    sse_->post_to(id, [](SseStream& s) { s.subscribe(kOrdersTopic); });
+  });
+}
+
+void OrderFlow::write_metrics(std::string& out) const {
+  out += "# HELP wirehub_orders_created_total Orders stored (and published) since start.\n";
+  out += "# TYPE wirehub_orders_created_total counter\n";
+  out += "wirehub_orders_created_total " + std::to_string(service_->orders_created()) + "\n";
+  out += "# HELP wirehub_order_store_failures_total Orders the store could not commit (answered 503).\n";
+  out += "# TYPE wirehub_order_store_failures_total counter\n";
+  out += "wirehub_order_store_failures_total " + std::to_string(service_->append_failures()) + "\n";
+  out += "# HELP wirehub_order_store_backlog Jobs waiting for the store thread.\n";
+  out += "# TYPE wirehub_order_store_backlog gauge\n";
+  out += "wirehub_order_store_backlog " + std::to_string(service_->backlog()) + "\n";
+}
+
+}  // namespace wirehub::orderflow

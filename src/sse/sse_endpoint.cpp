@@ -1,0 +1,182 @@
+#include "sse/sse_endpoint.hpp"
+
+#include <stdexcept>
+
+#include "sse/event_writer.hpp"
+#include "sse/sse_stream.hpp"
+#include "wirehub/server.hpp"
+
+namespace wirehub::sse {
+
+namespace {
+
+using Slots = SlotTable<Stream>;
+constexpr std::string_view kText = "text/plain; charset=utf-8";
+
+// No Content-Length and no chunking: the body is every event until one side closes, so
+// the close delimits it (RFC 9112 6.3, last rule), and the connection is never reused.
+constexpr std::string_view kHead =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-store\r\n"
+    "X-Accel-Buffering: no\r\n"  // tells a proxy (nginx) not to hold events back
+    "Connection: close\r\n"
+    "\r\n";
+
+}  // namespace
+
+Endpoint::Endpoint(std::string path, SseHandlers handlers, SseOptions options, std::vector<loop::EventLoop*> loops,
+                   std::uint32_t linger_ms)
+    : path_(std::move(path)),
+      handlers_(std::move(handlers)),
+      options_(std::move(options)),
+      origins_(options_.allowed_origins),
+      loops_(std::move(loops)),
+      linger_ms_(linger_ms) {
+  if (loops_.size() > Slots::kMaxLoops) throw std::invalid_argument("at most 256 loops");
+  for (std::size_t i = 0; i < loops_.size(); ++i) per_loop_.push_back(std::make_unique<PerLoop>());
+}
+
+Endpoint::~Endpoint() = default;
+
+void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head, char*, std::size_t) {
+  const std::size_t li = conn.loop().index();
+  PerLoop& pl = *per_loop_[li];
+  if (head.method != http::Method::Get) {  // HEAD reaches GET routes; a stream has no head to show
+    http::Header allow[] = {{"Allow", "GET"}};
+    conn.respond(405, kText, "method not allowed\n", allow, false);
+    return;
+  }
+  if (!origins_.allows(head.header("Origin"))) {
+    pl.stats.origin_refused.add();
+    conn.respond(403, kText, "origin not allowed\n", {}, false);
+    return;
+  }
+  const ConnectionId id = pl.streams.reserve(li);
+  if (id == 0) {
+    conn.respond(503, kText, "this loop holds the most connections it can address\n", {}, false);
+    return;
+  }
+  std::string out(kHead);
+  if (options_.retry_ms) append_retry(out, options_.retry_ms);
+  conn.send(out);
+  conn.upgraded();
+  // Bytes after the head (a body the client should not have sent) are dropped with the
+  // HttpConnection, and whatever comes later is read and discarded by the stream.
+  auto* s = new Stream(conn, *this, id);
+  conn.loop().dispose(&conn);
+  pl.streams.attach(*s);
+  pl.stats.open.add();
+  pl.stats.opened.add();
+  HttpRequest req;
+  req.method = head.method_text;
+  req.path = head.path;
+  req.query = head.query;
+  req.impl_ = &head;
+  s->start(req);
+}
+
+BufferRef Endpoint::format(const SseEvent& e) {
+  thread_local std::string t;
+  t.clear();
+  append_event(t, e.data, e.id, e.event);
+  BufferRef b = BufferRef::copy_of(t);
+  if (t.capacity() > (256u << 10)) std::string().swap(t);  // do not pin a huge event
+  return b;
+}
+
+template <class Fn>
+void Endpoint::post(std::size_t li, Fn&& fn) {
+  loops_[li]->post([this, li, f = std::forward<Fn>(fn)]() mutable { f(*per_loop_[li]); });
+}
+
+void Endpoint::deliver(PerLoop& pl, Stream& s, const BufferRef& event) {
+  if (s.send_shared(event)) pl.stats.events_out.add();
+}
+
+void Endpoint::broadcast(const SseEvent& e) {
+  BufferRef event = format(e);
+  for (std::size_t li = 0; li < loops_.size(); ++li) {
+    post(li, [this, event](PerLoop& pl) {
+      // A send never attaches or detaches (closing completes at the end of the
+      // iteration), so the table is stable during the walk.
+      pl.streams.for_each([&](Stream& s) { deliver(pl, s, event); });
+    });
+  }
+}
+
+void Endpoint::publish(std::string_view topic, const SseEvent& e) {
+  BufferRef event = format(e);
+  for (std::size_t li = 0; li < loops_.size(); ++li) {
+    post(li, [this, event, t = std::string(topic)](PerLoop& pl) {
+      for (fanout::TopicIndex::Slot slot : pl.topics.subscribers(t)) {
+        if (Stream* s = pl.streams.at_slot(slot)) deliver(pl, *s, event);
+      }
+    });
+  }
+}
+
+bool Endpoint::send_to(ConnectionId id, const SseEvent& e) {
+  const std::size_t li = Slots::loop_of(id);
+  if (li >= loops_.size()) return false;
+  if (loops_[li]->in_loop_thread() && !per_loop_[li]->streams.find(id)) return false;
+  post(li, [this, id, event = format(e)](PerLoop& pl) {
+    if (Stream* s = pl.streams.find(id)) deliver(pl, *s, event);
+  });
+  return true;
+}
+
+bool Endpoint::post_to(ConnectionId id, std::function<void(SseStream&)> fn) {
+  const std::size_t li = Slots::loop_of(id);
+  if (li >= loops_.size()) return false;
+  if (loops_[li]->in_loop_thread() && !per_loop_[li]->streams.find(id)) return false;
+  post(li, [id, f = std::move(fn)](PerLoop& pl) {
+    Stream* s = pl.streams.find(id);
+    if (s && !s->ended()) f(*s);
+  });
+  return true;
+}
+
+bool Endpoint::subscribe(Stream& s, std::string_view topic) {
+  return per_loop_[s.loop().index()]->topics.subscribe(static_cast<fanout::TopicIndex::Slot>(Slots::slot_of(s.id())),
+                                                        topic);
+}
+
+bool Endpoint::unsubscribe(Stream& s, std::string_view topic) {
+  return per_loop_[s.loop().index()]->topics.unsubscribe(
+      static_cast<fanout::TopicIndex::Slot>(Slots::slot_of(s.id())), topic);
+}
+
+void Endpoint::detach(Stream& s) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  if (!pl.streams.detach(s)) return;
+  pl.topics.remove(static_cast<fanout::TopicIndex::Slot>(Slots::slot_of(s.id())));
+  pl.stats.open.sub();
+}
+
+void Endpoint::close_all_on_this_loop() {
+  for (loop::EventLoop* l : loops_) {
+    if (l->in_loop_thread()) per_loop_[l->index()]->streams.for_each([](Stream& s) { s.close(); });
+  }
+}
+
+std::size_t Endpoint::connection_count() const {
+  std::size_t n = 0;
+  for (const auto& pl : per_loop_) n += pl->stats.open.get();
+  return n;
+}
+
+SseEndpointStats Endpoint::stats() const {
+  SseEndpointStats s;
+  for (const auto& pl : per_loop_) {
+    s.open += pl->stats.open.get();
+    s.opened += pl->stats.opened.get();
+    s.events_out += pl->stats.events_out.get();
+    s.dropped += pl->stats.dropped.get();
+    s.slow_closed += pl->stats.slow_closed.get();
+    s.origin_refused += pl->stats.origin_refused.get();
+  }
+  return s;
+}
+
+}  // namespace wirehub::sse

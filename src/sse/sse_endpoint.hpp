@@ -1,0 +1,88 @@
+#pragma once
+// Endpoint: an SSE route — its handlers, options, and the open streams per loop.
+//
+// Streams are only touched by their own loop: each loop has its own slot table (ids as
+// in core/slot_table.hpp) and topic index (fanout::TopicIndex, by slot). Everything the
+// public SseEndpoint does — broadcast, publish, send_to, post_to — is posted to the
+// owning loop's task queue, even from that loop's own thread, so calls made from one
+// thread reach a stream in call order (see wirehub/sse.hpp). A broadcast or publish
+// formats its event once into a SharedBuffer that every receiver's queue references.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/counter.hpp"
+#include "core/shared_buffer.hpp"
+#include "core/slot_table.hpp"
+#include "fanout/topic_index.hpp"
+#include "http/http_connection.hpp"
+#include "http/origin.hpp"
+#include "loop/event_loop.hpp"
+#include "wirehub/sse.hpp"
+
+namespace wirehub::sse {
+
+class Stream;
+
+class Endpoint final : public SseEndpoint {
+ public:
+  // linger_ms: how long a closed stream waits for the client's EOF after its last byte.
+  Endpoint(std::string path, SseHandlers handlers, SseOptions options, std::vector<loop::EventLoop*> loops,
+           std::uint32_t linger_ms);
+  ~Endpoint() override;
+
+  // Route upgrade handler (at the end of the head): answers 403 for a refused origin,
+  // else queues the 200 head and the retry line and turns the connection into a Stream.
+  void upgrade(http::HttpConnection& conn, const http::RequestHead& head, char* rest, std::size_t n);
+
+  // SseEndpoint
+  void broadcast(const SseEvent& e) override;
+  void publish(std::string_view topic, const SseEvent& e) override;
+  bool send_to(ConnectionId id, const SseEvent& e) override;
+  bool post_to(ConnectionId id, std::function<void(SseStream&)> fn) override;
+  std::size_t connection_count() const override;
+  SseEndpointStats stats() const override;
+  const std::string& path() const noexcept override { return path_; }
+
+  // Loop thread: ends every stream of the calling loop (after what is queued).
+  void close_all_on_this_loop();
+
+  const SseHandlers& handlers() const noexcept { return handlers_; }
+  const SseOptions& options() const noexcept { return options_; }
+  std::uint32_t linger_ms() const noexcept { return linger_ms_; }
+
+  struct LoopStats {
+    Counter open, opened, events_out, dropped, slow_closed, origin_refused;
+  };
+  LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
+
+  // Stream bookkeeping (loop thread of the stream).
+  bool subscribe(Stream& s, std::string_view topic);
+  bool unsubscribe(Stream& s, std::string_view topic);
+  void detach(Stream& s);
+
+ private:
+  struct PerLoop {
+    SlotTable<Stream> streams;
+    fanout::TopicIndex topics;
+    LoopStats stats;
+  };
+  // Formats e once into a buffer every receiver shares.
+  static BufferRef format(const SseEvent& e);
+  // Posts fn(PerLoop&) to loop li (never runs it inline: see the ordering guarantee).
+  template <class Fn>
+  void post(std::size_t li, Fn&& fn);
+  void deliver(PerLoop& pl, Stream& s, const BufferRef& event);
+
+  std::string path_;
+  SseHandlers handlers_;
+  SseOptions options_;
+  http::OriginPolicy origins_;
+  std::vector<loop::EventLoop*> loops_;
+  std::vector<std::unique_ptr<PerLoop>> per_loop_;
+  std::uint32_t linger_ms_;
+};
+
+}  // namespace wirehub::sse
