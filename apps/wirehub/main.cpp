@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     wirehub::orderflow::OrderFlow orderflow(cfg.orderflow);
     orderflow.mount(server);
     server.route("GET", "/metrics", [&server, &orderflow](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
-      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.content_type = wirehub::MetricsWriter::kContentType;
       res.body = server.metrics_text();
       orderflow.write_metrics(res.body);
     });

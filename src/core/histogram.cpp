@@ -11,7 +11,10 @@ std::uint64_t HistogramCounts::count() const noexcept {
 }
 
 Histogram::Histogram(std::initializer_list<std::uint64_t> upper_bounds)
-    : bounds_(upper_bounds), buckets_(std::make_unique<Counter[]>(bounds_.size() + 1)) {
+    : Histogram(std::span<const std::uint64_t>(upper_bounds.begin(), upper_bounds.size())) {}
+
+Histogram::Histogram(std::span<const std::uint64_t> upper_bounds)
+    : bounds_(upper_bounds.begin(), upper_bounds.end()), buckets_(std::make_unique<Counter[]>(bounds_.size() + 1)) {
   for (std::size_t i = 1; i < bounds_.size(); ++i) {
     if (bounds_[i] <= bounds_[i - 1]) throw std::invalid_argument("histogram bounds must be strictly ascending");
   }

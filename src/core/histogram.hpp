@@ -25,12 +25,18 @@ struct HistogramCounts {
   std::uint64_t count() const noexcept;
 };
 
+// Bounds for delivery latencies in nanoseconds: 50 us to 1 s, roughly 1-2.5-5 per decade.
+inline constexpr std::uint64_t kLatencyBoundsNs[] = {50'000,      100'000,     250'000,     500'000,   1'000'000,
+                                                     2'500'000,   5'000'000,   10'000'000,  25'000'000, 50'000'000,
+                                                     100'000'000, 250'000'000, 500'000'000, 1'000'000'000};
+
 class Histogram {
  public:
   // upper_bounds: strictly ascending; a value v falls in the first bucket with v <= bound
   // (Prometheus' "le"), or in the one after the last bound. Throws std::invalid_argument
   // when they are not ascending.
   explicit Histogram(std::initializer_list<std::uint64_t> upper_bounds);
+  explicit Histogram(std::span<const std::uint64_t> upper_bounds);
   Histogram(const Histogram&) = delete;
   Histogram& operator=(const Histogram&) = delete;
 

@@ -482,6 +482,10 @@ std::string Server::metrics_text() const {
     src.websockets.push_back(ep.get());
     src.endpoints.push_back(server_metrics::websocket_metrics(*ep));
   }
+  for (const auto& ep : impl_->sse_endpoints) {
+    src.sses.push_back(ep.get());
+    src.endpoints.push_back(server_metrics::sse_metrics(*ep));
+  }
   std::string text;
   MetricsWriter w(text);
   server_metrics::write_metrics(w, src);

@@ -37,6 +37,24 @@ EndpointMetrics websocket_metrics(const ws::Endpoint& ep) {
   return m;
 }
 
+EndpointMetrics sse_metrics(const sse::Endpoint& ep) {
+  EndpointMetrics m;
+  m.transport = "sse";
+  m.endpoint = ep.path();
+  for (std::size_t i = 0; i < ep.loop_count(); ++i) {
+    const sse::Endpoint::LoopStats& st = ep.loop_stats(i);
+    m.open += st.open.get();
+    m.opened += st.opened.get();
+    m.messages_out += st.events_queued.get();
+    m.bytes_out += st.bytes_out.get();
+    m.dropped += st.dropped.get();
+    m.slow_closed += st.slow_closed.get();
+    st.delivery_ns.add_to(m.delivery_ns);
+    m.delivery_bounds_ns = st.delivery_ns.upper_bounds();
+  }
+  return m;
+}
+
 void write_metrics(MetricsWriter& w, const MetricsSources& src) {
   const ServerStats& st = src.server;
   w.family("wirehub_event_loops", MetricType::Gauge, "Event loops (one thread each).");
@@ -81,7 +99,7 @@ void write_metrics(MetricsWriter& w, const MetricsSources& src) {
        [](auto& e) { return e.opened; });
 
   w.family("wirehub_handshakes_total", MetricType::Counter,
-           "WebSocket opening handshakes by result: accepted, or refused as bad_request (400), "
+           "WebSocket opening handshakes and SSE stream requests by result: accepted, or refused as bad_request (400), "
            "unsupported_version (426), origin_refused (403), auth_refused (400/401/403 for the bearer token), "
            "loop_full (503).");
   for (const ws::Endpoint* ep : src.websockets) {
@@ -100,6 +118,16 @@ void write_metrics(MetricsWriter& w, const MetricsSources& src) {
     for (int r = 0; r < 6; ++r) {
       w.sample("wirehub_handshakes_total", {{"endpoint", ep->path()}, {"result", kResults[r]}}, by[r]);
     }
+  }
+  // An SSE stream's "handshake" is its GET: accepted, or refused for its Origin.
+  for (const sse::Endpoint* ep : src.sses) {
+    std::uint64_t opened = 0, refused = 0;
+    for (std::size_t i = 0; i < ep->loop_count(); ++i) {
+      opened += ep->loop_stats(i).opened.get();
+      refused += ep->loop_stats(i).origin_refused.get();
+    }
+    w.sample("wirehub_handshakes_total", {{"endpoint", ep->path()}, {"result", "accepted"}}, opened);
+    w.sample("wirehub_handshakes_total", {{"endpoint", ep->path()}, {"result", "origin_refused"}}, refused);
   }
 
   w.family("wirehub_messages_total", MetricType::Counter,

@@ -16,13 +16,14 @@
 #include "loop/lag_probe.hpp"
 #include "wirehub/metrics.hpp"
 #include "wirehub/server.hpp"
+#include "sse/sse_endpoint.hpp"
 #include "ws/ws_endpoint.hpp"
 
 namespace wirehub::server_metrics {
 
 // One endpoint of one transport, summed over the loops.
 struct EndpointMetrics {
-  std::string_view transport;  // label value: "websocket"
+  std::string_view transport;  // label value: "websocket" or "sse"
   std::string_view endpoint;   // its path
   std::uint64_t open = 0, opened = 0;
   std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
@@ -32,12 +33,14 @@ struct EndpointMetrics {
 };
 
 EndpointMetrics websocket_metrics(const ws::Endpoint& endpoint);
+EndpointMetrics sse_metrics(const sse::Endpoint& endpoint);
 
 struct MetricsSources {
   ServerStats server;
   std::size_t loops = 0;
   std::vector<const loop::LagProbe*> lag;       // by loop index
   std::vector<const ws::Endpoint*> websockets;  // for the handshake counters
+  std::vector<const sse::Endpoint*> sses;       // for theirs (accepted, origin_refused)
   std::vector<EndpointMetrics> endpoints;       // every transport's
 };
 

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "core/clock.hpp"
 #include "sse/event_writer.hpp"
 #include "sse/sse_stream.hpp"
 #include "wirehub/server.hpp"
@@ -90,28 +91,44 @@ void Endpoint::post(std::size_t li, Fn&& fn) {
   loops_[li]->post([this, li, f = std::forward<Fn>(fn)]() mutable { f(*per_loop_[li]); });
 }
 
-void Endpoint::deliver(PerLoop& pl, Stream& s, const BufferRef& event) {
-  if (s.send_shared(event)) pl.stats.events_out.add();
+bool Endpoint::deliver(PerLoop& pl, Stream& s, const BufferRef& event) {
+  if (!s.send_shared(event)) return false;
+  pl.stats.events_out.add();
+  return true;
+}
+
+void Endpoint::delivered(PerLoop& pl, std::size_t taken, std::size_t bytes, std::uint64_t called_ns) {
+  if (!taken) return;
+  pl.stats.events_queued.add(taken);
+  pl.stats.bytes_out.add(taken * bytes);
+  const std::uint64_t now = steady_now_ns();
+  pl.stats.delivery_ns.observe(now > called_ns ? now - called_ns : 0);
 }
 
 void Endpoint::broadcast(const SseEvent& e) {
   BufferRef event = format(e);
+  const std::uint64_t called = steady_now_ns();
   for (std::size_t li = 0; li < loops_.size(); ++li) {
-    post(li, [this, event](PerLoop& pl) {
+    post(li, [this, event, called](PerLoop& pl) {
       // A send never attaches or detaches (closing completes at the end of the
       // iteration), so the table is stable during the walk.
-      pl.streams.for_each([&](Stream& s) { deliver(pl, s, event); });
+      std::size_t taken = 0;
+      pl.streams.for_each([&](Stream& s) { taken += deliver(pl, s, event); });
+      delivered(pl, taken, event->size(), called);
     });
   }
 }
 
 void Endpoint::publish(std::string_view topic, const SseEvent& e) {
   BufferRef event = format(e);
+  const std::uint64_t called = steady_now_ns();
   for (std::size_t li = 0; li < loops_.size(); ++li) {
-    post(li, [this, event, t = std::string(topic)](PerLoop& pl) {
+    post(li, [this, event, called, t = std::string(topic)](PerLoop& pl) {
+      std::size_t taken = 0;
       for (fanout::TopicIndex::Slot slot : pl.topics.subscribers(t)) {
-        if (Stream* s = pl.streams.at_slot(slot)) deliver(pl, *s, event);
+        if (Stream* s = pl.streams.at_slot(slot)) taken += deliver(pl, *s, event);
       }
+      delivered(pl, taken, event->size(), called);
     });
   }
 }
@@ -121,7 +138,11 @@ bool Endpoint::send_to(ConnectionId id, const SseEvent& e) {
   if (li >= loops_.size()) return false;
   if (loops_[li]->in_loop_thread() && !per_loop_[li]->streams.find(id)) return false;
   post(li, [this, id, event = format(e)](PerLoop& pl) {
-    if (Stream* s = pl.streams.find(id)) deliver(pl, *s, event);
+    Stream* s = pl.streams.find(id);
+    if (s && deliver(pl, *s, event)) {
+      pl.stats.events_queued.add();
+      pl.stats.bytes_out.add(event->size());
+    }
   });
   return true;
 }

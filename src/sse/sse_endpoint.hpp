@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/counter.hpp"
+#include "core/histogram.hpp"
 #include "core/shared_buffer.hpp"
 #include "core/slot_table.hpp"
 #include "fanout/topic_index.hpp"
@@ -55,7 +56,15 @@ class Endpoint final : public SseEndpoint {
 
   struct LoopStats {
     Counter open, opened, events_out, dropped, slow_closed, origin_refused;
+    // Like events_out but never lowered when a slow stream's queued events are discarded
+    // (those are in dropped too), with their bytes: monotonic, for metrics.
+    Counter events_queued, bytes_out;
+    // From a broadcast() or publish() call to its event queued on this loop (for at least
+    // one receiver), in nanoseconds.
+    Histogram delivery_ns{std::span<const std::uint64_t>(kLatencyBoundsNs)};
   };
+  const LoopStats& loop_stats(std::size_t loop_index) const { return per_loop_[loop_index]->stats; }
+  std::size_t loop_count() const noexcept { return per_loop_.size(); }
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
 
   // Stream bookkeeping (loop thread of the stream).
@@ -74,7 +83,11 @@ class Endpoint final : public SseEndpoint {
   // Posts fn(PerLoop&) to loop li (never runs it inline: see the ordering guarantee).
   template <class Fn>
   void post(std::size_t li, Fn&& fn);
-  void deliver(PerLoop& pl, Stream& s, const BufferRef& event);
+  // Queues a shared event to s; true when it was taken.
+  bool deliver(PerLoop& pl, Stream& s, const BufferRef& event);
+  // After a broadcast or publish reached `taken` streams of a loop: the counters and the
+  // delivery time since called_ns.
+  static void delivered(PerLoop& pl, std::size_t taken, std::size_t bytes, std::uint64_t called_ns);
 
   std::string path_;
   SseHandlers handlers_;

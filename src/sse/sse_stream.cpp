@@ -57,7 +57,10 @@ bool Stream::send(const SseEvent& e) {
   if (!admit(t_event.size())) return false;
   Connection::send(t_event);
   sent_now();
-  endpoint_.loop_stats(loop().index()).events_out.add();
+  auto& stats = endpoint_.loop_stats(loop().index());
+  stats.events_out.add();
+  stats.events_queued.add();
+  stats.bytes_out.add(t_event.size());
   if (t_event.capacity() > (256u << 10)) std::string().swap(t_event);  // do not pin a huge event
   return true;
 }

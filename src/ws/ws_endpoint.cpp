@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/clock.hpp"
 #include "http/response.hpp"
 #include "ws/frame.hpp"
 #include "ws/handshake.hpp"
@@ -19,12 +20,6 @@ constexpr std::size_t kArenaBytes = 16 * 1024;
 std::size_t loop_of(ConnectionId id) { return static_cast<std::size_t>(id >> Endpoint::kLoopShift); }
 std::size_t slot_of(ConnectionId id) { return static_cast<std::size_t>(id & Endpoint::kSlotMask); }
 bool is_free(std::uintptr_t slot) { return slot & 1; }
-
-std::uint64_t steady_now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 
 std::int64_t unix_now_ms() {
   using namespace std::chrono;

@@ -90,9 +90,7 @@ class Endpoint final : public WebSocketEndpoint {
         handshakes_loop_full /* 503: no slot left on the loop */;
     // From a broadcast() or publish() call to its frame queued on this loop (for at least
     // one receiver), in nanoseconds.
-    Histogram delivery_ns{50'000,     100'000,     250'000,      500'000,      1'000'000,
-                          2'500'000,  5'000'000,   10'000'000,   25'000'000,   50'000'000,
-                          100'000'000, 250'000'000, 500'000'000, 1'000'000'000};
+    Histogram delivery_ns{std::span<const std::uint64_t>(kLatencyBoundsNs)};
   };
   // The verified token of a session of an endpoint with JWT authentication, else nullptr.
   const Principal* principal(const Session& s) const noexcept;

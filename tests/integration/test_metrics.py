@@ -3,6 +3,7 @@ prometheus_client), and counters that move as clients act."""
 
 import http.client
 import json
+import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -55,12 +56,23 @@ def test_metrics_parse_and_move():
             assert ws.read_message()[1] == b"hello"
             during, _ = scrape(srv)
             assert value(during, "wirehub_connections", **echo) == 1
+        sse = {"transport": "sse", "endpoint": "/sse/orders"}
+        stream = socket.create_connection((srv.host, srv.port), timeout=10)
+        stream.sendall(b"GET /sse/orders HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
         with rawws.RawWebSocket.open(srv.port, "/ws/orders/feed") as sub:
             sub.send(0x1, b'{"type":"SUBSCRIBE"}')
             sub.read_message()
             post_order(srv)
             sub.read_message()  # the event arrived: its delivery was measured
+            while b"ORDER_CREATED" not in received:
+                received += stream.recv(65536)
             after, _ = scrape(srv)
+        assert value(after, "wirehub_connections", **sse) == 1
+        assert value(after, "wirehub_messages_total", direction="out", **sse) == 1
+        assert value(after, "wirehub_publish_delivery_seconds_count", **sse) >= 1
+        assert value(after, "wirehub_handshakes_total", endpoint="/sse/orders", result="accepted") == 1
+        stream.close()
 
         assert value(after, "wirehub_orders_created_total") == value(before, "wirehub_orders_created_total") + 1
         assert value(after, "wirehub_messages_total", direction="in", **echo) == 1

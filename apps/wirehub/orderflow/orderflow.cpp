@@ -347,15 +347,14 @@ void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
 }
 
 void OrderFlow::write_metrics(std::string& out) const {
-  out += "# HELP wirehub_orders_created_total Orders stored (and published) since start.\n";
-  out += "# TYPE wirehub_orders_created_total counter\n";
-  out += "wirehub_orders_created_total " + std::to_string(service_->orders_created()) + "\n";
-  out += "# HELP wirehub_order_store_failures_total Orders the store could not commit (answered 503).\n";
-  out += "# TYPE wirehub_order_store_failures_total counter\n";
-  out += "wirehub_order_store_failures_total " + std::to_string(service_->append_failures()) + "\n";
-  out += "# HELP wirehub_order_store_backlog Jobs waiting for the store thread.\n";
-  out += "# TYPE wirehub_order_store_backlog gauge\n";
-  out += "wirehub_order_store_backlog " + std::to_string(service_->backlog()) + "\n";
+  MetricsWriter w(out);
+  w.family("wirehub_orders_created_total", MetricType::Counter, "Orders stored (and published) since start.");
+  w.sample("wirehub_orders_created_total", {}, service_->orders_created());
+  w.family("wirehub_order_store_failures_total", MetricType::Counter,
+           "Orders the store could not commit (answered 503).");
+  w.sample("wirehub_order_store_failures_total", {}, service_->append_failures());
+  w.family("wirehub_order_store_backlog", MetricType::Gauge, "Jobs waiting for the store thread.");
+  w.sample("wirehub_order_store_backlog", {}, service_->backlog());
 }
 
 }  // namespace wirehub::orderflow
