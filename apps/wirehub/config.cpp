@@ -201,7 +201,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   if (auto* t = root["orderflow"].as_table()) {
     r.only_keys(*t, "orderflow", {"data_dir", "max_body_bytes", "default_page", "max_page", "max_replay",
-                                  "max_backlog", "api_key"});
+                                  "max_backlog", "api_key", "require_jwt"});
     orderflow::OrderFlowOptions& o = cfg.orderflow;
     r.string(*t, "orderflow", "data_dir", o.data_dir);
     r.integer(*t, "orderflow", "max_body_bytes", o.max_body_bytes, 64, std::int64_t{1} << 30);
@@ -210,6 +210,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
     r.integer(*t, "orderflow", "max_replay", o.max_replay, 0, std::int64_t{1} << 32);
     r.integer(*t, "orderflow", "max_backlog", o.max_backlog, 1, std::int64_t{1} << 32);
     r.string(*t, "orderflow", "api_key", o.api_key);
+    r.boolean(*t, "orderflow", "require_jwt", cfg.orderflow_require_jwt);
     if (o.default_page > o.max_page) r.fail("orderflow.default_page: must not exceed orderflow.max_page");
   }
   if (auto* t = root["sse"].as_table()) {

@@ -48,6 +48,9 @@ struct Config {
   // The OrderFlow app: store directory, REST limits, the feeds' options. Its
   // feed_websocket starts as `websocket` with shared compression (it is a fan-out).
   orderflow::OrderFlowOptions orderflow;
+  // POST /api/orders needs a JWT checked with the [jwt] key (orderflow.post_jwt is filled
+  // from it once resolved).
+  bool orderflow_require_jwt = false;
 };
 
 // The endpoint options of a JWT configuration: nullopt when no key is configured (then

@@ -90,6 +90,12 @@ bool add_tls_listener(Config& cfg, bool listen_flag) {
   return true;
 }
 
+// True for a listen address on the loopback interface (127.0.0.0/8, ::1, localhost).
+bool is_loopback(const std::string& listen) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  return host.rfind("127.", 0) == 0 || host == "[::1]" || host == "::1" || host == "localhost";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,6 +167,14 @@ int main(int argc, char** argv) {
   if (cli.count("--tls-listen")) cfg.tls_listen = tls_listen;
   if (!add_tls_listener(cfg, cli.count("--tls-listen") > 0)) return 2;
   if (cli.count("--data")) cfg.orderflow.data_dir = data_dir;
+  if (cfg.orderflow_require_jwt) {
+    if (!jwt) {
+      std::fprintf(stderr, "wirehub: orderflow.require_jwt needs a JWT key ([jwt] or --jwt-secret/--jwt-public-key)\n");
+      return 2;
+    }
+    cfg.orderflow.post_jwt = *jwt;
+    cfg.orderflow.post_jwt->require_subject = false;  // any valid token may post
+  }
   // The order feed is a fan-out: one compressed frame for all its receivers.
   cfg.orderflow.feed_websocket = cfg.websocket;
   cfg.orderflow.feed_websocket.compression.mode = wirehub::CompressionMode::Shared;
@@ -173,6 +187,13 @@ int main(int argc, char** argv) {
   if (cfg.app != "orderflow") {
     std::fprintf(stderr, "wirehub: --app %s is not available in this build yet\n", cfg.app.c_str());
     return 2;
+  }
+
+  if (cfg.app == "orderflow" && cfg.orderflow.api_key.empty() && !cfg.orderflow.post_jwt &&
+      !is_loopback(cfg.server.listen)) {
+    spdlog::warn("POST /api/orders is open to anyone who can reach {}: set orderflow.api_key or "
+                 "orderflow.require_jwt",
+                 cfg.server.listen);
   }
 
   try {

@@ -13,6 +13,7 @@
 // Two of them at once -> 400 error="invalid_request". Tokens never reach the logs.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,33 @@ struct Principal {
   std::string subject;      // "sub", or empty
   std::string claims_json;  // every claim, as the JSON object the token carried
   std::int64_t expires_s = 0;  // "exp" in seconds since the Unix epoch; 0 = none
+};
+
+class HttpRequest;
+
+// The same bearer-token check for a plain HTTP route (e.g. a REST POST): the token from
+// "Authorization: Bearer <jwt>" or ?access_token=<jwt> (one of them), judged as for a
+// WebSocket endpoint, with the same statuses and WWW-Authenticate challenges.
+class BearerAuth {
+ public:
+  // Throws std::invalid_argument for a missing, doubled or unusable key.
+  explicit BearerAuth(const JwtAuthOptions& options);
+  ~BearerAuth();
+  BearerAuth(BearerAuth&&) noexcept;
+  BearerAuth& operator=(BearerAuth&&) noexcept;
+
+  struct Verdict {
+    int status = 0;         // 0: accepted; else 400, 401 or 403 to answer with
+    std::string challenge;  // the WWW-Authenticate value when refused
+    std::string reason;     // what was wrong (never the token)
+    Principal principal;    // when accepted
+  };
+  // Thread-safe (const); uses the system clock for "exp" and "nbf".
+  Verdict check(const HttpRequest& request) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace wirehub

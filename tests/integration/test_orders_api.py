@@ -1,14 +1,19 @@
 """OrderFlow's REST API on the real binary: creation, listing, lookup, and every refusal
 with its precise status and {"error", "field"} body."""
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import re
+import subprocess
 import threading
+import time
 
 import pytest
 
-from wirehub_server import WirehubServer
+from wirehub_server import WirehubServer, binary_path
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -186,3 +191,57 @@ def test_an_unusable_data_directory_stops_the_server_with_a_message(tmp_path):
         s.start()
     assert "data directory" in s.log_tail() or "data directory" in str(e.value)
     s.close()
+
+
+def hs256(payload: dict, secret: str) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(payload).encode())
+    sig = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64(sig)
+
+
+def test_jwt_guards_post_when_required():
+    secret = "orders-secret-of-at-least-thirty-two-bytes!"
+    config = {"orderflow": {"require_jwt": True}, "jwt": {"secret": secret, "require": ["scope=orders:write"]}}
+    with WirehubServer(config=config) as s:
+        order = {"customerId": "c", "total": 1}
+        now = int(time.time())
+        good = hs256({"sub": "svc", "exp": now + 300, "scope": "orders:write"}, secret)
+        status, headers, err, _ = call(s, "POST", "/api/orders", order)
+        assert status == 401 and headers["www-authenticate"] == 'Bearer realm="wirehub"'
+        status, headers, err, _ = call(s, "POST", "/api/orders", order,
+                                       headers={"Authorization": "Bearer " + hs256({"exp": now + 300}, "x" * 40)})
+        assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+        expired = hs256({"sub": "svc", "exp": now - 3600, "scope": "orders:write"}, secret)
+        assert call(s, "POST", "/api/orders", order, headers={"Authorization": "Bearer " + expired})[0] == 401
+        no_scope = hs256({"sub": "svc", "exp": now + 300}, secret)
+        status, headers, _, _ = call(s, "POST", "/api/orders", order, headers={"Authorization": "Bearer " + no_scope})
+        assert status == 403 and 'error="insufficient_scope"' in headers["www-authenticate"]
+        assert call(s, "POST", "/api/orders", order, headers={"Authorization": "Bearer " + good})[0] == 201
+        assert call(s, "POST", f"/api/orders?access_token={good}", order)[0] == 201
+
+
+def test_require_jwt_without_a_key_exits_2(tmp_path):
+    config = tmp_path / "wirehub.toml"
+    config.write_text("[orderflow]\nrequire_jwt = true\n")
+    r = subprocess.run([binary_path(), "--listen", "127.0.0.1:0", "--config", str(config)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2
+    assert "require_jwt" in r.stderr
+
+
+def test_an_open_post_on_a_wildcard_address_is_warned_about(tmp_path):
+    # Binds 0.0.0.0 (port 0: any free one); it must say before listening that POST is open.
+    proc = subprocess.Popen([binary_path(), "--listen", "0.0.0.0:0", "--data", str(tmp_path)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or "listening on" not in lines[-1]:
+            line = proc.stderr.readline()
+            assert line, f"the server stopped: {lines}"
+            lines.append(line)
+        assert any("POST /api/orders is open" in l for l in lines), lines
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -78,6 +78,7 @@ std::optional<std::size_t> count_param(const HttpRequest& req, std::string_view 
 }  // namespace
 
 OrderFlow::OrderFlow(OrderFlowOptions options) : options_(std::move(options)) {
+  if (options_.post_jwt) post_jwt_.emplace(*options_.post_jwt);
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + options_.data_dir + ": " + ec.message());
@@ -98,25 +99,38 @@ void OrderFlow::publish(const store::StoredOrder& o) {
   }
 }
 
+std::optional<HttpResponse> OrderFlow::refuse_post(const HttpRequest& req) const {
+  if (options_.api_key.empty() && !post_jwt_) return std::nullopt;
+  if (!options_.api_key.empty()) {
+    std::optional<std::string_view> key = req.header("X-API-Key");
+    if (!key) {
+      auto auth = req.header("Authorization");
+      if (auth && auth->size() > 7 && (auth->substr(0, 7) == "Bearer " || auth->substr(0, 7) == "bearer "))
+        key = auth->substr(7);
+    }
+    if (key && key_matches(*key, options_.api_key)) return std::nullopt;
+  }
+  HttpResponse res;
+  if (post_jwt_) {
+    BearerAuth::Verdict v = post_jwt_->check(req);
+    if (v.status == 0) return std::nullopt;
+    // With an API key configured too, a request that tried neither is told about the token.
+    json_answer(res, v.status, error_json(v.reason, ""));
+    res.headers.emplace_back("WWW-Authenticate", std::move(v.challenge));
+    return res;
+  }
+  json_answer(res, 401, error_json("a valid API key is required", ""));
+  res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"wirehub\"");
+  return res;
+}
+
 void OrderFlow::mount(Server& server) {
   RouteOptions post_options;
   post_options.max_body_bytes = options_.max_body_bytes;
   server.route_async(
       "POST", "/api/orders",
       [this](const HttpRequest& req, HttpResponder responder) {
-        if (!options_.api_key.empty()) {
-          std::optional<std::string_view> key = req.header("X-API-Key");
-          if (!key) {
-            auto auth = req.header("Authorization");
-            if (auth && auth->size() > 7 && (auth->substr(0, 7) == "Bearer " || auth->substr(0, 7) == "bearer "))
-              key = auth->substr(7);
-          }
-          if (!key || !key_matches(*key, options_.api_key)) {
-            HttpResponse res = json_response(401, error_json("a valid API key is required", ""));
-            res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"wirehub\"");
-            return responder.respond(std::move(res));
-          }
-        }
+        if (auto refusal = refuse_post(req)) return responder.respond(std::move(*refusal));
         auto type = req.header("Content-Type");
         if (!type || !is_json_media_type(*type)) {
           return responder.respond(

@@ -37,8 +37,11 @@ struct OrderFlowOptions {
   std::size_t max_replay = 100'000;
   // Orders waiting for the store above which POST answers 503 (Retry-After: 1).
   std::size_t max_backlog = 10'000;
-  // When set, POST /api/orders needs "Authorization: Bearer <key>" or "X-API-Key: <key>".
+  // POST /api/orders is open unless one of these is set; with both, either is enough.
+  // An API key: "X-API-Key: <key>" or "Authorization: Bearer <key>".
   std::string api_key;
+  // A JWT, checked as WebSocketOptions::jwt checks handshakes (401/403 and their challenge).
+  std::optional<JwtAuthOptions> post_jwt;
   WebSocketOptions feed_websocket;  // /ws/orders/feed
   SseOptions sse;                   // /sse/orders
 };
@@ -62,6 +65,8 @@ class OrderFlow {
 
  private:
   void publish(const store::StoredOrder& o);
+  // The refusal of a POST that lacks the configured credentials; nullopt when it may post.
+  std::optional<HttpResponse> refuse_post(const HttpRequest& req) const;
   void on_feed_message(WebSocket& ws, std::string_view text, bool binary);
   void on_sse_open(SseStream& stream, const HttpRequest& req);
   // Replays the events after `after` to a feed connection from the store thread, then
@@ -70,6 +75,7 @@ class OrderFlow {
   void resume_sse(ConnectionId id, std::int64_t after);
 
   OrderFlowOptions options_;
+  std::optional<BearerAuth> post_jwt_;
   std::string db_path_;
   WebSocketEndpoint* feed_ = nullptr;
   SseEndpoint* sse_ = nullptr;
