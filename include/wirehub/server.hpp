@@ -182,6 +182,10 @@ class Server {
   void run_until_signal();
 
   ServerStats stats() const;
+  // True when the server runs and every event loop has run its timers within the last
+  // within_ms (each loop runs a probe every 100 ms): for readiness checks. False before
+  // start(), after shutdown(), or while a loop is stalled (e.g. a handler that blocks).
+  bool loops_responsive(std::uint32_t within_ms = 1000) const;
   // The library's metrics in the Prometheus text format 0.0.4 (wirehub/metrics.hpp; serve
   // it with MetricsWriter::kContentType, appending the application's own families with a
   // MetricsWriter). Any thread, once the endpoints are registered.

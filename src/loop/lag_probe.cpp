@@ -20,7 +20,10 @@ LagProbe::LagProbe(EventLoop& loop)
 
 LagProbe::~LagProbe() { loop_.timers().cancel(*this); }
 
-void LagProbe::start() { arm_next(); }
+void LagProbe::start() {
+  last_run_ms_.store(EventLoop::clock_ms(), std::memory_order_relaxed);
+  arm_next();
+}
 
 void LagProbe::arm_next() {
   // The next tick boundary at least kIntervalMs from now. Armed with the delay that lands
@@ -35,6 +38,7 @@ void LagProbe::arm_next() {
 void LagProbe::on_timer() {
   const std::uint64_t now = monotonic_ns(), due = due_ms_ * kMs;
   lag_.observe(now > due ? now - due : 0);
+  last_run_ms_.store(EventLoop::clock_ms(), std::memory_order_relaxed);
   arm_next();
 }
 

@@ -9,6 +9,7 @@
 // truncated to the millisecond, so an idle loop already shows up to ~1 ms (plus the
 // kernel's timer slack, ~50 us); anything well above that is lag.
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/histogram.hpp"
@@ -32,6 +33,9 @@ class LagProbe final : public Timer {
   void start();
   // Lateness of each firing, in nanoseconds (readable from any thread).
   const Histogram& lag_ns() const noexcept { return lag_; }
+  // When the probe last ran (EventLoop::clock_ms), or was started; 0 before start().
+  // A loop that stops running its timers stops moving this (readable from any thread).
+  std::uint64_t last_run_ms() const noexcept { return last_run_ms_.load(std::memory_order_relaxed); }
 
  private:
   void on_timer() override;
@@ -40,6 +44,7 @@ class LagProbe final : public Timer {
   EventLoop& loop_;
   std::uint64_t due_ms_ = 0;  // monotonic ms, a multiple of TimerWheel::kTickMs
   Histogram lag_;
+  std::atomic<std::uint64_t> last_run_ms_{0};
 };
 
 }  // namespace wirehub::loop

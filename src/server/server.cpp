@@ -492,6 +492,20 @@ std::string Server::metrics_text() const {
   return text;
 }
 
+bool Server::loops_responsive(std::uint32_t within_ms) const {
+  const Impl& s = *impl_;
+  {
+    std::lock_guard lock(impl_->shutdown_mu);
+    if (!s.started || s.shut_down) return false;
+  }
+  const std::uint64_t now = loop::EventLoop::clock_ms();
+  for (const auto& p : s.lag_probes) {
+    const std::uint64_t last = p->last_run_ms();
+    if (last == 0 || now - std::min(now, last) > within_ms) return false;
+  }
+  return true;
+}
+
 ServerStats Server::stats() const {
   ServerStats st;
   st.accepted = impl_->accept_stats.accepted.load(std::memory_order_relaxed);

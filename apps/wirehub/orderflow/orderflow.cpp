@@ -202,13 +202,17 @@ void OrderFlow::mount(Server& server) {
     });
   });
 
-  // Ready once the store thread answers: a store that is wedged (or a backlog past the
-  // limit) takes the instance out of rotation.
-  server.route_async("GET", "/readyz", [this](const HttpRequest&, HttpResponder responder) {
-    if (service_->backlog() >= options_.max_backlog) {
+  // Ready while every event loop runs its timers and the store thread answers: a stalled
+  // loop, a wedged store (past the handler timeout: 503) or a backlog past the limit takes
+  // the instance out of rotation.
+  server.route_async("GET", "/readyz", [this, &server](const HttpRequest&, HttpResponder responder) {
+    const char* problem = !server.loops_responsive()                  ? "event loop stalled\n"
+                          : service_->backlog() >= options_.max_backlog ? "order store backlog\n"
+                                                                        : nullptr;
+    if (problem) {
       HttpResponse res;
       res.status = 503;
-      res.body = "order store backlog\n";
+      res.body = problem;
       return responder.respond(std::move(res));
     }
     auto shared = std::make_shared<HttpResponder>(std::move(responder));
