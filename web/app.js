@@ -175,14 +175,8 @@ function openWebSocket(conn) {
     ws.send(JSON.stringify({ type: 'RESUME', topic: 'orders', after: feed.lastSeq }));
   };
   ws.onmessage = (e) => {
-    if (feed.current !== conn) return;
-    let message;
-    try {
-      message = JSON.parse(e.data);
-    } catch {
-      console.warn('feed message is not JSON:', e.data);
-      return;
-    }
+    const message = feedMessage(conn, e.data);
+    if (!message) return;
     if (message.type === 'ORDER_CREATED') {
       onOrderEvent(message);
     } else if (message.type === 'SUBSCRIBED') {
@@ -199,6 +193,18 @@ function openWebSocket(conn) {
   ws.onclose = () => lost(conn);
 }
 
+// A feed message of the connection that is still the current one, parsed; null for a
+// stale connection's message or text that is not JSON.
+function feedMessage(conn, text) {
+  if (feed.current !== conn) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    console.warn('feed message is not JSON:', text);
+    return null;
+  }
+}
+
 function openEventSource(conn) {
   // The page reconnects by itself (EventSource's own retry would skip the backoff), so
   // the resume point goes in the URL rather than in Last-Event-ID.
@@ -208,15 +214,8 @@ function openEventSource(conn) {
     if (feed.current === conn) live(conn);
   };
   es.onmessage = (e) => {
-    if (feed.current !== conn) return;
-    let message;
-    try {
-      message = JSON.parse(e.data);
-    } catch {
-      console.warn('feed message is not JSON:', e.data);
-      return;
-    }
-    if (message.type === 'ORDER_CREATED') onOrderEvent(message);
+    const message = feedMessage(conn, e.data);
+    if (message && message.type === 'ORDER_CREATED') onOrderEvent(message);
   };
   es.onerror = () => {
     es.close();
