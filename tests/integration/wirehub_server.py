@@ -35,6 +35,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening_inodes(port: int) -> set[str]:
+    """Socket inodes of every TCP listener (any process) on this port, IPv4 and IPv6."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    local, state, inode = fields[1], fields[3], fields[9]
+                    if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                        inodes.add(inode)
+        except FileNotFoundError:
+            pass
+    return inodes
+
+
+def process_socket_inodes(pid: int) -> set[str]:
+    """Socket inodes among a process's open descriptors."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
 def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -122,7 +156,18 @@ class WirehubServer:
                 status = conn.getresponse().status
                 conn.close()
                 if status == 200:
-                    return True, ""
+                    # The listeners use SO_REUSEPORT, so a server of another test that took
+                    # the same port meanwhile would share it (and could be the one that
+                    # answered): ready only when every listener on our ports is ours.
+                    mine = process_socket_inodes(self.process.pid)
+                    for port in filter(None, (self.port, self.tls_port)):
+                        listening = listening_inodes(port)
+                        if not listening & mine:
+                            break  # not bound yet: the answer came from someone else
+                        if listening - mine:
+                            return False, f"port {port} is shared with another process"
+                    else:
+                        return True, ""
                 error = f"/healthz answered {status}"
             except OSError as e:
                 error = repr(e)

@@ -63,6 +63,33 @@ function healthz(port) {
   });
 }
 
+// Whether the listeners on `port` are the process's own: 'mine' (all of them), 'shared'
+// (another process listens there too: wirehub binds with SO_REUSEPORT, so a server of a
+// parallel test that took the same port would share it), or 'pending' (none of ours yet).
+function portOwnership(pid, port) {
+  const listening = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':').pop(), 16) === port) listening.add(f[9]);
+    }
+  }
+  const mine = new Set();
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) mine.add(m[1]);
+      } catch { /* closed meanwhile */ }
+    }
+  } catch { return 'pending'; }
+  const ours = [...listening].filter((i) => mine.has(i)).length;
+  if (ours === 0) return 'pending';
+  return ours === listening.size ? 'mine' : 'shared';
+}
+
 // Resolves to true when the predicate holds, false once `ms` have passed.
 async function pollUntil(predicate, ms) {
   const deadline = Date.now() + ms;
@@ -105,12 +132,19 @@ export async function startServer({ config, args, port: fixedPort } = {}) {
       exitCode = code ?? signal;
       resolve(exitCode);
     }));
-    const ready = await pollUntil(async () => exitCode !== null || (await healthz(port)) === 200,
-      READY_TIMEOUT_MS);
-    if (ready && exitCode === null) {
+    // Ready when /healthz answers and every listener on the port is this process's.
+    let ownership = 'pending';
+    const ready = await pollUntil(async () => {
+      if (exitCode !== null) return true;
+      if ((await healthz(port)) !== 200) return false;
+      ownership = portOwnership(child.pid, port);
+      return ownership !== 'pending';
+    }, READY_TIMEOUT_MS);
+    if (ready && exitCode === null && ownership === 'mine') {
       return new Server(child, port, exited, dir, logTail);
     }
-    lastError = exitCode !== null ? `exited with ${exitCode} before ready` : 'no 200 from /healthz in time';
+    lastError = exitCode !== null ? `exited with ${exitCode} before ready`
+      : ownership === 'shared' ? `port ${port} is shared with another process` : 'no 200 from /healthz in time';
     child.kill('SIGKILL');
     await exited;
   }
