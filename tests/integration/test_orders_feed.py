@@ -304,3 +304,25 @@ def test_every_acknowledged_order_survives_sigkill():
         assert post_order(srv)["seq"] > max(o["seq"] for o in acked)
     finally:
         srv.close()
+
+
+def test_a_resume_further_back_than_max_replay_is_refused_not_cut():
+    with WirehubServer(config={"orderflow": {"max_replay": 3}}) as s:
+        created = [post_order(s, f"m{i}") for i in range(5)]
+        with feed(s) as ws:
+            send_json(ws, {"type": "RESUME", "after": 0})
+            m = read_json(ws)
+            assert m["type"] == "ERROR" and "more than 3 events back" in m["error"], m
+            # Within the limit it works on the same connection.
+            send_json(ws, {"type": "RESUME", "after": created[1]["seq"]})
+            events, sub = read_until_subscribed(ws)
+            assert [e["seq"] for e in events] == [o["seq"] for o in created[2:]]
+        c = SseClient(s, path="/sse/orders?after=0")
+        try:
+            _, name, data = c.event()
+            assert name == "error" and "more than 3 events back" in json.loads(data)["error"]
+            with pytest.raises(EOFError):
+                while True:
+                    c.block()
+        finally:
+            c.close()

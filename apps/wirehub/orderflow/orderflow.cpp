@@ -37,28 +37,32 @@ bool key_matches(std::string_view presented, const std::string& key) {
   return presented.size() == key.size() && CRYPTO_memcmp(presented.data(), key.data(), key.size()) == 0;
 }
 
-// The event of each stored order after `after` (the resume history), oldest first, read
-// page by page. Returns false when there are more than max_events.
-struct History {
-  std::vector<std::pair<std::int64_t, std::string>> events;  // seq, event JSON
-  bool too_long = false;
-};
-History read_history(store::OrderStore& store, std::int64_t after, std::size_t max_events) {
-  History h;
+// One post's worth of resume history: (seq, event JSON), oldest first.
+using HistoryChunk = std::vector<std::pair<std::int64_t, std::string>>;
+
+// The events of the stored orders after `after`, oldest first, read page by page and cut
+// into the chunks that are posted to the connection's loop; nullopt when there are more
+// than max_events.
+std::optional<std::vector<HistoryChunk>> read_history(store::OrderStore& store, std::int64_t after,
+                                                      std::size_t max_events) {
+  std::vector<HistoryChunk> chunks;
+  std::size_t count = 0;
   constexpr std::size_t kPage = 1000;
   for (;;) {
     std::vector<store::StoredOrder> page = store.after(after, kPage);
     for (const store::StoredOrder& o : page) {
-      if (h.events.size() == max_events) {
-        h.too_long = true;
-        h.events.clear();
-        return h;
-      }
-      h.events.emplace_back(o.seq, order_created_event(o));
+      if (count++ == max_events) return std::nullopt;
+      if (chunks.empty() || chunks.back().size() == kReplayChunk) chunks.emplace_back().reserve(kReplayChunk);
+      chunks.back().emplace_back(o.seq, order_created_event(o));
     }
-    if (page.size() < kPage) return h;
+    if (page.size() < kPage) return chunks;
     after = page.back().seq;
   }
+}
+
+std::string too_far_back(std::size_t max_events) {
+  return feed_error_json("resume point is more than " + std::to_string(max_events) +
+                         " events back; page through GET /api/orders and resume from a later seq");
 }
 
 // A query parameter that must be a number in [min, max] (values above max are capped to
@@ -283,26 +287,21 @@ void OrderFlow::on_feed_message(WebSocket& ws, std::string_view text, bool binar
 
 void OrderFlow::resume_websocket(ConnectionId id, std::uintptr_t generation, std::int64_t after) {
   service_->run([this, id, generation, after](store::OrderStore& store) {
-    History h = read_history(store, after, options_.max_replay);
+    auto history = read_history(store, after, options_.max_replay);
     auto current = [generation](const WebSocket& w) {
       return reinterpret_cast<std::uintptr_t>(w.user_data) == generation;
     };
-    if (h.too_long) {
-      std::string error = feed_error_json("resume point is more than " + std::to_string(options_.max_replay) +
-                                          " events back; page through GET /api/orders and resume from a later seq");
-      feed_->post_to(id, [current, error](WebSocket& w) {
+    if (!history) {
+      feed_->post_to(id, [current, error = too_far_back(options_.max_replay)](WebSocket& w) {
         if (current(w)) w.send(error);
       });
       return;
     }
-    const std::int64_t last = h.events.empty() ? after : h.events.back().first;
-    for (std::size_t i = 0; i < h.events.size(); i += kReplayChunk) {
-      std::vector<std::string> chunk;
-      for (std::size_t j = i; j < std::min(h.events.size(), i + kReplayChunk); ++j)
-        chunk.push_back(std::move(h.events[j].second));
+    const std::int64_t last = history->empty() ? after : history->back().back().first;
+    for (HistoryChunk& chunk : *history) {
       feed_->post_to(id, [current, chunk = std::move(chunk)](WebSocket& w) {
         if (!current(w)) return;
-        for (const std::string& e : chunk) w.send(e);
+        for (const auto& [seq, event] : chunk) w.send(event);
       });
     }
     feed_->post_to(id, [current, last](WebSocket& w) {
@@ -338,21 +337,15 @@ void OrderFlow::on_sse_open(SseStream& stream, const HttpRequest& req) {
 
 void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
   service_->run([this, id, after](store::OrderStore& store) {
-    History h = read_history(store, after, options_.max_replay);
-    if (h.too_long) {
-      std::string error = feed_error_json("resume point is more than " + std::to_string(options_.max_replay) +
-                                          " events back; page through GET /api/orders and resume from a later seq");
-      sse_->post_to(id, [error](SseStream& s) {
+    auto history = read_history(store, after, options_.max_replay);
+    if (!history) {
+      sse_->post_to(id, [error = too_far_back(options_.max_replay)](SseStream& s) {
         s.send(SseEvent{.data = error, .event = "error"});
         s.close();
       });
       return;
     }
-    for (std::size_t i = 0; i < h.events.size(); i += kReplayChunk) {
-      std::vector<std::pair<std::int64_t, std::string>> chunk(
-          std::make_move_iterator(h.events.begin() + static_cast<std::ptrdiff_t>(i)),
-          std::make_move_iterator(h.events.begin() +
-                                  static_cast<std::ptrdiff_t>(std::min(h.events.size(), i + kReplayChunk))));
+    for (HistoryChunk& chunk : *history) {
       sse_->post_to(id, [chunk = std::move(chunk)](SseStream& s) {
         for (const auto& [seq, event] : chunk) {
           const std::string sid = std::to_string(seq);
