@@ -104,12 +104,13 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   if (auto* t = root["http"].as_table()) {
     r.only_keys(*t, "http", {"header_timeout_ms", "keep_alive_timeout_ms", "max_head_bytes", "max_headers",
-                             "max_body_bytes"});
+                             "max_body_bytes", "handler_timeout_ms"});
     r.integer(*t, "http", "header_timeout_ms", cfg.server.header_timeout_ms, 1, kMaxMs);
     r.integer(*t, "http", "keep_alive_timeout_ms", cfg.server.keep_alive_timeout_ms, 1, kMaxMs);
     r.integer(*t, "http", "max_head_bytes", cfg.server.max_head_bytes, 256, 1 << 24);
     r.integer(*t, "http", "max_headers", cfg.server.max_headers, 1, 10000);
     r.integer(*t, "http", "max_body_bytes", cfg.server.max_body_bytes, 0, std::int64_t{1} << 32);
+    r.integer(*t, "http", "handler_timeout_ms", cfg.server.handler_timeout_ms, 1, kMaxMs);
   }
   if (auto* t = root["websocket"].as_table()) {
     r.only_keys(*t, "websocket", {"max_message_bytes", "ping_interval_ms", "idle_timeout_ms", "close_timeout_ms",
