@@ -1,5 +1,5 @@
-// Fuzzing of the hub protocols' framing: arbitrary payloads split as JSON (0x1E) or
-// MessagePack (VarInt prefixes). The first byte picks the protocol and a message limit.
+// Fuzzing of the hub protocols' framing and handshake: arbitrary payloads split as JSON
+// (0x1E) or MessagePack (VarInt prefixes), each message also judged as a handshake. The first byte picks the protocol and a message limit.
 // Nothing may crash or read out of bounds; every message found is within the limit; and
 // framing the messages again rebuilds exactly the bytes they came from (all of the
 // payload when there was no error).
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hub/framing.hpp"
+#include "hub/handshake.hpp"
 
 namespace hub = wirehub::hub;
 
@@ -25,6 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string again;
   for (std::string_view m : messages) {
     if (m.size() > limit) std::abort();
+    // A handshake is judged from any bytes without crashing; a refusal is answered as JSON.
+    auto h = hub::parse_handshake(m, data[0] & 4);
+    if (auto* err = std::get_if<std::string>(&h); err && hub::handshake_response(*err).back() != '\x1e') std::abort();
     if (json) {
       hub::append_json(again, m);
     } else {
