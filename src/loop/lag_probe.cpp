@@ -1,15 +1,10 @@
 #include "loop/lag_probe.hpp"
 
-#include <time.h>
+#include "core/clock.hpp"
 
 namespace wirehub::loop {
 
 namespace {
-std::uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of EventLoop::clock_ms
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 constexpr std::uint64_t kMs = 1'000'000;
 }  // namespace
 
@@ -36,7 +31,7 @@ void LagProbe::arm_next() {
 }
 
 void LagProbe::on_timer() {
-  const std::uint64_t now = monotonic_ns(), due = due_ms_ * kMs;
+  const std::uint64_t now = steady_now_ns(), due = due_ms_ * kMs;
   lag_.observe(now > due ? now - due : 0);
   last_run_ms_.store(EventLoop::clock_ms(), std::memory_order_relaxed);
   arm_next();

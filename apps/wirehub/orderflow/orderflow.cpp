@@ -86,9 +86,9 @@ OrderFlow::OrderFlow(OrderFlowOptions options) : options_(std::move(options)) {
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + options_.data_dir + ": " + ec.message());
-  db_path_ = (std::filesystem::path(options_.data_dir) / "orders.db").string();
-  auto store = store::OrderStore::open(db_path_);
-  spdlog::info("order store {} opened, last seq {}", db_path_, store->last_seq());
+  const std::string path = (std::filesystem::path(options_.data_dir) / "orders.db").string();
+  auto store = store::OrderStore::open(path);
+  spdlog::info("order store {} opened, last seq {}", path, store->last_seq());
   service_ = std::make_unique<OrderService>(std::move(store), [this](const store::StoredOrder& o) { publish(o); });
 }
 

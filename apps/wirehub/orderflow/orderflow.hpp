@@ -61,8 +61,6 @@ class OrderFlow {
   // The app's own metrics in Prometheus text (orders created, store failures, backlog).
   void write_metrics(std::string& out) const;
 
-  const std::string& database_path() const noexcept { return db_path_; }
-
  private:
   void publish(const store::StoredOrder& o);
   // The refusal of a POST that lacks the configured credentials; nullopt when it may post.
@@ -76,7 +74,6 @@ class OrderFlow {
 
   OrderFlowOptions options_;
   std::optional<BearerAuth> post_jwt_;
-  std::string db_path_;
   WebSocketEndpoint* feed_ = nullptr;
   SseEndpoint* sse_ = nullptr;
   std::unique_ptr<OrderService> service_;  // last: its thread uses the members above
