@@ -126,7 +126,7 @@ void mount_test_hub(Hub& hub) {
 }  // namespace
 
 void mount_signalr_conformance(Server& server, const ConformanceOptions& options) {
-  HubOptions hub_options;
+  HubOptions hub_options = options.hub;
   hub_options.detailed_errors = true;
   hub_options.allowed_origins = {"*"};
   hub_options.negotiate_headers = negotiate_cookies(options.https);

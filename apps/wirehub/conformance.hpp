@@ -12,6 +12,9 @@ namespace wirehub::app {
 
 struct ConformanceOptions {
   bool https = false;  // the cookies set on negotiate get SameSite=None; Secure; Partitioned
+  // The hubs' options; the app turns on detailed errors, stateful reconnect and every
+  // origin, and adds its negotiate cookies, as the client tests expect.
+  HubOptions hub;
 };
 
 // Mounts /testhub, /testhub-nowebsockets, /authorizedhub, /echo, the redirect and

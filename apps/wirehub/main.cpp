@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
   if (cfg.app == "signalr-conformance") {
     try {
       wirehub::Server server(cfg.server);
-      wirehub::app::mount_signalr_conformance(server, {.https = !cfg.server.tls.cert_file.empty()});
+      wirehub::app::mount_signalr_conformance(server, {.https = !cfg.server.tls.cert_file.empty(), .hub = cfg.hub});
       server.route("GET", "/metrics", [&server](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
         res.content_type = wirehub::MetricsWriter::kContentType;
         res.body = server.metrics_text();

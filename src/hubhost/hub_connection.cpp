@@ -119,6 +119,8 @@ void Connection::attach_websocket(WebSocket& ws) {
   // Stateful reconnect: the same connection on a new socket. Our Sequence first, then
   // everything the client has not acknowledged, in order (PROTOCOL.md section 12).
   last_in_ms_ = last_out_ms_ = now();
+  // The client's Sequence comes first; anything before it is not numbered.
+  inbound_.expect_sequence();
   hub::Message seq;
   seq.type = hub::MessageType::Sequence;
   seq.sequence_id = replay_->first_unacked_id();
