@@ -178,6 +178,7 @@ int main(int argc, char** argv) {
   }
   // The order feed is a fan-out: one compressed frame for all its receivers.
   cfg.orderflow.feed_websocket = cfg.websocket;
+  cfg.orderflow.hub = cfg.hub;
   cfg.orderflow.feed_websocket.compression.mode = wirehub::CompressionMode::Shared;
 
   if (!wirehub::app::configure_logging(cfg.log_level, cfg.log_format)) {
