@@ -283,9 +283,11 @@ TEST(HubMessagesMessagePack, ParsesEveryTypeAndLayout) {
   EXPECT_EQ(parsed(p, "\x93\x07\xa3" "bye" "\xc3"), close("bye", true));
   EXPECT_EQ(parsed(p, "\x93\x07\xc0\xc2"), close());
   EXPECT_EQ(parsed(p, "\x93\x07\xc0\xc0"), close());
-  // [8, 300] as uint16, [9, -2] as int8, [8, 2^40] as uint64
+  // [8, 300] as uint16, [9, -3] as int8, -300 as int16, -1 as int32, [8, 2^40] as uint64
   EXPECT_EQ(parsed(p, "\x92\x08\xcd\x01\x2c"), sequence(MessageType::Ack, 300));
-  EXPECT_EQ(parsed(p, "\x92\x09\xd0\xfe"), sequence(MessageType::Sequence, -2));
+  EXPECT_EQ(parsed(p, "\x92\x09\xd0\xfd"), sequence(MessageType::Sequence, -3));
+  EXPECT_EQ(parsed(p, "\x92\x09\xd1\xfe\xd4"), sequence(MessageType::Sequence, -300));
+  EXPECT_EQ(parsed(p, "\x92\x09\xd2\xff\xff\xff\xff"), sequence(MessageType::Sequence, -1));
   EXPECT_EQ(parsed(p, mp({0x92, 0x08, 0xcf, 0, 0, 1, 0, 0, 0, 0, 0})), sequence(MessageType::Ack, std::int64_t{1} << 40));
   // The type in a longer integer encoding, and str 8 strings.
   EXPECT_EQ(parsed(p, "\x91\xcc\x06"), ping());
