@@ -431,11 +431,12 @@ TEST(HubMessagesWrite, JsonStringsAreEscapedAndInvalidUtf8Replaced) {
   EXPECT_EQ(written(j, close("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
             "{\"type\":7,\"error\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}\x1e");
   // Invalid: a stray continuation byte, a truncated sequence (its maximal subpart is one
-  // U+FFFD), an overlong form, a surrogate, a byte never used in UTF-8.
+  // U+FFFD), an overlong form, a surrogate, a byte never used in UTF-8, a sequence cut
+  // by the end of the string.
   const std::string fffd = "\xef\xbf\xbd";
-  EXPECT_EQ(written(j, close("a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xff")),
+  EXPECT_EQ(written(j, close("a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xff" "f\xf0\x9f\x98")),
             "{\"type\":7,\"error\":\"a" + fffd + "b" + fffd + "c" + fffd + fffd + "d" + fffd + fffd + fffd + "e" +
-                fffd + "\"}\x1e");
+                fffd + "f" + fffd + "\"}\x1e");
   EXPECT_EQ(written(j, invocation("\xe2", "T\xf0\x9f", json::array(), {"\xc3"})),
             "{\"type\":1,\"invocationId\":\"" + fffd + "\",\"target\":\"T" + fffd +
                 "\",\"arguments\":[],\"streamIds\":[\"" + fffd + "\"]}\x1e");
