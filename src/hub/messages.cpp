@@ -307,7 +307,8 @@ class JsonFields {
 // ---- MessagePack reading ----------------------------------------------------------
 
 // A cursor over one MessagePack message. Each reader consumes its element only when it
-// has the expected type (and returns false otherwise, leaving the cursor where it was).
+// has the expected type (and returns false otherwise, leaving the cursor where it was);
+// an integer above INT64_MAX is consumed and reported as OutOfRange.
 class MsgpackReader {
  public:
   explicit MsgpackReader(std::string_view bytes)
