@@ -49,7 +49,7 @@ bench-instructions:
 	scripts/install-deps --instructions
 	BUILD=$(if $(filter build,$(BUILD)),build-instr,$(BUILD)) scripts/count-instructions $(if $(COMMIT),--commit $(COMMIT))
 
-FUZZ_TARGETS = fuzz_http_parser fuzz_ws_protocol fuzz_ws_extensions fuzz_utf8 fuzz_jwt fuzz_orderflow_json fuzz_hub_framing
+FUZZ_TARGETS = fuzz_http_parser fuzz_ws_protocol fuzz_ws_extensions fuzz_utf8 fuzz_jwt fuzz_orderflow_json fuzz_hub_framing fuzz_hub_messages
 
 # The fuzz targets (clang, libFuzzer with ASan and UBSan: the fuzz preset, in build/fuzz).
 fuzz-build: deps
