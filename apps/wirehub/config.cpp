@@ -89,7 +89,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   Reader r{root, error};
   for (const auto& [k, v] : root) {
-    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls", "orderflow", "sse"};
+    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls", "orderflow", "sse", "hub"};
     if (!sections.count(k.str())) r.fail("unknown section [" + std::string(k.str()) + "]");
     else if (!v.is_table()) r.fail(std::string(k.str()) + ": expected a table");
   }
@@ -221,6 +221,32 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
     r.integer(*t, "sse", "heartbeat_ms", o.heartbeat_ms, 0, kMaxMs);
     r.integer(*t, "sse", "send_hard_limit", o.send_hard_limit, 1, std::int64_t{1} << 32);
     r.strings(*t, "sse", "allowed_origins", o.allowed_origins);
+  }
+  if (auto* t = root["hub"].as_table()) {
+    r.only_keys(*t, "hub", {"websockets", "server_sent_events", "long_polling", "messagepack", "stateful_reconnect",
+                            "stateful_reconnect_buffer_bytes", "keep_alive_ms", "client_timeout_ms",
+                            "handshake_timeout_ms", "disconnect_timeout_ms", "long_poll_timeout_ms",
+                            "max_message_bytes", "send_hard_limit", "detailed_errors", "allowed_origins",
+                            "user_claim"});
+    HubOptions& o = cfg.hub;
+    r.boolean(*t, "hub", "websockets", o.websockets);
+    r.boolean(*t, "hub", "server_sent_events", o.server_sent_events);
+    r.boolean(*t, "hub", "long_polling", o.long_polling);
+    r.boolean(*t, "hub", "messagepack", o.messagepack);
+    r.boolean(*t, "hub", "stateful_reconnect", o.stateful_reconnect);
+    r.integer(*t, "hub", "stateful_reconnect_buffer_bytes", o.stateful_reconnect_buffer_bytes, 1, std::int64_t{1} << 32);
+    r.integer(*t, "hub", "keep_alive_ms", o.keep_alive_ms, 0, kMaxMs);
+    r.integer(*t, "hub", "client_timeout_ms", o.client_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "hub", "handshake_timeout_ms", o.handshake_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "hub", "disconnect_timeout_ms", o.disconnect_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "hub", "long_poll_timeout_ms", o.long_poll_timeout_ms, 1, kMaxMs);
+    r.integer(*t, "hub", "max_message_bytes", o.max_message_bytes, 64, std::int64_t{1} << 30);
+    r.integer(*t, "hub", "send_hard_limit", o.send_hard_limit, 1, std::int64_t{1} << 32);
+    r.boolean(*t, "hub", "detailed_errors", o.detailed_errors);
+    r.strings(*t, "hub", "allowed_origins", o.allowed_origins);
+    r.string(*t, "hub", "user_claim", o.user_claim);
+    if (!o.websockets && !o.server_sent_events && !o.long_polling)
+      r.fail("hub: at least one of websockets, server_sent_events, long_polling must be true");
   }
   if (auto* t = root["log"].as_table()) {
     r.only_keys(*t, "log", {"level", "format"});

@@ -48,6 +48,9 @@ struct Config {
   // The OrderFlow app: store directory, REST limits, the feeds' options. Its
   // feed_websocket starts as `websocket` with shared compression (it is a fan-out).
   orderflow::OrderFlowOptions orderflow;
+  // [hub]: the options of every hub the binary mounts (/hubs/orders, the conformance
+  // app's hubs), which may adjust them further (e.g. detailed errors for conformance).
+  HubOptions hub;
   // POST /api/orders needs a JWT checked with the [jwt] key (orderflow.post_jwt is filled
   // from it once resolved).
   bool orderflow_require_jwt = false;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "conformance.hpp"
 #include "dashboard.hpp"
 #include "logging.hpp"
 #include "wirehub/server.hpp"
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
   std::string log_format;
   cli.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
       ->check(CLI::IsMember({"text", "json"}));
-  cli.add_option("--app", app_name, "application to mount: orderflow (default)")
+  cli.add_option("--app", app_name, "application to mount: orderflow (default), or signalr-conformance (the hubs the SignalR clients' tests expect)")
       ->check(CLI::IsMember({"orderflow", "signalr-conformance"}));
   std::string jwt_secret, jwt_public_key, jwt_issuer, jwt_audience;
   std::vector<std::string> jwt_require;
@@ -177,6 +178,7 @@ int main(int argc, char** argv) {
   }
   // The order feed is a fan-out: one compressed frame for all its receivers.
   cfg.orderflow.feed_websocket = cfg.websocket;
+  cfg.orderflow.hub = cfg.hub;
   cfg.orderflow.feed_websocket.compression.mode = wirehub::CompressionMode::Shared;
 
   if (!wirehub::app::configure_logging(cfg.log_level, cfg.log_format)) {
@@ -184,16 +186,30 @@ int main(int argc, char** argv) {
                  cfg.log_format.c_str());
     return 2;
   }
-  if (cfg.app != "orderflow") {
-    std::fprintf(stderr, "wirehub: --app %s is not available in this build yet\n", cfg.app.c_str());
-    return 2;
-  }
-
   if (cfg.app == "orderflow" && cfg.orderflow.api_key.empty() && !cfg.orderflow.post_jwt &&
       !is_loopback(cfg.server.listen)) {
     spdlog::warn("POST /api/orders is open to anyone who can reach {}: set orderflow.api_key or "
                  "orderflow.require_jwt",
                  cfg.server.listen);
+  }
+
+  if (cfg.app == "signalr-conformance") {
+    try {
+      wirehub::Server server(cfg.server);
+      wirehub::app::mount_signalr_conformance(server, {.https = !cfg.server.tls.cert_file.empty(), .hub = cfg.hub});
+      server.route("GET", "/metrics", [&server](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
+        res.content_type = wirehub::MetricsWriter::kContentType;
+        res.body = server.metrics_text();
+      });
+      server.run_until_signal();
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "wirehub: %s\n", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "wirehub: %s\n", e.what());
+      return 1;
+    }
+    return 0;
   }
 
   try {

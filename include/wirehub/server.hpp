@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "wirehub/hub.hpp"
 #include "wirehub/metrics.hpp"
 #include "wirehub/sse.hpp"
 #include "wirehub/websocket.hpp"
@@ -151,6 +152,11 @@ class Server {
   // Registers a Server-Sent Events endpoint (GET only) at an exact path. The handle stays
   // valid for the server's lifetime.
   SseEndpoint& sse(std::string path, SseHandlers handlers, SseOptions options = {});
+  // Registers a hub (wirehub/hub.hpp) at path: negotiate at {path}/negotiate, the
+  // transports at {path}; both match the path case-insensitively, as SignalR clients
+  // expect. Register its methods on the returned handle before start(); it stays valid
+  // for the server's lifetime. Throws std::invalid_argument for options it cannot use.
+  Hub& hub(std::string path, HubOptions options = {});
   // Registers an HTTP route: method "GET", "POST", ...; pattern exact ("/healthz"),
   // with parameters ("/api/orders/{id}") or a prefix ("/static/*"). A handler that
   // throws answers 500.

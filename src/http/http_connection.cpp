@@ -29,14 +29,15 @@ void HttpConnection::forget_deferred() noexcept {
   deferred_key_ = 0;
 }
 
-std::uint64_t HttpConnection::defer_response() {
+std::uint64_t HttpConnection::defer_response(std::optional<std::uint32_t> timeout_ms) {
   if (!deferred_ || deferred_key_) return 0;
   deferred_key_ = deferred_->add(*this);
   // The next pipelined request waits (its bytes in in_, or in the socket): answering it
   // first would put its response ahead of this one's.
   pause_reading();
-  if (options_.handler_timeout_ms) {
-    arm_timer(options_.handler_timeout_ms);
+  const std::uint32_t timeout = timeout_ms.value_or(options_.handler_timeout_ms);
+  if (timeout) {
+    arm_timer(timeout);
   } else {
     cancel_timer();
   }
@@ -197,7 +198,7 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, char* rest, std:
     return;
   }
   const Route& route = *match.handler;
-  if (route.upgrade) {
+  if (route.upgrade && (!route.handler || !route.upgrade_if || route.upgrade_if(head))) {
     stats_.requests.add();
     route.upgrade(*this, head, rest, rest_n);
     if (!upgraded_ && is_open() && !failed_) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +34,9 @@ struct Route {
   using Upgrade = std::function<void(HttpConnection&, const RequestHead&, char* rest, std::size_t n)>;
   Handler handler;
   Upgrade upgrade;
+  // With both a handler and an upgrade: the upgrade takes the requests this says yes to
+  // (e.g. those asking for a WebSocket or an event stream), the handler the others.
+  std::function<bool(const RequestHead&)> upgrade_if;
   std::uint64_t max_body_bytes = 1 << 20;
 };
 
@@ -66,8 +70,10 @@ class HttpConnection final : public net::Connection {
   // During a handler call: the request will be answered later, by answer_deferred(key)
   // with the returned key. Until then nothing more is parsed or read, and no header or
   // keep-alive timeout runs; after handler_timeout_ms the client gets 503 instead. 0 when
-  // the connection has no DeferredTable.
-  std::uint64_t defer_response();
+  // the connection has no DeferredTable. timeout_ms, when given, replaces
+  // handler_timeout_ms for this request (0: none), e.g. for a long poll that is meant to
+  // wait longer than a handler may.
+  std::uint64_t defer_response(std::optional<std::uint32_t> timeout_ms = std::nullopt);
   // Answers the request deferred under key, as respond() would have (HEAD, keep-alive),
   // then handles the requests that arrived behind it. False when key is not the request
   // this connection awaits (it was answered or timed out).

@@ -20,16 +20,27 @@ constexpr std::size_t npos = std::string_view::npos;
 constexpr Method kAllowOrder[] = {Method::Get,    Method::Head,    Method::Post, Method::Put,
                                   Method::Delete, Method::Options, Method::Patch};
 
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
 constexpr unsigned bit(Method m) noexcept {
   return 1u << static_cast<unsigned>(m);
 }
 
 }  // namespace
 
-std::size_t RouteTable::add(Method method, std::string_view pattern) {
+std::size_t RouteTable::add(Method method, std::string_view pattern, bool ignore_case) {
   if (pattern.empty() || pattern[0] != '/') bad_pattern(pattern, "must start with '/'");
 
-  Route r{method, Kind::Exact, std::string(pattern), {}, 0};
+  Route r{method, Kind::Exact, std::string(pattern), {}, 0, ignore_case};
   if (pattern.size() >= 2 && pattern.substr(pattern.size() - 2) == "/*") {
     r.kind = Kind::Prefix;
     r.pattern.pop_back();
@@ -59,9 +70,11 @@ std::size_t RouteTable::add(Method method, std::string_view pattern) {
   } else if (pattern.find_first_of("}*") != npos) {
     bad_pattern(pattern, "'*' only ends a prefix pattern \"/dir/*\"");
   }
+  if (ignore_case && r.kind != Kind::Exact) bad_pattern(pattern, "only exact patterns can ignore case");
 
   for (const Route& other : routes_) {
-    if (other.method == method && other.kind == r.kind && other.pattern == r.pattern) {
+    const bool same = other.ignore_case || ignore_case ? iequals(other.pattern, r.pattern) : other.pattern == r.pattern;
+    if (other.method == method && other.kind == r.kind && same) {
       bad_pattern(pattern, "already registered for this method");
     }
   }
@@ -73,7 +86,7 @@ bool RouteTable::matches(const Route& r, std::string_view path, RouteParams* par
   if (params != nullptr) params->clear();
   switch (r.kind) {
     case Kind::Exact:
-      return path == r.pattern;
+      return r.ignore_case ? iequals(path, r.pattern) : path == r.pattern;
     case Kind::Prefix:
       if (!path.starts_with(r.pattern)) return false;
       if (params != nullptr) params->push_back({"*", path.substr(r.pattern.size())});

@@ -6,7 +6,9 @@
 // non-empty segment); prefix "/static/*" (matches "/static/" and below, and yields the rest
 // as parameter "*"). Exact beats parameterised beats prefix; among parameterised routes
 // the one with more literal segments wins, among prefixes the longest; then the earliest
-// added. Paths are compared raw (not percent-decoded) and case-sensitively. HEAD falls back
+// added. Paths are compared raw (not percent-decoded) and case-sensitively, except exact
+// routes added with ignore_case (ASCII case folded; what SignalR clients expect of hub
+// paths, whose ASP.NET routes ignore case). HEAD falls back
 // to GET routes when no HEAD route matches. Matching allocates only to build a 405's Allow.
 
 #include <array>
@@ -66,7 +68,7 @@ class RouteTable {
   // Adds a route; returns its index (0, 1, ...). Throws std::invalid_argument for a
   // malformed pattern or a (method, pattern) pair that is already there: routes are
   // configuration, and a mistake there should stop start-up.
-  std::size_t add(Method method, std::string_view pattern);
+  std::size_t add(Method method, std::string_view pattern, bool ignore_case = false);
 
   // The best route for method and path. Views in the result are valid while the table is
   // unchanged and path is alive.
@@ -88,6 +90,7 @@ class RouteTable {
     std::string pattern;  // for a prefix, without the trailing '*'
     std::vector<Segment> segments;
     std::size_t literal_segments = 0;
+    bool ignore_case = false;  // exact routes only
   };
 
   // Whether r matches path; fills *params when given.

@@ -39,11 +39,11 @@ class Router {
 
   // Registers handler for method and pattern. Throws std::invalid_argument for a
   // malformed or duplicate pattern (see RouteTable::add).
-  void add(Method method, std::string_view pattern, Handler handler) {
+  void add(Method method, std::string_view pattern, Handler handler, bool ignore_case = false) {
     // Make room first, so nothing can throw once the table has the route.
     if (handlers_.size() == handlers_.capacity())
       handlers_.reserve(handlers_.empty() ? 8 : 2 * handlers_.size());
-    table_.add(method, pattern);
+    table_.add(method, pattern, ignore_case);
     handlers_.push_back(std::move(handler));
   }
 

@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
+#include "hubhost/hub_endpoint.hpp"
 #include "loop/event_loop.hpp"
 #include "loop/lag_probe.hpp"
 #include "net/address.hpp"
@@ -184,6 +185,7 @@ struct Server::Impl {
   http::Router<http::Route> routes;
   std::vector<std::unique_ptr<ws::Endpoint>> endpoints;
   std::vector<std::unique_ptr<sse::Endpoint>> sse_endpoints;
+  std::vector<std::unique_ptr<hubhost::Endpoint>> hubs;
   std::shared_ptr<DeferredHub> deferred = std::make_shared<DeferredHub>();
   std::uint64_t max_route_body = 0;  // the largest per-route body limit
   net::ListenerStats accept_stats;
@@ -268,6 +270,50 @@ http::Route route_with(std::uint64_t max_body_bytes, http::Route::Handler handle
 }
 
 }  // namespace
+
+Hub& Server::hub(std::string path, HubOptions options) {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("wirehub::Server::hub() after start()");
+  if (path.empty() || path[0] != '/') throw std::invalid_argument("hub path must start with '/': " + path);
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::vector<http::DeferredTable*> tables;
+  for (auto& t : s.deferred->tables) tables.push_back(t.get());
+  const std::uint64_t body_limit = std::max<std::uint64_t>(1 << 20, 4 * std::uint64_t{options.max_message_bytes});
+  auto ep = std::make_unique<hubhost::Endpoint>(path, std::move(options), s.loop_ptrs(), std::move(tables),
+                                                s.http_options.linger_ms);
+  hubhost::Endpoint* h = ep.get();
+  s.hubs.push_back(std::move(ep));
+  http::Route get;
+  get.upgrade = [h](http::HttpConnection& c, const http::RequestHead& head, char* rest, std::size_t n) {
+    h->handle_get_upgrade(c, head, rest, n);
+  };
+  get.upgrade_if = &hubhost::Endpoint::wants_upgrade;
+  get.handler = [h](http::HttpConnection& c, const http::RequestHead& head, std::string_view) { h->handle_poll(c, head); };
+  s.routes.add(http::Method::Get, path, std::move(get), /*ignore_case=*/true);
+  s.routes.add(http::Method::Post, path,
+               route_with(body_limit, [h](http::HttpConnection& c, const http::RequestHead& head,
+                                          std::string_view body) { h->handle_post(c, head, body); }),
+               true);
+  s.routes.add(http::Method::Delete, path,
+               route_with(0, [h](http::HttpConnection& c, const http::RequestHead& head, std::string_view) {
+                 h->handle_delete(c, head);
+               }),
+               true);
+  auto preflight = [h](http::HttpConnection& c, const http::RequestHead& head, std::string_view) {
+    h->handle_preflight(c, head);
+  };
+  s.routes.add(http::Method::Options, path, route_with(0, preflight), true);
+  const std::string negotiate = (path == "/" ? std::string() : path) + "/negotiate";
+  s.routes.add(http::Method::Post, negotiate,
+               route_with(0, [h](http::HttpConnection& c, const http::RequestHead& head, std::string_view) {
+                 h->handle_negotiate(c, head);
+               }),
+               true);
+  s.routes.add(http::Method::Options, negotiate, route_with(0, preflight), true);
+  s.max_route_body = std::max(s.max_route_body, body_limit);
+  return *h;
+}
+
 
 void Server::route(std::string_view method, std::string path, HttpHandler handler, RouteOptions options) {
   Impl& s = *impl_;
@@ -399,7 +445,12 @@ void Server::start() {
   for (auto& l : s.loops) {
     while (!l->running()) std::this_thread::yield();
   }
-  for (std::size_t i = 0; i < s.loops.size(); ++i) s.loops[i]->post([p = s.lag_probes[i].get()] { p->start(); });
+  for (std::size_t i = 0; i < s.loops.size(); ++i) {
+    s.loops[i]->post([&s, i] {
+      s.lag_probes[i]->start();
+      for (auto& h : s.hubs) h->start_on_loop(i);
+    });
+  }
   for (const ListenerOptions& b : s.bound) {
     log::info("listening on {} ({}) with {} loop(s)", b.listen, b.tls ? "TLS" : "plain", s.loops.size());
   }
@@ -439,6 +490,8 @@ void Server::shutdown() {
     loop::EventLoop* l = s.loops[i].get();
     l->post([&s, i] {
       for (auto& listener : s.listeners[i]) listener->close();
+      // Hub clients get Close with allowReconnect first, then their sockets close.
+      for (auto& h : s.hubs) h->shutdown_on_loop();
       for (auto& ep : s.endpoints) ep->close_all_on_this_loop(1001, "server shutting down");
       for (auto& ep : s.sse_endpoints) ep->close_all_on_this_loop();
       // Plain HTTP connections: finish what is queued (and awaited), then close.

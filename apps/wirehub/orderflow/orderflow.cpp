@@ -101,6 +101,41 @@ void OrderFlow::publish(const store::StoredOrder& o) {
     const std::string id = std::to_string(o.seq);
     sse_->publish(kOrdersTopic, SseEvent{.data = event, .id = id});
   }
+  if (hub_) hub_->clients().group(std::string(kOrdersTopic)).send("orderCreated", {Json::parse(event)});
+}
+
+void OrderFlow::mount_hub(Server& server) {
+  Hub& hub = server.hub("/hubs/orders", options_.hub);
+  hub_ = &hub;
+  auto check_topic = [](const std::string& topic) {
+    if (topic != kOrdersTopic)
+      throw HubException("unknown topic \"" + topic.substr(0, 64) + "\" (the feed has \"orders\")");
+  };
+  // Joins the group from the store thread, between two publishes, and answers the last
+  // seq stored before it: every later order reaches the client live, and GetRecent(seq)
+  // fills in before it, with no gap (events seen twice carry the same seq).
+  hub.method("Subscribe", [this, check_topic](HubCaller& c, std::string topic, HubReply reply) {
+    check_topic(topic);
+    service_->run([this, reply, id = c.connection_id(), topic](store::OrderStore& store) {
+      const std::int64_t last = store.last_seq();
+      hub_->add_to_group(id, topic);
+      reply.ok(last);
+    });
+  });
+  hub.method("Unsubscribe", [check_topic](HubCaller& c, std::string topic) {
+    check_topic(topic);
+    c.hub().remove_from_group(c.connection_id(), topic);
+  });
+  // The events after afterSeq, oldest first, at most max_page of them: a client pages
+  // while it gets full pages.
+  hub.method("GetRecent", [this](std::int64_t after_seq, HubReply reply) {
+    if (after_seq < 0) throw HubException("afterSeq must be >= 0");
+    service_->run([reply, after_seq, page = options_.max_page](store::OrderStore& store) {
+      Json events = Json::array();
+      for (const store::StoredOrder& o : store.after(after_seq, page)) events.push_back(Json::parse(order_created_event(o)));
+      reply.ok(std::move(events));
+    });
+  });
 }
 
 std::optional<HttpResponse> OrderFlow::refuse_post(const HttpRequest& req) const {
@@ -129,6 +164,7 @@ std::optional<HttpResponse> OrderFlow::refuse_post(const HttpRequest& req) const
 }
 
 void OrderFlow::mount(Server& server) {
+  mount_hub(server);
   RouteOptions post_options;
   post_options.max_body_bytes = options_.max_body_bytes;
   server.route_async(

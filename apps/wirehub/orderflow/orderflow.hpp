@@ -6,6 +6,9 @@
 //   GET  /api/orders/{id}
 //   GET  /ws/orders/feed       raw WebSocket feed: SUBSCRIBE / RESUME / UNSUBSCRIBE
 //   GET  /sse/orders           Server-Sent Events, resumable (Last-Event-ID or ?after=)
+//   /hubs/orders               SignalR-compatible hub: Subscribe(topic) -> last seq,
+//                              Unsubscribe(topic), GetRecent(afterSeq) -> events; the server
+//                              calls orderCreated(event) on subscribers
 //   GET  /readyz               200 once the store answers
 //
 // Every stored order becomes one ORDER_CREATED event, published to topic "orders" on
@@ -44,6 +47,7 @@ struct OrderFlowOptions {
   std::optional<JwtAuthOptions> post_jwt;
   WebSocketOptions feed_websocket;  // /ws/orders/feed
   SseOptions sse;                   // /sse/orders
+  HubOptions hub;                   // /hubs/orders
 };
 
 class OrderFlow {
@@ -74,7 +78,10 @@ class OrderFlow {
 
   OrderFlowOptions options_;
   std::optional<BearerAuth> post_jwt_;
+  void mount_hub(Server& server);
+
   WebSocketEndpoint* feed_ = nullptr;
+  Hub* hub_ = nullptr;
   SseEndpoint* sse_ = nullptr;
   std::unique_ptr<OrderService> service_;  // last: its thread uses the members above
 };

@@ -153,5 +153,25 @@ TEST(Router, EmptyRouterFindsNothing) {
   EXPECT_EQ(m.handler, nullptr);
 }
 
+TEST(Router, IgnoreCaseRoutesFoldAsciiCaseOnlyForThemselves) {
+  R r;
+  r.add(Method::Get, "/testhub", "hub", /*ignore_case=*/true);
+  r.add(Method::Post, "/testhub/negotiate", "negotiate", true);
+  r.add(Method::Get, "/Exact", "exact");
+  for (std::string_view path : {"/testhub", "/testHub", "/TESTHUB"}) {
+    auto m = r.match(Method::Get, path);
+    ASSERT_EQ(m.kind, MatchKind::Found) << path;
+    EXPECT_EQ(*m.handler, "hub");
+  }
+  EXPECT_EQ(r.match(Method::Post, "/testHub/Negotiate").kind, MatchKind::Found);
+  EXPECT_EQ(r.match(Method::Get, "/testHub/negotiate").kind, MatchKind::MethodNotAllowed);
+  EXPECT_EQ(r.match(Method::Get, "/testhubx").kind, MatchKind::NotFound);
+  EXPECT_EQ(r.match(Method::Get, "/exact").kind, MatchKind::NotFound);  // not folded
+  // A case-folded duplicate is still a duplicate; only exact patterns may ignore case.
+  EXPECT_THROW(r.add(Method::Get, "/TestHub", "again"), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::Get, "/files/*", "prefix", true), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::Get, "/a/{id}", "param", true), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace wirehub::http

@@ -1,0 +1,718 @@
+#include "hubhost/hub_endpoint.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include "core/log.hpp"
+
+namespace wirehub::hubhost {
+
+namespace {
+
+constexpr std::string_view kText = "text/plain; charset=utf-8";
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kOctets = "application/octet-stream";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+  }
+  return out;
+}
+
+// The connection a transport request is about to attach: set around the WebSocket or SSE
+// upgrade call, whose on_open runs inside it on this thread.
+thread_local Connection* t_attaching = nullptr;
+
+bool enabled(const HubOptions& o, Transport t) {
+  switch (t) {
+    case Transport::WebSockets: return o.websockets;
+    case Transport::ServerSentEvents: return o.server_sent_events;
+    case Transport::LongPolling: return o.long_polling;
+  }
+  return false;
+}
+
+std::int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+WebSocketOptions websocket_options(const HubOptions& o) {
+  WebSocketOptions w;
+  // A WebSocket message may carry several hub messages: the hub limit applies to each of
+  // them (and answers with a hub error), the WebSocket limit only stops abuse.
+  w.max_message_bytes = std::max<std::uint64_t>(1 << 20, 4 * static_cast<std::uint64_t>(o.max_message_bytes));
+  w.ping_interval_ms = 0;  // the hub sends Ping messages
+  w.idle_timeout_ms = 0;   // and times clients out itself
+  w.send_hard_limit = o.send_hard_limit;
+  w.send_soft_limit = std::min(w.send_soft_limit, o.send_hard_limit);
+  for (const auto& origin : o.allowed_origins) {
+    if (origin != "*") w.allowed_origins.push_back(origin);
+  }
+  if (std::find(o.allowed_origins.begin(), o.allowed_origins.end(), "*") != o.allowed_origins.end())
+    w.allowed_origins.clear();
+  return w;
+}
+
+SseOptions sse_options(const HubOptions& o) {
+  SseOptions s;
+  s.retry_ms = 0;      // the client reconnects by its own rules, not EventSource's
+  s.heartbeat_ms = 0;  // the hub sends Ping messages
+  s.send_hard_limit = o.send_hard_limit;
+  s.allowed_origins = websocket_options(o).allowed_origins;
+  return s;
+}
+
+}  // namespace
+
+// --- per loop --------------------------------------------------------------------------
+
+class Endpoint::Ticker final : public loop::Timer {
+ public:
+  Ticker(Endpoint& ep, std::size_t li) : ep_(ep), li_(li) {}
+  ~Ticker() override = default;
+  void start() { ep_.loops_[li_]->timers().arm(*this, ep_.loops_[li_]->now_ms(), kPeriodMs); }
+  void stop() { ep_.loops_[li_]->timers().cancel(*this); }
+
+ private:
+  static constexpr std::uint64_t kPeriodMs = 1000;
+  void on_timer() override;
+  Endpoint& ep_;
+  std::size_t li_;
+};
+
+struct Endpoint::PerLoop {
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> conns;  // attached here
+  std::unordered_map<std::string, std::unordered_set<Connection*>> groups;
+  std::unordered_map<std::string, std::unordered_set<Connection*>> users;
+  std::unique_ptr<Ticker> ticker;
+  Counter open, opened, in, out, invocations, protocol_errors;
+};
+
+void Endpoint::Ticker::on_timer() {
+  const std::uint64_t now = ep_.loops_[li_]->now_ms();
+  PerLoop& pl = *ep_.per_loop_[li_];
+  std::vector<std::shared_ptr<Connection>> all;
+  all.reserve(pl.conns.size());
+  for (auto& [raw, c] : pl.conns) all.push_back(c);
+  for (auto& c : all) c->tick(now);
+  if (li_ == 0) {
+    // Connections negotiated but never used by any transport (e.g. abandoned by a client
+    // that fell back to another transport) belong to no loop: loop 0 ends them.
+    std::lock_guard lock(ep_.mu_);
+    for (auto it = ep_.by_token_.begin(); it != ep_.by_token_.end();) {
+      Connection& c = *it->second;
+      if (c.owner < 0 && now - std::min(now, c.created_ms) >= ep_.options_.disconnect_timeout_ms) {
+        c.disposed = true;
+        ep_.by_id_.erase(c.connection_id());
+        it = ep_.by_token_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  start();
+}
+
+// --- construction ------------------------------------------------------------------------
+
+Endpoint::Endpoint(std::string path, HubOptions options, std::vector<loop::EventLoop*> loops,
+                   std::vector<http::DeferredTable*> deferred, std::uint32_t linger_ms)
+    : path_(std::move(path)), options_(std::move(options)), loops_(std::move(loops)), deferred_(std::move(deferred)) {
+  if (!options_.websockets && !options_.server_sent_events && !options_.long_polling)
+    throw std::invalid_argument("hub " + path_ + ": no transport enabled");
+  if (options_.jwt) auth_ = std::make_unique<ws::TokenAuth>(*options_.jwt);
+  WebSocketHandlers wh;
+  wh.on_open = [](WebSocket& ws) {
+    Connection* c = t_attaching;
+    ws.user_data = c;
+    if (c) c->attach_websocket(ws);
+  };
+  wh.on_message = [](WebSocket& ws, std::string_view payload, bool) {
+    if (auto* c = static_cast<Connection*>(ws.user_data)) c->on_data(payload);
+  };
+  wh.on_close = [](WebSocket& ws, std::uint16_t code, std::string_view) {
+    auto* c = static_cast<Connection*>(ws.user_data);
+    ws.user_data = nullptr;
+    if (c) c->websocket_closed(code);
+  };
+  ws_ = std::make_unique<ws::Endpoint>(path_, std::move(wh), websocket_options(options_), loops_);
+  SseHandlers sh;
+  sh.on_open = [](SseStream& s, const HttpRequest&) {
+    Connection* c = t_attaching;
+    s.user_data = c;
+    if (c) c->attach_sse(s);
+  };
+  sh.on_close = [](SseStream& s) {
+    auto* c = static_cast<Connection*>(s.user_data);
+    s.user_data = nullptr;
+    if (c) c->sse_closed();
+  };
+  sse_ = std::make_unique<sse::Endpoint>(path_, std::move(sh), sse_options(options_), loops_, linger_ms);
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    per_loop_.push_back(std::make_unique<PerLoop>());
+    per_loop_.back()->ticker = std::make_unique<Ticker>(*this, i);
+  }
+}
+
+Endpoint::~Endpoint() {
+  {
+    std::lock_guard lock(gate_->mu);
+    gate_->open = false;  // replies and streams kept elsewhere now do nothing
+  }
+  // The loops have stopped (the server joined their threads): nothing runs concurrently.
+  for (auto& pl : per_loop_) pl->ticker->stop();
+  for (auto& pl : per_loop_) pl->conns.clear();
+  by_token_.clear();
+  by_id_.clear();
+}
+
+void Endpoint::start_on_loop(std::size_t li) { per_loop_[li]->ticker->start(); }
+
+void Endpoint::shutdown_on_loop() {
+  std::size_t li = 0;
+  while (!loops_[li]->in_loop_thread()) ++li;
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [raw, c] : per_loop_[li]->conns) all.push_back(c);
+  for (auto& c : all) c->close({}, true);
+}
+
+void Endpoint::add_method(std::string name, hub_detail::MethodInfo info) {
+  if (name.empty()) throw std::invalid_argument("hub method name is empty");
+  if (info.streaming && info.async)
+    throw std::invalid_argument("hub method " + name + " takes both a HubReply and a HubStreamWriter");
+  std::string key = lower(name);
+  if (methods_.count(key)) throw std::invalid_argument("hub method " + name + " is registered twice");
+  methods_.emplace(std::move(key), Method{std::move(name), std::move(info)});
+}
+
+const Endpoint::Method* Endpoint::find_method(std::string_view name) const {
+  auto it = methods_.find(lower(name));
+  return it == methods_.end() ? nullptr : &it->second;
+}
+
+// --- HTTP side ---------------------------------------------------------------------------
+
+std::vector<http::Header> Endpoint::cors_headers(const http::RequestHead& head) const {
+  std::vector<http::Header> h;
+  auto origin = head.header("Origin");
+  if (!origin) return h;
+  const bool any = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
+                   options_.allowed_origins.end();
+  const bool listed = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), *origin) !=
+                      options_.allowed_origins.end();
+  if (!any && !listed) return h;
+  h.push_back({"Access-Control-Allow-Origin", *origin});
+  h.push_back({"Access-Control-Allow-Credentials", "true"});
+  h.push_back({"Vary", "Origin"});
+  return h;
+}
+
+void Endpoint::respond(http::HttpConnection& c, const http::RequestHead& head, int status, std::string_view type,
+                       std::string_view body) {
+  const auto h = cors_headers(head);
+  c.respond(status, type, body, h);
+}
+
+void Endpoint::handle_preflight(http::HttpConnection& c, const http::RequestHead& head) {
+  auto h = cors_headers(head);
+  if (!h.empty()) {
+    h.push_back({"Access-Control-Allow-Methods", "GET, POST, DELETE"});
+    if (auto req = head.header("Access-Control-Request-Headers")) h.push_back({"Access-Control-Allow-Headers", *req});
+    h.push_back({"Access-Control-Max-Age", "600"});
+  }
+  c.respond(204, "", "", h);
+}
+
+bool Endpoint::authorize(http::HttpConnection& c, const http::RequestHead& head, std::optional<Principal>& who,
+                         bool negotiate) {
+  if (!auth_) return true;
+  auto v = auth_->check(head, unix_now_s());
+  if (v.status == 0) {
+    who = std::move(v.principal);
+    return true;
+  }
+  auto h = cors_headers(head);
+  h.push_back({"WWW-Authenticate", v.challenge});
+  // SignalR clients show a refused negotiate as "<reason phrase>: Status code '401'" when
+  // the body is empty; give them exactly that.
+  c.respond(v.status, negotiate ? "" : kText, negotiate ? "" : std::string(v.reason) + "\n", h);
+  return false;
+}
+
+std::shared_ptr<Connection> Endpoint::create(std::uint64_t now_ms) {
+  auto c = std::make_shared<Connection>(*this, hub::random_id(), hub::random_id(), now_ms);
+  std::lock_guard lock(mu_);
+  by_token_.emplace(c->token(), c);
+  by_id_.emplace(c->connection_id(), c);
+  return c;
+}
+
+void Endpoint::handle_negotiate(http::HttpConnection& c, const http::RequestHead& head) {
+  std::optional<Principal> who;
+  if (!authorize(c, head, who, true)) return;
+  auto parsed = hub::parse_negotiate_query(head.query);
+  if (auto* refusal = std::get_if<std::string>(&parsed)) {
+    respond(c, head, 200, kJson, hub::negotiate_error_body(*refusal));
+    return;
+  }
+  const auto& req = std::get<hub::NegotiateRequest>(parsed);
+  auto conn = create(c.loop().now_ms());
+  std::string user;
+  if (who && options_.user_claim == "sub") {
+    user = who->subject;
+  } else if (who) {
+    auto claims = Json::parse(who->claims_json, nullptr, false);
+    if (claims.is_object() && claims.contains(options_.user_claim) && claims[options_.user_claim].is_string())
+      user = claims[options_.user_claim].get<std::string>();
+  }
+  conn->set_principal(std::move(who), std::move(user));
+  hub::NegotiateAnswer a;
+  a.version = std::min(req.version, 1);
+  a.connection_id = conn->connection_id();
+  a.connection_token = conn->token();
+  a.transports = (options_.websockets ? unsigned(Transport::WebSockets) : 0u) |
+                 (options_.server_sent_events ? unsigned(Transport::ServerSentEvents) : 0u) |
+                 (options_.long_polling ? unsigned(Transport::LongPolling) : 0u);
+  a.binary_formats = options_.messagepack;
+  a.stateful_reconnect = req.stateful_reconnect && options_.stateful_reconnect;
+  {
+    std::lock_guard lock(mu_);
+    conn->stateful_offered = a.stateful_reconnect;
+  }
+  auto h = cors_headers(head);
+  for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
+  c.respond(200, kJson, hub::negotiate_body(a), h);
+}
+
+Endpoint::Lookup Endpoint::lookup(const http::RequestHead& head) {
+  auto id = http::query_param(head.query, "id");
+  if (!id) return {nullptr, 400, "Connection ID required\n"};
+  std::lock_guard lock(mu_);
+  auto it = by_token_.find(*id);
+  if (it == by_token_.end() || it->second->disposed) return {nullptr, 404, "No Connection with that ID\n"};
+  return {it->second, 0, {}};
+}
+
+std::shared_ptr<Connection> Endpoint::find_by_id(std::string_view connection_id) {
+  std::lock_guard lock(mu_);
+  auto it = by_id_.find(std::string(connection_id));
+  if (it == by_id_.end() || it->second->disposed) return nullptr;
+  return it->second;
+}
+
+bool Endpoint::wants_upgrade(const http::RequestHead& head) {
+  if (head.upgrade) return true;
+  auto accept = head.header("Accept");
+  return accept && accept->find("text/event-stream") != std::string_view::npos;
+}
+
+void Endpoint::handle_get_upgrade(http::HttpConnection& c, const http::RequestHead& head, char* rest,
+                                  std::size_t n) {
+  std::optional<Principal> who;
+  if (!authorize(c, head, who, false)) return;
+  const Transport want = head.upgrade ? Transport::WebSockets : Transport::ServerSentEvents;
+  if (!enabled(options_, want)) {
+    respond(c, head, 404, kText, "transport not enabled on this hub\n");
+    return;
+  }
+  const std::size_t li = c.loop().index();
+  std::shared_ptr<Connection> conn;
+  bool first = false;
+  if (!http::query_param(head.query, "id") && want == Transport::WebSockets) {
+    // A client that skips negotiate: a new connection, WebSockets only.
+    conn = create(c.loop().now_ms());
+    std::string user = who ? who->subject : std::string();
+    conn->set_principal(std::move(who), std::move(user));
+  } else {
+    Lookup l = lookup(head);
+    if (!l.conn) {
+      respond(c, head, l.status, kText, l.body);
+      return;
+    }
+    conn = std::move(l.conn);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (conn->kind == Transport{}) {
+      conn->kind = want;
+      conn->owner = static_cast<int>(li);
+      first = true;
+    } else if (conn->kind != want) {
+      respond(c, head, 400, kText, "Cannot change transports mid-connection\n");
+      return;
+    } else if (conn->socket_active || want == Transport::ServerSentEvents) {
+      respond(c, head, 409, kText, "Another connection is already using this transport\n");
+      return;
+    } else if (!conn->stateful_offered || conn->owner != static_cast<int>(li)) {
+      // A WebSocket may come back only under stateful reconnect, and (so far) only on the
+      // loop that owns the connection.
+      respond(c, head, 409, kText, "The connection cannot be resumed here\n");
+      return;
+    }
+    conn->socket_active = true;
+  }
+  if (first) conn->set_request(head);
+  t_attaching = conn.get();
+  if (want == Transport::WebSockets) {
+    ws_->upgrade(c, head, rest, n);
+  } else {
+    sse_->upgrade(c, head, rest, n);
+  }
+  t_attaching = nullptr;
+  if (!c.is_upgraded()) {
+    // The upgrade itself was refused (a bad WebSocket handshake, a refused origin, a full
+    // loop): the connection stays as it was.
+    std::lock_guard lock(mu_);
+    conn->socket_active = false;
+    if (first) {
+      conn->kind = Transport{};
+      conn->owner = -1;
+    }
+  }
+}
+
+void Endpoint::handle_poll(http::HttpConnection& c, const http::RequestHead& head) {
+  std::optional<Principal> who;
+  if (!authorize(c, head, who, false)) return;
+  if (!options_.long_polling) {
+    respond(c, head, 404, kText, "transport not enabled on this hub\n");
+    return;
+  }
+  Lookup l = lookup(head);
+  if (!l.conn) {
+    respond(c, head, l.status, kText, l.body);
+    return;
+  }
+  const std::size_t li = c.loop().index();
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    if (l.conn->kind == Transport{}) {
+      l.conn->kind = Transport::LongPolling;
+      l.conn->owner = static_cast<int>(li);
+      first = true;
+    } else if (l.conn->kind != Transport::LongPolling) {
+      respond(c, head, 400, kText, "Cannot change transports mid-connection\n");
+      return;
+    }
+  }
+  if (first) {
+    // The first poll only establishes the transport, and is answered at once (the client
+    // waits for it before it sends its handshake).
+    l.conn->set_request(head);
+    l.conn->poll({}, true);
+    respond(c, head, 200, kOctets, "");
+    return;
+  }
+  // Held until there is something to say; the hub's own tick answers an empty 200 after
+  // long_poll_timeout_ms, so the request has no handler timeout of its own.
+  detail::PollRef ref{li, c.defer_response(0), c.loop().now_ms()};
+  on_owner(
+      l.conn,
+      [this, ref](Connection& conn) {
+        if (conn.is_disposed_here()) {
+          answer_poll(ref, 404, "");
+        } else {
+          conn.poll(ref, false);
+        }
+      },
+      /*even_if_gone=*/true);
+}
+
+void Endpoint::handle_post(http::HttpConnection& c, const http::RequestHead& head, std::string_view body) {
+  std::optional<Principal> who;
+  if (!authorize(c, head, who, false)) return;
+  Lookup l = lookup(head);
+  if (!l.conn) {
+    respond(c, head, l.status, kText, l.body);
+    return;
+  }
+  Transport kind;
+  {
+    std::lock_guard lock(mu_);
+    kind = l.conn->kind;
+  }
+  if (kind == Transport::WebSockets) {
+    respond(c, head, 405, kText, "POST requests are not allowed for WebSocket connections.\n");
+    return;
+  }
+  if (kind == Transport{}) {
+    respond(c, head, 400, kText, "No transport has been started for this connection yet\n");
+    return;
+  }
+  on_owner(l.conn, [data = std::string(body)](Connection& conn) { conn.on_data(data); });
+  respond(c, head, 200, kText, "");
+}
+
+void Endpoint::handle_delete(http::HttpConnection& c, const http::RequestHead& head) {
+  Lookup l = lookup(head);
+  if (!l.conn) {
+    respond(c, head, l.status, kText, l.body);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (l.conn->kind != Transport::LongPolling) {
+      respond(c, head, 400, kText, "Cannot terminate this connection using the DELETE endpoint.\n");
+      return;
+    }
+    // From now on every request with this token gets 404.
+    l.conn->disposed = true;
+    by_token_.erase(l.conn->token());
+    by_id_.erase(l.conn->connection_id());
+  }
+  on_owner(l.conn, [](Connection& conn) { conn.delete_requested(); });
+  respond(c, head, 202, kText, "");
+}
+
+void Endpoint::on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
+                        bool even_if_gone) {
+  int owner;
+  {
+    std::lock_guard lock(mu_);
+    owner = conn->owner;
+  }
+  if (owner < 0) return;
+  gate_->run_on(*loops_[static_cast<std::size_t>(owner)], [conn, f = std::move(fn), even_if_gone] {
+    if (even_if_gone || !conn->is_disposed_here()) f(*conn);
+  });
+}
+
+void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
+  if (!ref) return;
+  http::DeferredTable* table = deferred_[ref.loop];
+  auto deliver = [table, key = ref.key, status](const std::string& b) {
+    if (http::HttpConnection* hc = table->find(key)) {
+      hc->answer_deferred(key, status, status == 200 ? kOctets : std::string_view{}, b);
+    } else {
+      table->dropped.add();
+    }
+  };
+  gate_->run_on(*loops_[ref.loop], [deliver, b = std::move(body)] { deliver(b); });
+}
+
+// --- bookkeeping on the owner loop ---------------------------------------------------------
+
+void Endpoint::connected(Connection& c) {
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  pl.opened.add();
+  if (!c.user().empty()) pl.users[c.user()].insert(&c);
+  if (on_connected_) {
+    try {
+      on_connected_(c);
+    } catch (const std::exception& e) {
+      log::error("hub {}: on_connected failed: {}", path_, e.what());
+    }
+  }
+}
+
+void Endpoint::disconnected(Connection& c, std::string_view error) {
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  for (const std::string& g : c.groups) {
+    auto it = pl.groups.find(g);
+    if (it == pl.groups.end()) continue;
+    it->second.erase(&c);
+    if (it->second.empty()) pl.groups.erase(it);
+  }
+  c.groups.clear();
+  if (!c.user().empty()) {
+    auto it = pl.users.find(c.user());
+    if (it != pl.users.end()) {
+      it->second.erase(&c);
+      if (it->second.empty()) pl.users.erase(it);
+    }
+  }
+  if (c.handshaken() && on_disconnected_) {
+    try {
+      on_disconnected_(c, error);
+    } catch (const std::exception& e) {
+      log::error("hub {}: on_disconnected failed: {}", path_, e.what());
+    }
+  }
+  unregister(c);
+  // Last: this may release the connection.
+  pl.conns.erase(&c);
+}
+
+void Endpoint::unregister(Connection& c) {
+  std::lock_guard lock(mu_);
+  c.disposed = true;
+  c.socket_active = false;
+  auto it = by_token_.find(c.token());
+  if (it != by_token_.end() && it->second.get() == &c) by_token_.erase(it);
+  auto jt = by_id_.find(c.connection_id());
+  if (jt != by_id_.end() && jt->second.get() == &c) by_id_.erase(jt);
+}
+
+void Endpoint::join_group(Connection& c, const std::string& group) {
+  if (c.is_disposed_here()) return;
+  if (!c.groups.insert(group).second) return;
+  per_loop_[static_cast<std::size_t>(c.owner)]->groups[group].insert(&c);
+}
+
+void Endpoint::leave_group(Connection& c, const std::string& group) {
+  auto g = c.groups.find(group);
+  if (g == c.groups.end()) return;
+  c.groups.erase(g);
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  auto it = pl.groups.find(group);
+  if (it == pl.groups.end()) return;
+  it->second.erase(&c);
+  if (it->second.empty()) pl.groups.erase(it);
+}
+
+void Endpoint::adopt(Connection& c) {
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  pl.conns.emplace(&c, c.shared_from_this());
+}
+
+void Endpoint::count_in(const Connection& c) noexcept { per_loop_[static_cast<std::size_t>(c.owner)]->in.add(); }
+void Endpoint::count_out(const Connection& c) noexcept { per_loop_[static_cast<std::size_t>(c.owner)]->out.add(); }
+void Endpoint::count_invocation(const Connection& c) noexcept {
+  per_loop_[static_cast<std::size_t>(c.owner)]->invocations.add();
+}
+void Endpoint::count_protocol_error(const Connection& c) noexcept {
+  per_loop_[static_cast<std::size_t>(c.owner)]->protocol_errors.add();
+}
+
+// --- Hub ---------------------------------------------------------------------------------
+
+void Endpoint::add_to_group(std::string_view connection_id, std::string_view group) {
+  auto c = find_by_id(connection_id);
+  if (!c || group.empty()) return;
+  on_owner(c, [this, g = std::string(group)](Connection& conn) { join_group(conn, g); });
+}
+
+void Endpoint::remove_from_group(std::string_view connection_id, std::string_view group) {
+  auto c = find_by_id(connection_id);
+  if (!c) return;
+  on_owner(c, [this, g = std::string(group)](Connection& conn) { leave_group(conn, g); });
+}
+
+void Endpoint::invoke_client(std::string_view connection_id, std::string_view method, Json arguments,
+                             std::function<void(HubClientResult)> done, std::uint32_t timeout_ms) {
+  auto c = find_by_id(connection_id);
+  if (!c) {
+    if (done) done({false, nullptr, "Connection '" + std::string(connection_id) + "' does not exist."});
+    return;
+  }
+  auto shared_done = std::make_shared<std::function<void(HubClientResult)>>(std::move(done));
+  int owner;
+  {
+    std::lock_guard lock(mu_);
+    owner = c->owner;
+  }
+  if (owner < 0) {
+    if (*shared_done) (*shared_done)({false, nullptr, "The connection has not started yet."});
+    return;
+  }
+  on_owner(c, [m = std::string(method), a = std::move(arguments), shared_done, timeout_ms](Connection& conn) mutable {
+    conn.await_client_result(std::move(m), std::move(a), std::move(*shared_done), timeout_ms);
+  });
+}
+
+void Endpoint::close_all(std::string_view error, bool allow_reconnect) {
+  for (std::size_t li = 0; li < loops_.size(); ++li) {
+    auto run = [this, li, e = std::string(error), allow_reconnect] {
+      std::vector<std::shared_ptr<Connection>> all;
+      for (auto& [raw, c] : per_loop_[li]->conns) all.push_back(c);
+      for (auto& c : all) c->close(e, allow_reconnect);
+    };
+    gate_->run_on(*loops_[li], std::move(run));
+  }
+}
+
+std::size_t Endpoint::connection_count() const {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [token, c] : by_token_) n += c->owner >= 0 ? 1 : 0;
+  return n;
+}
+
+HubStats Endpoint::stats() const {
+  HubStats s;
+  for (const auto& pl : per_loop_) {
+    s.opened += pl->opened.get();
+    s.messages_in += pl->in.get();
+    s.messages_out += pl->out.get();
+    s.invocations += pl->invocations.get();
+    s.protocol_errors += pl->protocol_errors.get();
+  }
+  s.open = connection_count();
+  return s;
+}
+
+void Endpoint::send_to_target(const HubTarget& target, std::string_view method, Json arguments) {
+  if (target.kind == HubTarget::Kind::Nobody) return;
+  hub::Message m;
+  m.type = hub::MessageType::Invocation;
+  m.target = std::string(method);
+  m.arguments = arguments.is_array() ? std::move(arguments) : Json::array({std::move(arguments)});
+  auto json = std::make_shared<std::string>();
+  hub::append_message(*json, hub::HubProtocol::Json, m);
+  auto msgpack = std::make_shared<std::string>();
+  if (options_.messagepack) hub::append_message(*msgpack, hub::HubProtocol::MessagePack, m);
+
+  if (target.kind == HubTarget::Kind::Connection || target.kind == HubTarget::Kind::Connections) {
+    for (const std::string& id : target.names) {
+      if (std::find(target.except.begin(), target.except.end(), id) != target.except.end()) continue;
+      auto c = find_by_id(id);
+      if (!c) continue;
+      on_owner(c, [json, msgpack](Connection& conn) {
+        if (conn.open_for_sends())
+          conn.send_framed(conn.wire_protocol() == hub::HubProtocol::Json ? *json : *msgpack, true);
+      });
+    }
+    return;
+  }
+  auto t = std::make_shared<HubTarget>(target);
+  for (std::size_t li = 0; li < loops_.size(); ++li) {
+    gate_->run_on(*loops_[li], [this, li, t, json, msgpack] { deliver_on_loop(li, *t, *json, *msgpack); });
+  }
+}
+
+void Endpoint::deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
+                               const std::string& msgpack) {
+  PerLoop& pl = *per_loop_[li];
+  std::vector<Connection*> to;
+  auto excluded = [&](const Connection* c) {
+    return std::find(target.except.begin(), target.except.end(), c->connection_id()) != target.except.end();
+  };
+  auto take = [&](const std::unordered_set<Connection*>* set) {
+    if (!set) return;
+    for (Connection* c : *set) {
+      if (!excluded(c)) to.push_back(c);
+    }
+  };
+  switch (target.kind) {
+    case HubTarget::Kind::All:
+      for (auto& [raw, c] : pl.conns) {
+        if (!excluded(raw)) to.push_back(raw);
+      }
+      break;
+    case HubTarget::Kind::Group: {
+      auto it = pl.groups.find(target.names.empty() ? std::string() : target.names[0]);
+      take(it == pl.groups.end() ? nullptr : &it->second);
+      break;
+    }
+    case HubTarget::Kind::User: {
+      auto it = pl.users.find(target.names.empty() ? std::string() : target.names[0]);
+      take(it == pl.users.end() ? nullptr : &it->second);
+      break;
+    }
+    default:
+      break;
+  }
+  // Sending may end a connection (a slow consumer), which edits the sets: hold them first.
+  std::vector<std::shared_ptr<Connection>> held;
+  held.reserve(to.size());
+  for (Connection* c : to) held.push_back(c->shared_from_this());
+  for (auto& c : held) {
+    if (c->open_for_sends()) c->send_framed(c->wire_protocol() == hub::HubProtocol::Json ? json : msgpack, true);
+  }
+}
+
+}  // namespace wirehub::hubhost

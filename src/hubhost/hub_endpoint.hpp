@@ -1,0 +1,298 @@
+#pragma once
+// The hub endpoint: SignalR's connection layer (negotiate, the three transports, tokens,
+// the status codes of PROTOCOL.md sections 2-5) and the hub dispatcher on top (section 6-13),
+// with I/O. The wire formats themselves are in src/hub, sans-I/O.
+//
+// Threads. A connection is created by negotiate (any loop) and registered by its secret
+// token; it becomes owned by the loop of the first transport request that uses it (the
+// WebSocket's or event stream's loop — so their messages never cross threads — or the
+// first poll's). From then on only that loop touches it: requests that land on other
+// loops (polls, POSTs of long polling and SSE) look it up under the registry mutex and
+// post to the owner. Sends addressed to connections (a client, a group, everyone) are
+// serialised once per protocol and delivered by each loop to its own connections.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/counter.hpp"
+#include "hubhost/call_state.hpp"
+#include "http/deferred_table.hpp"
+#include "http/http_connection.hpp"
+#include "hub/handshake.hpp"
+#include "hub/messages.hpp"
+#include "hub/negotiate.hpp"
+#include "hub/reconnect.hpp"
+#include "loop/event_loop.hpp"
+#include "loop/timer_wheel.hpp"
+#include "sse/sse_endpoint.hpp"
+#include "wirehub/hub.hpp"
+#include "ws/token_auth.hpp"
+#include "ws/ws_endpoint.hpp"
+
+namespace wirehub::hubhost {
+
+class Endpoint;
+
+using hub::Transport;
+
+namespace detail {
+// Where a held long poll waits: its HTTP connection's loop and deferred key.
+struct PollRef {
+  std::size_t loop = 0;
+  std::uint64_t key = 0;
+  std::uint64_t since_ms = 0;
+  explicit operator bool() const noexcept { return key != 0; }
+};
+}  // namespace detail
+
+// One logical connection (connectionId + token), whatever its transport.
+class Connection final : public HubCaller, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Endpoint& ep, std::string id, std::string token, std::uint64_t now_ms);
+  ~Connection() override;
+
+  // HubCaller
+  const std::string& connection_id() const noexcept override { return id_; }
+  const std::string& user() const noexcept override { return user_; }
+  const Principal* principal() const noexcept override { return principal_ ? &*principal_ : nullptr; }
+  std::string_view transport() const noexcept override;
+  std::string_view protocol() const noexcept override { return hub::protocol_name(protocol_); }
+  std::optional<std::string> header(std::string_view name) const override;
+  std::optional<std::string> query(std::string_view key) const override;
+  std::optional<std::string> cookie(std::string_view name) const override;
+  void close(std::string_view error = {}, bool allow_reconnect = false) override;
+  Hub& hub() noexcept override;
+
+  // --- registry side (guarded by Endpoint::mu_) ---
+  const std::string& token() const noexcept { return token_; }
+  int owner = -1;                     // loop index once a transport attached
+  Transport kind{};                   // 0 until attached
+  bool socket_active = false;         // a WebSocket or event stream is attached right now
+  bool disposed = false;              // gone: every request gets 404
+  bool stateful_offered = false;      // negotiate answered useStatefulReconnect
+  std::uint64_t created_ms = 0;
+
+  // --- owner loop ---
+  // Fixes identity and the request that opened the transport (before on_data).
+  void set_principal(std::optional<Principal> p, std::string user);
+  void set_request(const http::RequestHead& head);
+  // Transport attachment.
+  void attach_websocket(WebSocket& ws);
+  void attach_sse(SseStream& s);
+  void websocket_closed(std::uint16_t code);  // the socket is gone
+  void sse_closed();
+  // Long polling: a poll arrived (loop li, key); answers at once or holds it.
+  void poll(detail::PollRef ref, bool first);
+  void delete_requested();  // DELETE
+  // Bytes from the client (a WebSocket message, a POST body).
+  void on_data(std::string_view bytes);
+  // The 1 s tick: timeouts, keep-alive, held polls. Returns false when it was disposed.
+  bool tick(std::uint64_t now_ms);
+  // Pre-serialised messages (whole, framed) for this connection's protocol.
+  void send_framed(std::string_view bytes, bool trackable);
+  void send_message(const hub::Message& m);
+  bool handshaken() const noexcept { return handshaken_; }
+  hub::HubProtocol wire_protocol() const noexcept { return protocol_; }
+  bool open_for_sends() const noexcept { return handshaken_ && !ending_; }
+  // Ends the connection now: hooks, groups, registry; the transport is closed.
+  void dispose(std::string_view error);
+  bool is_disposed_here() const noexcept { return gone_; }
+
+  // Hub state the dispatcher keeps per connection.
+  std::set<std::string, std::less<>> groups;
+
+  // Async replies, streams, uploads and client results come back here (owner loop).
+  // The method's call `serial` finished: its Completion (when it has an id), then the
+  // next waiting invocation. error empty: success, with result when has_result.
+  void complete_invocation(std::uint64_t serial, const std::string& invocation_id, Json result, bool has_result,
+                           std::string error);
+  void stream_item(const std::string& invocation_id, Json item);
+  // error empty: a normal end.
+  void stream_end(const std::string& invocation_id, std::string error);
+  ConnectionRef ref();
+  void await_client_result(std::string method, Json arguments, std::function<void(HubClientResult)> done,
+                           std::uint32_t timeout_ms);
+
+ private:
+  friend class Endpoint;
+  void handle_handshake();
+  void process(std::string_view bytes);
+  std::uint64_t now() const noexcept;
+  void send_completion_error(const std::string& invocation_id, std::string text);
+  void dispatch(hub::Message& m);
+  void invoke(hub::Message& m, bool streaming);
+  void run_next_invocation();
+  void fail_protocol(std::string_view why);
+  void write_transport(std::string_view bytes);
+  void end_transport();
+  void answer_poll(int status, std::string_view body);
+  void flush_poll();
+
+  Endpoint& ep_;
+  std::string id_, token_;
+  std::optional<Principal> principal_;
+  std::string user_;
+  std::vector<std::pair<std::string, std::string>> headers_;  // of the opening request
+  std::string query_;
+
+  // Transport.
+  WebSocket* ws_ = nullptr;      // while attached (valid until its on_close)
+  SseStream* sse_ = nullptr;     // likewise
+  detail::PollRef held_poll_;    // long polling: the poll waiting for data
+  std::string poll_out_;         // long polling: what the next poll takes
+  bool poll_ended_ = false;      // long polling: the last data went out; next poll: 204
+  std::uint64_t inactive_since_ms_ = 0;  // no transport (between polls, socket dropped); 0 = active
+
+  // Protocol.
+  bool handshaken_ = false;
+  bool ending_ = false;  // Close sent or received: nothing more goes out
+  bool gone_ = false;    // disposed
+  hub::HubProtocol protocol_ = hub::HubProtocol::Json;
+  std::string in_;  // inbound bytes of an incomplete message
+  std::uint64_t last_in_ms_ = 0, last_out_ms_ = 0, attached_ms_ = 0;
+  std::vector<std::string_view> pieces_;  // scratch for framing
+
+  // Invocations: one non-streaming call at a time, in arrival order.
+  std::vector<hub::Message> waiting_;
+  bool call_running_ = false;
+  std::uint64_t call_serial_ = 0;  // of the running call
+  std::vector<std::string> call_uploads_;  // stream ids of the running call
+  std::unordered_map<std::string, std::weak_ptr<hub_detail::StreamState>> streams_;
+  std::unordered_map<std::string, std::shared_ptr<hub_detail::UploadState>> uploads_;
+  struct PendingResult {
+    std::function<void(HubClientResult)> done;
+    std::uint64_t deadline_ms;
+  };
+  std::unordered_map<std::string, PendingResult> results_;
+  std::uint64_t next_result_id_ = 0;
+
+  // Stateful reconnect (PROTOCOL.md section 12), when the handshake asked for version 2.
+  bool stateful_ = false;
+  std::optional<hub::ReplayBuffer> replay_;
+  std::deque<std::string> held_back_;  // trackable messages waiting for room in replay_
+  std::size_t held_back_bytes_ = 0;
+  hub::InboundSequence inbound_;
+  std::uint64_t ack_due_since_ms_ = 0;
+};
+
+class Endpoint final : public Hub {
+ public:
+  Endpoint(std::string path, HubOptions options, std::vector<loop::EventLoop*> loops,
+           std::vector<http::DeferredTable*> deferred, std::uint32_t linger_ms);
+  ~Endpoint() override;
+
+  // The routes of the hub: {path} (GET: WebSocket, event stream or poll; POST; DELETE;
+  // OPTIONS) and {path}/negotiate (POST; OPTIONS).
+  void handle_negotiate(http::HttpConnection& c, const http::RequestHead& head);
+  void handle_get_upgrade(http::HttpConnection& c, const http::RequestHead& head, char* rest, std::size_t n);
+  static bool wants_upgrade(const http::RequestHead& head);
+  void handle_poll(http::HttpConnection& c, const http::RequestHead& head);
+  void handle_post(http::HttpConnection& c, const http::RequestHead& head, std::string_view body);
+  void handle_delete(http::HttpConnection& c, const http::RequestHead& head);
+  void handle_preflight(http::HttpConnection& c, const http::RequestHead& head);
+
+  // Loop thread: starts the per-loop tick.
+  void start_on_loop(std::size_t li);
+  // Loop thread, graceful shutdown: every connection of this loop gets Close with
+  // allowReconnect and its transport ends.
+  void shutdown_on_loop();
+
+  // Hub
+  void on_connected(std::function<void(HubCaller&)> fn) override { on_connected_ = std::move(fn); }
+  void on_disconnected(std::function<void(HubCaller&, std::string_view)> fn) override {
+    on_disconnected_ = std::move(fn);
+  }
+  void add_to_group(std::string_view connection_id, std::string_view group) override;
+  void remove_from_group(std::string_view connection_id, std::string_view group) override;
+  void invoke_client(std::string_view connection_id, std::string_view method, Json arguments,
+                     std::function<void(HubClientResult)> done, std::uint32_t timeout_ms) override;
+  void close_all(std::string_view error, bool allow_reconnect) override;
+  std::size_t connection_count() const override;
+  HubStats stats() const override;
+  const std::string& path() const noexcept override { return path_; }
+  void send_to_target(const HubTarget& target, std::string_view method, Json arguments) override;
+
+  const HubOptions& options() const noexcept { return options_; }
+  WebSocketEndpoint& websockets() noexcept { return *ws_; }
+  SseEndpoint& event_streams() noexcept { return *sse_; }
+
+  // --- used by Connection (owner loop) ---
+  struct Method {
+    std::string name;  // as registered
+    hub_detail::MethodInfo info;
+  };
+  const Method* find_method(std::string_view name) const;
+  void connected(Connection& c);     // after the handshake: joins its loop's lists, hook
+  void disconnected(Connection& c, std::string_view error);  // leaves everything, hook
+  void unregister(Connection& c);    // registry: its token now gives 404
+  void join_group(Connection& c, const std::string& group);
+  void leave_group(Connection& c, const std::string& group);
+  loop::EventLoop& loop_at(std::size_t i) noexcept { return *loops_[i]; }
+  // Answers a held poll on its loop (posts there when it is another).
+  void answer_poll(detail::PollRef ref, int status, std::string body);
+  // A transport attached the connection on its owner loop: the loop's ticker watches it.
+  void adopt(Connection& c);
+  void count_in(const Connection& c) noexcept;
+  void count_out(const Connection& c) noexcept;
+  void count_invocation(const Connection& c) noexcept;
+  void count_protocol_error(const Connection& c) noexcept;
+  const std::shared_ptr<PostGate>& gate() const noexcept { return gate_; }
+  // Runs fn on the connection's owner loop (now when this is it); when the connection is
+  // gone by then, fn runs only if even_if_gone (to answer a request that waits).
+  void on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
+                bool even_if_gone = false);
+
+ protected:
+  void add_method(std::string name, hub_detail::MethodInfo info) override;
+
+ private:
+  struct PerLoop;
+  class Ticker;
+  // The connection a request names with ?id=, or the status to answer.
+  struct Lookup {
+    std::shared_ptr<Connection> conn;
+    int status = 0;
+    std::string_view body;
+  };
+  Lookup lookup(const http::RequestHead& head);
+  std::shared_ptr<Connection> find_by_id(std::string_view connection_id);
+  // Bearer token check of a request; false when it was answered (401/403/400).
+  bool authorize(http::HttpConnection& c, const http::RequestHead& head, std::optional<Principal>& who,
+                 bool negotiate);
+  std::vector<http::Header> cors_headers(const http::RequestHead& head) const;
+  void respond(http::HttpConnection& c, const http::RequestHead& head, int status, std::string_view type,
+               std::string_view body);
+  void deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
+                       const std::string& msgpack);
+  std::shared_ptr<Connection> create(std::uint64_t now_ms);
+
+  friend class Connection;
+  std::string path_;
+  HubOptions options_;
+  std::shared_ptr<PostGate> gate_ = std::make_shared<PostGate>();
+  std::vector<loop::EventLoop*> loops_;
+  std::vector<http::DeferredTable*> deferred_;
+  std::unique_ptr<ws::TokenAuth> auth_;
+  std::unordered_map<std::string, Method> methods_;  // by lower-case name
+  std::function<void(HubCaller&)> on_connected_;
+  std::function<void(HubCaller&, std::string_view)> on_disconnected_;
+  std::unique_ptr<ws::Endpoint> ws_;
+  std::unique_ptr<sse::Endpoint> sse_;
+  std::vector<std::unique_ptr<PerLoop>> per_loop_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Connection>> by_token_;  // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Connection>> by_id_;     // guarded by mu_
+};
+
+}  // namespace wirehub::hubhost
