@@ -107,8 +107,22 @@ void Connection::set_request(const http::RequestHead& head) {
 
 // --- transports ----------------------------------------------------------------------------
 
-void Connection::attach_websocket(WebSocket& ws) {
-  ws_ = &ws;
+void Connection::attach_websocket(ConnectionId ws_id, WebSocket* ws) {
+  if (handshaken_ && !stateful_) {
+    // The client negotiated stateful reconnect but its handshake did not take it (version
+    // 1): there is nothing to resume, the new socket is refused.
+    if (ws) {
+      ws->close(1008, "the connection cannot be resumed");
+    } else {
+      ep_.websockets().post_to(ws_id, [](WebSocket& w) { w.close(1008, "the connection cannot be resumed"); });
+    }
+    return;
+  }
+  // A stateful client that came back before its old socket was seen to drop: the old one
+  // goes (its close is then ignored: the id no longer matches).
+  if (ws_id_ && ws_id_ != ws_id) close_websocket();
+  ws_id_ = ws_id;
+  ws_ = ws;
   inactive_since_ms_ = 0;
   const bool resumed = handshaken_;
   if (!resumed) {
@@ -136,7 +150,9 @@ void Connection::attach_sse(SseStream& s) {
   ep_.adopt(*this);
 }
 
-void Connection::websocket_closed(std::uint16_t code) {
+void Connection::websocket_closed(ConnectionId ws_id, std::uint16_t code) {
+  if (ws_id != ws_id_) return;  // an older socket, replaced already
+  ws_id_ = 0;
   ws_ = nullptr;
   {
     std::lock_guard lock(ep_.mu_);
@@ -195,7 +211,11 @@ void Connection::write_transport(std::string_view bytes) {
   last_out_ms_ = now();
   switch (kind) {
     case Transport::WebSockets:
-      if (ws_) ws_->send(bytes, protocol_ == hub::HubProtocol::MessagePack);
+      if (ws_) {
+        ws_->send(bytes, protocol_ == hub::HubProtocol::MessagePack);
+      } else if (ws_id_) {
+        ep_.websockets().send_to(ws_id_, bytes, protocol_ == hub::HubProtocol::MessagePack);
+      }
       break;
     case Transport::ServerSentEvents:
       if (sse_) sse_->send({.data = bytes});
@@ -230,7 +250,7 @@ void Connection::send_framed(std::string_view bytes, bool track) {
       }
       return;
     }
-    if (!ws_) return;  // dropped: the bytes wait in the replay buffer
+    if (!ws_id_) return;  // dropped: the bytes wait in the replay buffer
   }
   write_transport(bytes);
 }
@@ -244,7 +264,7 @@ void Connection::send_message(const hub::Message& m) {
 void Connection::end_transport() {
   switch (kind) {
     case Transport::WebSockets:
-      if (ws_) ws_->close(1000);
+      close_websocket();
       break;
     case Transport::ServerSentEvents:
       if (sse_) sse_->close();
@@ -253,6 +273,14 @@ void Connection::end_transport() {
       poll_ended_ = true;
       flush_poll();
       break;
+  }
+}
+
+void Connection::close_websocket() {
+  if (ws_) {
+    ws_->close(1000);
+  } else if (ws_id_) {
+    ep_.websockets().post_to(ws_id_, [](WebSocket& w) { w.close(1000); });
   }
 }
 
@@ -277,7 +305,7 @@ void Connection::close(std::string_view error, bool allow_reconnect) {
   }
   end_transport();
   // WebSockets and event streams end when their socket reports it; then dispose() runs.
-  if ((kind == Transport::WebSockets && !ws_) || (kind == Transport::ServerSentEvents && !sse_)) dispose(error);
+  if ((kind == Transport::WebSockets && !ws_id_) || (kind == Transport::ServerSentEvents && !sse_)) dispose(error);
 }
 
 void Connection::dispose(std::string_view error) {
@@ -296,11 +324,9 @@ void Connection::dispose(std::string_view error) {
   for (auto& [id, r] : results) {
     if (r.done) r.done({false, nullptr, "Connection '" + id_ + "' disconnected."});
   }
-  if (ws_) {
-    ws_->user_data = nullptr;
-    ws_->close(1000);
-    ws_ = nullptr;
-  }
+  close_websocket();
+  ws_id_ = 0;
+  ws_ = nullptr;
   if (sse_) {
     sse_->user_data = nullptr;
     sse_->close();
@@ -350,7 +376,7 @@ bool Connection::tick(std::uint64_t now_ms) {
     }
   }
   if (gone_) return false;
-  if (stateful_ && inbound_.ack_due() && ws_) {
+  if (stateful_ && inbound_.ack_due() && ws_id_) {
     hub::Message ack;
     ack.type = hub::MessageType::Ack;
     ack.sequence_id = inbound_.ack_id();
@@ -412,7 +438,7 @@ void Connection::handle_handshake() {
     ending_ = true;
     end_transport();
     if (kind == Transport::LongPolling) return;  // the next poll takes the answer, then 204
-    if (kind == Transport::ServerSentEvents || !ws_) dispose(*error);
+    if (kind == Transport::ServerSentEvents || !ws_id_) dispose(*error);
     return;
   }
   const auto& req = std::get<hub::HandshakeRequest>(verdict);
@@ -560,7 +586,7 @@ void Connection::dispatch(hub::Message& m) {
       // Room again: what waited goes out, in order.
       while (!held_back_.empty() && replay_->push(held_back_.front())) {
         held_back_bytes_ -= held_back_.front().size();
-        if (ws_) write_transport(held_back_.front());
+        if (ws_id_) write_transport(held_back_.front());
         held_back_.pop_front();
       }
       break;

@@ -124,19 +124,52 @@ Endpoint::Endpoint(std::string path, HubOptions options, std::vector<loop::Event
   if (!options_.websockets && !options_.server_sent_events && !options_.long_polling)
     throw std::invalid_argument("hub " + path_ + ": no transport enabled");
   if (options_.jwt) auth_ = std::make_unique<ws::TokenAuth>(*options_.jwt);
+  // A WebSocket's link to its connection. On the owner loop the socket's events go
+  // straight to the connection; a socket on another loop (a stateful reconnect that landed
+  // there) posts them to the owner.
+  struct WsLink {
+    std::shared_ptr<Connection> conn;
+    bool local;
+  };
   WebSocketHandlers wh;
-  wh.on_open = [](WebSocket& ws) {
+  wh.on_open = [this](WebSocket& ws) {
     Connection* c = t_attaching;
-    ws.user_data = c;
-    if (c) c->attach_websocket(ws);
+    if (!c) return;
+    auto* link = new WsLink{c->shared_from_this(), loops_[static_cast<std::size_t>(c->owner)]->in_loop_thread()};
+    ws.user_data = link;
+    if (link->local) {
+      c->attach_websocket(ws.id(), &ws);
+      return;
+    }
+    on_owner(
+        link->conn,
+        [this, id = ws.id()](Connection& conn) {
+          if (conn.is_disposed_here()) {
+            ws_->post_to(id, [](WebSocket& w) { w.close(1000); });
+          } else {
+            conn.attach_websocket(id, nullptr);
+          }
+        },
+        /*even_if_gone=*/true);
   };
-  wh.on_message = [](WebSocket& ws, std::string_view payload, bool) {
-    if (auto* c = static_cast<Connection*>(ws.user_data)) c->on_data(payload);
+  wh.on_message = [this](WebSocket& ws, std::string_view payload, bool) {
+    auto* link = static_cast<WsLink*>(ws.user_data);
+    if (!link) return;
+    if (link->local) {
+      link->conn->on_data(payload);
+    } else {
+      on_owner(link->conn, [data = std::string(payload)](Connection& conn) { conn.on_data(data); });
+    }
   };
-  wh.on_close = [](WebSocket& ws, std::uint16_t code, std::string_view) {
-    auto* c = static_cast<Connection*>(ws.user_data);
+  wh.on_close = [this](WebSocket& ws, std::uint16_t code, std::string_view) {
+    std::unique_ptr<WsLink> link(static_cast<WsLink*>(ws.user_data));
     ws.user_data = nullptr;
-    if (c) c->websocket_closed(code);
+    if (!link) return;
+    if (link->local) {
+      link->conn->websocket_closed(ws.id(), code);
+    } else {
+      on_owner(link->conn, [id = ws.id(), code](Connection& conn) { conn.websocket_closed(id, code); });
+    }
   };
   ws_ = std::make_unique<ws::Endpoint>(path_, std::move(wh), websocket_options(options_), loops_);
   SseHandlers sh;
@@ -343,13 +376,10 @@ void Endpoint::handle_get_upgrade(http::HttpConnection& c, const http::RequestHe
     } else if (conn->kind != want) {
       respond(c, head, 400, kText, "Cannot change transports mid-connection\n");
       return;
-    } else if (conn->socket_active || want == Transport::ServerSentEvents) {
+    } else if (want == Transport::ServerSentEvents || !conn->stateful_offered) {
+      // One socket per connection; only a stateful-reconnect client comes back with its
+      // token (its old socket may not have been seen to drop yet: the new one replaces it).
       respond(c, head, 409, kText, "Another connection is already using this transport\n");
-      return;
-    } else if (!conn->stateful_offered || conn->owner != static_cast<int>(li)) {
-      // A WebSocket may come back only under stateful reconnect, and (so far) only on the
-      // loop that owns the connection.
-      respond(c, head, 409, kText, "The connection cannot be resumed here\n");
       return;
     }
     conn->socket_active = true;

@@ -87,9 +87,11 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void set_principal(std::optional<Principal> p, std::string user);
   void set_request(const http::RequestHead& head);
   // Transport attachment.
-  void attach_websocket(WebSocket& ws);
+  // A WebSocket on this, the owner loop (ws given), or on another loop (ws null: reached
+  // through the endpoint by id — a stateful reconnect that landed elsewhere).
+  void attach_websocket(ConnectionId ws_id, WebSocket* ws);
   void attach_sse(SseStream& s);
-  void websocket_closed(std::uint16_t code);  // the socket is gone
+  void websocket_closed(ConnectionId ws_id, std::uint16_t code);  // that socket is gone
   void sse_closed();
   // Long polling: a poll arrived (loop li, key); answers at once or holds it.
   void poll(detail::PollRef ref, bool first);
@@ -134,6 +136,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void run_next_invocation();
   void fail_protocol(std::string_view why);
   void write_transport(std::string_view bytes);
+  void close_websocket();
   void end_transport();
   void answer_poll(int status, std::string_view body);
   void flush_poll();
@@ -146,7 +149,8 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   std::string query_;
 
   // Transport.
-  WebSocket* ws_ = nullptr;      // while attached (valid until its on_close)
+  ConnectionId ws_id_ = 0;       // the attached WebSocket; 0: none
+  WebSocket* ws_ = nullptr;      // it, when it lives on this loop (valid until its on_close)
   SseStream* sse_ = nullptr;     // likewise
   detail::PollRef held_poll_;    // long polling: the poll waiting for data
   std::string poll_out_;         // long polling: what the next poll takes
