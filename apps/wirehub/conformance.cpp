@@ -154,6 +154,17 @@ void mount_signalr_conformance(Server& server, const ConformanceOptions& options
     return claims[type].is_string() ? claims[type].get<std::string>() : claims[type].dump();
   });
 
+  // A byte echo on the connection layer alone, open only to clients that kept the cookie
+  // negotiate set (the client tests check cookies reach every transport this way).
+  server.connections(
+      "/echo",
+      {.on_open =
+           [](RawConnection& c) {
+             if (!c.cookie("testCookie")) c.close();
+           },
+       .on_data = [](RawConnection& c, std::string_view data) { c.send(data); }},
+      hub_options);
+
   server.route("GET", "/generateJwtToken", [](const HttpRequest& req, HttpResponse& res) {
     add_cors(req, res);
     res.body = sign_token("testuser", 5);

@@ -158,6 +158,34 @@ class HubCaller {
   void* user_data = nullptr;
 };
 
+// A connection of the SignalR connection layer without the hub protocol on top
+// (Server::connections): negotiate, the three transports, tokens and timeouts as for a
+// hub, but the application sees the bytes themselves. Loop thread, valid during a handler
+// call.
+class RawConnection {
+ public:
+  virtual ~RawConnection() = default;
+  virtual const std::string& connection_id() const noexcept = 0;
+  virtual const std::string& user() const noexcept = 0;
+  virtual const Principal* principal() const noexcept = 0;
+  virtual std::string_view transport() const noexcept = 0;
+  virtual std::optional<std::string> header(std::string_view name) const = 0;
+  virtual std::optional<std::string> query(std::string_view key) const = 0;
+  virtual std::optional<std::string> cookie(std::string_view name) const = 0;
+  // Queues data for the client: one WebSocket message (binary when the client's last
+  // message was binary), one event, or part of the next poll's body.
+  virtual void send(std::string_view data) = 0;
+  // Ends the connection after what is queued.
+  virtual void close() = 0;
+  void* user_data = nullptr;
+};
+
+struct RawConnectionHandlers {
+  std::function<void(RawConnection&)> on_open{};  // once its transport is up
+  std::function<void(RawConnection&, std::string_view data)> on_data{};
+  std::function<void(RawConnection&)> on_close{};  // once, when it ends for any reason
+};
+
 namespace hub_detail {
 struct CallState;
 struct StreamState;

@@ -157,6 +157,11 @@ class Server {
   // expect. Register its methods on the returned handle before start(); it stays valid
   // for the server's lifetime. Throws std::invalid_argument for options it cannot use.
   Hub& hub(std::string path, HubOptions options = {});
+  // The same connection layer without the hub protocol: clients connect with SignalR's
+  // HttpConnection (negotiate, then WebSockets, SSE or long polling) and the handlers see
+  // the bytes. HubOptions' hub-protocol settings (messagepack, keep-alive, client and
+  // handshake timeouts, stateful reconnect) do not apply.
+  void connections(std::string path, RawConnectionHandlers handlers, HubOptions options = {});
   // Registers an HTTP route: method "GET", "POST", ...; pattern exact ("/healthz"),
   // with parameters ("/api/orders/{id}") or a prefix ("/static/*"). A handler that
   // throws answers 500.

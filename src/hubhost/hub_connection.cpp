@@ -128,6 +128,7 @@ void Connection::attach_websocket(ConnectionId ws_id, WebSocket* ws) {
   if (!resumed) {
     attached_ms_ = last_in_ms_ = last_out_ms_ = now();
     ep_.adopt(*this);
+    open_raw();
     return;
   }
   // Stateful reconnect: the same connection on a new socket. Our Sequence first, then
@@ -148,6 +149,19 @@ void Connection::attach_sse(SseStream& s) {
   sse_ = &s;
   attached_ms_ = last_in_ms_ = last_out_ms_ = now();
   ep_.adopt(*this);
+  open_raw();
+}
+
+void Connection::open_raw() {
+  if (!ep_.raw() || handshaken_) return;
+  handshaken_ = true;  // no handshake: the connection is open for data at once
+  ep_.connected(*this);
+}
+
+void Connection::RawView::send(std::string_view data) {
+  if (c_.gone_ || c_.ending_) return;
+  c_.ep_.count_out(c_);
+  c_.write_transport(data);
 }
 
 void Connection::websocket_closed(ConnectionId ws_id, std::uint16_t code) {
@@ -178,6 +192,7 @@ void Connection::poll(detail::PollRef ref, bool first) {
     attached_ms_ = last_in_ms_ = last_out_ms_ = now();
     inactive_since_ms_ = attached_ms_;
     ep_.adopt(*this);
+    open_raw();
     return;
   }
   if (held_poll_) ep_.answer_poll(std::exchange(held_poll_, {}), 204, {});  // superseded
@@ -211,10 +226,10 @@ void Connection::write_transport(std::string_view bytes) {
   last_out_ms_ = now();
   switch (kind) {
     case Transport::WebSockets:
-      if (ws_) {
-        ws_->send(bytes, protocol_ == hub::HubProtocol::MessagePack);
+      if (const bool binary = ep_.raw() ? raw_binary_ : protocol_ == hub::HubProtocol::MessagePack; ws_) {
+        ws_->send(bytes, binary);
       } else if (ws_id_) {
-        ep_.websockets().send_to(ws_id_, bytes, protocol_ == hub::HubProtocol::MessagePack);
+        ep_.websockets().send_to(ws_id_, bytes, binary);
       }
       break;
     case Transport::ServerSentEvents:
@@ -286,7 +301,7 @@ void Connection::close_websocket() {
 
 void Connection::close(std::string_view error, bool allow_reconnect) {
   if (gone_ || ending_) return;
-  if (handshaken_) {
+  if (handshaken_ && !ep_.raw()) {
     hub::Message m;
     m.type = hub::MessageType::Close;
     m.error = std::string(error);
@@ -357,6 +372,7 @@ bool Connection::tick(std::uint64_t now_ms) {
     }
     return true;
   }
+  if (ep_.raw()) return true;  // no hub protocol: no handshake, pings or client timeout
   if (!handshaken_) {
     if (since(attached_ms_) >= o.handshake_timeout_ms) {
       log::debug("hub {}: connection {} sent no handshake in time", ep_.path(), id_);
@@ -400,9 +416,15 @@ bool Connection::tick(std::uint64_t now_ms) {
 
 // --- inbound -------------------------------------------------------------------------------
 
-void Connection::on_data(std::string_view bytes) {
+void Connection::on_data(std::string_view bytes, bool binary) {
   if (gone_ || ending_) return;
   last_in_ms_ = now();
+  if (const RawConnectionHandlers* raw = ep_.raw()) {
+    ep_.count_in(*this);
+    raw_binary_ = binary;
+    if (raw->on_data) raw->on_data(raw_, bytes);
+    return;
+  }
   if (!handshaken_) {
     in_.append(bytes);
     handle_handshake();

@@ -119,8 +119,17 @@ void Endpoint::Ticker::on_timer() {
 // --- construction ------------------------------------------------------------------------
 
 Endpoint::Endpoint(std::string path, HubOptions options, std::vector<loop::EventLoop*> loops,
-                   std::vector<http::DeferredTable*> deferred, std::uint32_t linger_ms)
-    : path_(std::move(path)), options_(std::move(options)), loops_(std::move(loops)), deferred_(std::move(deferred)) {
+                   std::vector<http::DeferredTable*> deferred, std::uint32_t linger_ms,
+                   std::optional<RawConnectionHandlers> raw)
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      loops_(std::move(loops)),
+      deferred_(std::move(deferred)),
+      raw_(std::move(raw)) {
+  if (raw_) {
+    options_.messagepack = false;  // the bytes are the application's; negotiate lists Text and Binary
+    options_.stateful_reconnect = false;
+  }
   if (!options_.websockets && !options_.server_sent_events && !options_.long_polling)
     throw std::invalid_argument("hub " + path_ + ": no transport enabled");
   if (options_.jwt) auth_ = std::make_unique<ws::TokenAuth>(*options_.jwt);
@@ -152,13 +161,13 @@ Endpoint::Endpoint(std::string path, HubOptions options, std::vector<loop::Event
         },
         /*even_if_gone=*/true);
   };
-  wh.on_message = [this](WebSocket& ws, std::string_view payload, bool) {
+  wh.on_message = [this](WebSocket& ws, std::string_view payload, bool binary) {
     auto* link = static_cast<WsLink*>(ws.user_data);
     if (!link) return;
     if (link->local) {
-      link->conn->on_data(payload);
+      link->conn->on_data(payload, binary);
     } else {
-      on_owner(link->conn, [data = std::string(payload)](Connection& conn) { conn.on_data(data); });
+      on_owner(link->conn, [data = std::string(payload), binary](Connection& conn) { conn.on_data(data, binary); });
     }
   };
   wh.on_close = [this](WebSocket& ws, std::uint16_t code, std::string_view) {
@@ -309,7 +318,7 @@ void Endpoint::handle_negotiate(http::HttpConnection& c, const http::RequestHead
   a.transports = (options_.websockets ? unsigned(Transport::WebSockets) : 0u) |
                  (options_.server_sent_events ? unsigned(Transport::ServerSentEvents) : 0u) |
                  (options_.long_polling ? unsigned(Transport::LongPolling) : 0u);
-  a.binary_formats = options_.messagepack;
+  a.binary_formats = options_.messagepack || raw_;
   a.stateful_reconnect = req.stateful_reconnect && options_.stateful_reconnect;
   {
     std::lock_guard lock(mu_);
@@ -530,6 +539,10 @@ void Endpoint::connected(Connection& c) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
   pl.opened.add();
   if (!c.user().empty()) pl.users[c.user()].insert(&c);
+  if (raw_) {
+    if (raw_->on_open) raw_->on_open(c.raw_view());
+    return;
+  }
   if (on_connected_) {
     try {
       on_connected_(c);
@@ -555,7 +568,9 @@ void Endpoint::disconnected(Connection& c, std::string_view error) {
       if (it->second.empty()) pl.users.erase(it);
     }
   }
-  if (c.handshaken() && on_disconnected_) {
+  if (raw_ && c.handshaken()) {
+    if (raw_->on_close) raw_->on_close(c.raw_view());
+  } else if (c.handshaken() && on_disconnected_) {
     try {
       on_disconnected_(c, error);
     } catch (const std::exception& e) {

@@ -97,7 +97,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void poll(detail::PollRef ref, bool first);
   void delete_requested();  // DELETE
   // Bytes from the client (a WebSocket message, a POST body).
-  void on_data(std::string_view bytes);
+  void on_data(std::string_view bytes, bool binary = false);
   // The 1 s tick: timeouts, keep-alive, held polls. Returns false when it was disposed.
   bool tick(std::uint64_t now_ms);
   // Pre-serialised messages (whole, framed) for this connection's protocol.
@@ -157,6 +157,33 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   bool poll_ended_ = false;      // long polling: the last data went out; next poll: 204
   std::uint64_t inactive_since_ms_ = 0;  // no transport (between polls, socket dropped); 0 = active
 
+  // Without the hub protocol (Server::connections): the application's view.
+  class RawView final : public RawConnection {
+   public:
+    explicit RawView(Connection& c) : c_(c) {}
+    const std::string& connection_id() const noexcept override { return c_.connection_id(); }
+    const std::string& user() const noexcept override { return c_.user(); }
+    const Principal* principal() const noexcept override { return c_.principal(); }
+    std::string_view transport() const noexcept override { return c_.transport(); }
+    std::optional<std::string> header(std::string_view name) const override { return c_.header(name); }
+    std::optional<std::string> query(std::string_view key) const override { return c_.query(key); }
+    std::optional<std::string> cookie(std::string_view name) const override { return c_.cookie(name); }
+    void send(std::string_view data) override;
+    void close() override { c_.close(); }
+
+   private:
+    Connection& c_;
+  };
+  friend class RawView;
+  RawView raw_{*this};
+  bool raw_binary_ = false;  // the client's last WebSocket message was binary
+  // Raw mode: the transport is up; the application hears of it.
+  void open_raw();
+
+ public:
+  RawConnection& raw_view() noexcept { return raw_; }
+
+ private:
   // Protocol.
   bool handshaken_ = false;
   bool ending_ = false;  // Close sent or received: nothing more goes out
@@ -191,8 +218,10 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
 
 class Endpoint final : public Hub {
  public:
+  // raw: a connection handler without the hub protocol (Server::connections).
   Endpoint(std::string path, HubOptions options, std::vector<loop::EventLoop*> loops,
-           std::vector<http::DeferredTable*> deferred, std::uint32_t linger_ms);
+           std::vector<http::DeferredTable*> deferred, std::uint32_t linger_ms,
+           std::optional<RawConnectionHandlers> raw = std::nullopt);
   ~Endpoint() override;
 
   // The routes of the hub: {path} (GET: WebSocket, event stream or poll; POST; DELETE;
@@ -227,6 +256,7 @@ class Endpoint final : public Hub {
   void send_to_target(const HubTarget& target, std::string_view method, Json arguments) override;
 
   const HubOptions& options() const noexcept { return options_; }
+  const RawConnectionHandlers* raw() const noexcept { return raw_ ? &*raw_ : nullptr; }
   WebSocketEndpoint& websockets() noexcept { return *ws_; }
   SseEndpoint& event_streams() noexcept { return *sse_; }
 
@@ -288,6 +318,7 @@ class Endpoint final : public Hub {
   std::vector<http::DeferredTable*> deferred_;
   std::unique_ptr<ws::TokenAuth> auth_;
   std::unordered_map<std::string, Method> methods_;  // by lower-case name
+  std::optional<RawConnectionHandlers> raw_;
   std::function<void(HubCaller&)> on_connected_;
   std::function<void(HubCaller&, std::string_view)> on_disconnected_;
   std::unique_ptr<ws::Endpoint> ws_;

@@ -195,6 +195,9 @@ struct Server::Impl {
   std::mutex shutdown_mu;
   bool shut_down = false;
 
+  // The routes of a hub (or of a raw connection handler) at path.
+  hubhost::Endpoint& mount_hub(std::string path, HubOptions options, std::optional<RawConnectionHandlers> raw);
+
   std::vector<loop::EventLoop*> loop_ptrs() const {
     std::vector<loop::EventLoop*> v;
     for (const auto& l : loops) v.push_back(l.get());
@@ -272,15 +275,25 @@ http::Route route_with(std::uint64_t max_body_bytes, http::Route::Handler handle
 }  // namespace
 
 Hub& Server::hub(std::string path, HubOptions options) {
-  Impl& s = *impl_;
-  if (s.started) throw std::logic_error("wirehub::Server::hub() after start()");
+  if (impl_->started) throw std::logic_error("wirehub::Server::hub() after start()");
+  return impl_->mount_hub(std::move(path), std::move(options), std::nullopt);
+}
+
+void Server::connections(std::string path, RawConnectionHandlers handlers, HubOptions options) {
+  if (impl_->started) throw std::logic_error("wirehub::Server::connections() after start()");
+  impl_->mount_hub(std::move(path), std::move(options), std::move(handlers));
+}
+
+hubhost::Endpoint& Server::Impl::mount_hub(std::string path, HubOptions hub_options,
+                                           std::optional<RawConnectionHandlers> raw) {
+  Impl& s = *this;
   if (path.empty() || path[0] != '/') throw std::invalid_argument("hub path must start with '/': " + path);
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   std::vector<http::DeferredTable*> tables;
   for (auto& t : s.deferred->tables) tables.push_back(t.get());
-  const std::uint64_t body_limit = std::max<std::uint64_t>(1 << 20, 4 * std::uint64_t{options.max_message_bytes});
-  auto ep = std::make_unique<hubhost::Endpoint>(path, std::move(options), s.loop_ptrs(), std::move(tables),
-                                                s.http_options.linger_ms);
+  const std::uint64_t body_limit = std::max<std::uint64_t>(1 << 20, 4 * std::uint64_t{hub_options.max_message_bytes});
+  auto ep = std::make_unique<hubhost::Endpoint>(path, std::move(hub_options), s.loop_ptrs(), std::move(tables),
+                                                s.http_options.linger_ms, std::move(raw));
   hubhost::Endpoint* h = ep.get();
   s.hubs.push_back(std::move(ep));
   http::Route get;
