@@ -334,8 +334,10 @@ struct HubStats {
   std::uint64_t open = 0;         // connections with a transport
   std::uint64_t opened = 0;       // handshakes completed
   std::uint64_t invocations = 0;  // hub method calls
-  std::uint64_t messages_in = 0;
-  std::uint64_t messages_out = 0;
+  std::uint64_t messages_in = 0;   // hub messages (raw connections: data chunks)
+  std::uint64_t messages_out = 0;  // queued to connections (a broadcast counts once per receiver)
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
   std::uint64_t protocol_errors = 0;  // connections closed for bad input
 };
 

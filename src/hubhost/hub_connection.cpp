@@ -160,7 +160,7 @@ void Connection::open_raw() {
 
 void Connection::RawView::send(std::string_view data) {
   if (c_.gone_ || c_.ending_) return;
-  c_.ep_.count_out(c_);
+  c_.ep_.count_out(c_, data.size());
   c_.write_transport(data);
 }
 
@@ -249,7 +249,7 @@ void Connection::write_transport(std::string_view bytes) {
 
 void Connection::send_framed(std::string_view bytes, bool track) {
   if (gone_) return;
-  ep_.count_out(*this);
+  ep_.count_out(*this, bytes.size());
   if (stateful_ && track) {
     // Unacknowledged messages are kept for a replay, up to the buffer's limit; past it,
     // messages wait until the client's Acks make room (as ASP.NET's writer waits), and a
@@ -420,7 +420,7 @@ void Connection::on_data(std::string_view bytes, bool binary) {
   if (gone_ || ending_) return;
   last_in_ms_ = now();
   if (const RawConnectionHandlers* raw = ep_.raw()) {
-    ep_.count_in(*this);
+    ep_.count_in(*this, bytes.size());
     raw_binary_ = binary;
     if (raw->on_data) raw->on_data(raw_, bytes);
     return;
@@ -504,7 +504,7 @@ void Connection::process(std::string_view bytes) {
         fail_protocol(r.error);
         return;
       }
-      if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message);
+      if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message, piece.size());
     }
     fail_protocol(err == hub::FramingError::TooLarge
                       ? "The maximum message size of " + std::to_string(limit) + "B was exceeded."
@@ -529,7 +529,7 @@ void Connection::process(std::string_view bytes) {
       fail_protocol(r.error);
       return;
     }
-    if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message);
+    if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message, piece.size());
   }
 }
 
@@ -541,8 +541,8 @@ void Connection::fail_protocol(std::string_view why) {
   close(error, false);
 }
 
-void Connection::dispatch(hub::Message& m) {
-  ep_.count_in(*this);
+void Connection::dispatch(hub::Message& m, std::size_t bytes) {
+  ep_.count_in(*this, bytes);
   if (stateful_ && trackable(m.type) && !inbound_.on_trackable()) return;  // a replayed duplicate
   switch (m.type) {
     case hub::MessageType::Invocation:

@@ -88,7 +88,7 @@ struct Endpoint::PerLoop {
   std::unordered_map<std::string, std::unordered_set<Connection*>> groups;
   std::unordered_map<std::string, std::unordered_set<Connection*>> users;
   std::unique_ptr<Ticker> ticker;
-  Counter open, opened, in, out, invocations, protocol_errors;
+  Counter open, opened, in, out, bytes_in, bytes_out, invocations, protocol_errors;
 };
 
 void Endpoint::Ticker::on_timer() {
@@ -614,8 +614,16 @@ void Endpoint::adopt(Connection& c) {
   pl.conns.emplace(&c, c.shared_from_this());
 }
 
-void Endpoint::count_in(const Connection& c) noexcept { per_loop_[static_cast<std::size_t>(c.owner)]->in.add(); }
-void Endpoint::count_out(const Connection& c) noexcept { per_loop_[static_cast<std::size_t>(c.owner)]->out.add(); }
+void Endpoint::count_in(const Connection& c, std::size_t bytes) noexcept {
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  pl.in.add();
+  pl.bytes_in.add(bytes);
+}
+void Endpoint::count_out(const Connection& c, std::size_t bytes) noexcept {
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  pl.out.add();
+  pl.bytes_out.add(bytes);
+}
 void Endpoint::count_invocation(const Connection& c) noexcept {
   per_loop_[static_cast<std::size_t>(c.owner)]->invocations.add();
 }
@@ -683,6 +691,8 @@ HubStats Endpoint::stats() const {
     s.opened += pl->opened.get();
     s.messages_in += pl->in.get();
     s.messages_out += pl->out.get();
+    s.bytes_in += pl->bytes_in.get();
+    s.bytes_out += pl->bytes_out.get();
     s.invocations += pl->invocations.get();
     s.protocol_errors += pl->protocol_errors.get();
   }

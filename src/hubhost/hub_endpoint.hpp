@@ -131,7 +131,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void process(std::string_view bytes);
   std::uint64_t now() const noexcept;
   void send_completion_error(const std::string& invocation_id, std::string text);
-  void dispatch(hub::Message& m);
+  void dispatch(hub::Message& m, std::size_t bytes);
   void invoke(hub::Message& m, bool streaming);
   void run_next_invocation();
   void fail_protocol(std::string_view why);
@@ -259,6 +259,9 @@ class Endpoint final : public Hub {
   const RawConnectionHandlers* raw() const noexcept { return raw_ ? &*raw_ : nullptr; }
   WebSocketEndpoint& websockets() noexcept { return *ws_; }
   SseEndpoint& event_streams() noexcept { return *sse_; }
+  // The transports' own endpoints, for their metrics.
+  const ws::Endpoint& websocket_endpoint() const noexcept { return *ws_; }
+  const sse::Endpoint& sse_endpoint() const noexcept { return *sse_; }
 
   // --- used by Connection (owner loop) ---
   struct Method {
@@ -276,8 +279,8 @@ class Endpoint final : public Hub {
   void answer_poll(detail::PollRef ref, int status, std::string body);
   // A transport attached the connection on its owner loop: the loop's ticker watches it.
   void adopt(Connection& c);
-  void count_in(const Connection& c) noexcept;
-  void count_out(const Connection& c) noexcept;
+  void count_in(const Connection& c, std::size_t bytes) noexcept;
+  void count_out(const Connection& c, std::size_t bytes) noexcept;
   void count_invocation(const Connection& c) noexcept;
   void count_protocol_error(const Connection& c) noexcept;
   const std::shared_ptr<PostGate>& gate() const noexcept { return gate_; }

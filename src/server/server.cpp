@@ -552,6 +552,14 @@ std::string Server::metrics_text() const {
     src.sses.push_back(ep.get());
     src.endpoints.push_back(server_metrics::sse_metrics(*ep));
   }
+  for (const auto& h : impl_->hubs) {
+    src.websockets.push_back(&h->websocket_endpoint());
+    src.endpoints.push_back(server_metrics::websocket_metrics(h->websocket_endpoint()));
+    // (Not among src.sses: its handshake rows would repeat the WebSocket's labels.)
+    src.endpoints.push_back(server_metrics::sse_metrics(h->sse_endpoint()));
+    src.hubs.push_back(h.get());
+    src.endpoints.push_back(server_metrics::hub_metrics(*h));
+  }
   std::string text;
   MetricsWriter w(text);
   server_metrics::write_metrics(w, src);

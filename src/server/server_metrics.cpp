@@ -37,6 +37,21 @@ EndpointMetrics websocket_metrics(const ws::Endpoint& ep) {
   return m;
 }
 
+EndpointMetrics hub_metrics(const Hub& hub) {
+  const HubStats st = hub.stats();
+  EndpointMetrics m;
+  m.transport = "hub";
+  m.endpoint = hub.path();
+  m.open = st.open;
+  m.opened = st.opened;
+  m.messages_in = st.messages_in;
+  m.messages_out = st.messages_out;
+  m.bytes_in = st.bytes_in;
+  m.bytes_out = st.bytes_out;
+  m.protocol_errors = st.protocol_errors;
+  return m;
+}
+
 EndpointMetrics sse_metrics(const sse::Endpoint& ep) {
   EndpointMetrics m;
   m.transport = "sse";
@@ -154,6 +169,9 @@ void write_metrics(MetricsWriter& w, const MetricsSources& src) {
        "Connections closed by the slow-consumer policy.", [](auto& e) { return e.slow_closed; });
   each("wirehub_protocol_errors_total", MetricType::Counter, "Connections failed for a protocol violation.",
        [](auto& e) { return e.protocol_errors; });
+
+  w.family("wirehub_hub_invocations_total", MetricType::Counter, "Hub method invocations received.");
+  for (const Hub* h : src.hubs) w.sample("wirehub_hub_invocations_total", {{"endpoint", h->path()}}, h->stats().invocations);
 
   w.family("wirehub_publish_delivery_seconds", MetricType::Histogram,
            "From a broadcast or publish call to its message queued on a loop, once per loop that queued it.");

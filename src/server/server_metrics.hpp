@@ -34,6 +34,9 @@ struct EndpointMetrics {
 
 EndpointMetrics websocket_metrics(const ws::Endpoint& endpoint);
 EndpointMetrics sse_metrics(const sse::Endpoint& endpoint);
+// A hub (or raw connection handler): its logical connections and hub messages, whatever
+// the transport under them (the transports' own rows come from their endpoints).
+EndpointMetrics hub_metrics(const Hub& hub);
 
 struct MetricsSources {
   ServerStats server;
@@ -42,6 +45,7 @@ struct MetricsSources {
   std::vector<const ws::Endpoint*> websockets;  // for the handshake counters
   std::vector<const sse::Endpoint*> sses;       // for theirs (accepted, origin_refused)
   std::vector<EndpointMetrics> endpoints;       // every transport's
+  std::vector<const Hub*> hubs;                 // for the invocation counters
 };
 
 void write_metrics(MetricsWriter& w, const MetricsSources& sources);

@@ -1,6 +1,6 @@
 // Writes (to the file named by its argument) Server::metrics_text() of a two-loop server
 // that has answered a bad request and carried two WebSockets, their messages and a
-// broadcast, once every loop has measured its lag and both are closed; then an
+// broadcast, and a hub, once every loop has measured its lag and both are closed; then an
 // application family written with MetricsWriter, with label values that need
 // escaping. Exit status 1, with the reason on stderr, if the server could not be driven.
 // Used by check_metrics_text.py (a ctest test).
@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   WebSocketEndpoint& ep = server.websocket("/ws/echo", test::echo_handlers());
   // Label values with a quote and a backslash in them.
   WebSocketEndpoint& odd_ep = server.websocket("/ws/odd\"name\\", test::echo_handlers());
+  // A hub adds its own rows and those of its WebSocket and SSE transports.
+  server.hub("/hubs/test").method("Echo", [](std::string s) { return s; });
   server.start();
   {
     test::WsClient refused(server.port(), "/a space");  // not a valid request line: 400
