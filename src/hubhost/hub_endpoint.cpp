@@ -133,6 +133,11 @@ Endpoint::Endpoint(std::string path, HubOptions options, std::vector<loop::Event
   if (!options_.websockets && !options_.server_sent_events && !options_.long_polling)
     throw std::invalid_argument("hub " + path_ + ": no transport enabled");
   if (options_.jwt) auth_ = std::make_unique<ws::TokenAuth>(*options_.jwt);
+  if (!options_.allowed_origins.empty()) {
+    cors_any_ = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
+                options_.allowed_origins.end();
+    cors_.emplace(websocket_options(options_).allowed_origins);  // throws for a malformed entry
+  }
   // A WebSocket's link to its connection. On the owner loop the socket's events go
   // straight to the connection; a socket on another loop (a stateful reconnect that landed
   // there) posts them to the owner.
@@ -240,12 +245,8 @@ const Endpoint::Method* Endpoint::find_method(std::string_view name) const {
 std::vector<http::Header> Endpoint::cors_headers(const http::RequestHead& head) const {
   std::vector<http::Header> h;
   auto origin = head.header("Origin");
-  if (!origin) return h;
-  const bool any = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
-                   options_.allowed_origins.end();
-  const bool listed = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), *origin) !=
-                      options_.allowed_origins.end();
-  if (!any && !listed) return h;
+  if (!origin || !cors_) return h;
+  if (!cors_any_ && (cors_->allows_any() || !cors_->allows(origin))) return h;
   h.push_back({"Access-Control-Allow-Origin", *origin});
   h.push_back({"Access-Control-Allow-Credentials", "true"});
   h.push_back({"Vary", "Origin"});

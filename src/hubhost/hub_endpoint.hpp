@@ -28,6 +28,7 @@
 #include "hubhost/call_state.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
+#include "http/origin.hpp"
 #include "hub/handshake.hpp"
 #include "hub/messages.hpp"
 #include "hub/negotiate.hpp"
@@ -320,6 +321,8 @@ class Endpoint final : public Hub {
   std::vector<loop::EventLoop*> loops_;
   std::vector<http::DeferredTable*> deferred_;
   std::unique_ptr<ws::TokenAuth> auth_;
+  std::optional<http::OriginPolicy> cors_;  // the origins that get CORS headers (unset: none)
+  bool cors_any_ = false;                   // "*": every origin does
   std::unordered_map<std::string, Method> methods_;  // by lower-case name
   std::optional<RawConnectionHandlers> raw_;
   std::function<void(HubCaller&)> on_connected_;
