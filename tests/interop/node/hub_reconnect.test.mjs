@@ -95,6 +95,33 @@ describe('stateful reconnect (WebSockets)', () => {
   }
 });
 
+// Fails today: a resumed WebSocket that lands on a loop other than the connection's owner
+// is refused with 409 ("The connection cannot be resumed here"), and the client, which
+// tries once, closes. With two loops each cut has about an even chance of that, so ten
+// cuts in a row succeed only by luck (1 in 1024).
+test('stateful reconnect on a two-loop server resumes wherever the new socket lands', async () => {
+  const proxy = await CuttableProxy.start(server.port);
+  const c = await connect(proxy.url('/hubs/test'), { transport: 'WebSockets', stateful: true });
+  let closed = null;
+  c.onclose((e) => { closed = e ?? new Error('closed'); });
+  try {
+    const id = c.connectionId;
+    for (let cut = 1; cut <= 10; cut++) {
+      const proxied = proxy.accepted;
+      assert.ok(await proxy.drop() > 0);
+      await withDeadline((async () => {
+        while (proxy.accepted === proxied) await new Promise((r) => setTimeout(r, 5));
+      })(), 5000, 'the client to reconnect');
+      assert.equal(await c.invoke('Echo', cut), cut, `after cut ${cut} (${closed})`);
+      assert.equal(closed, null);
+    }
+    assert.equal(await c.invoke('GetConnectionId'), id);
+  } finally {
+    await c.stop();
+    await proxy.close();
+  }
+});
+
 describe('bearer tokens', () => {
   test('no token: negotiate refused with 401, the text exact', async () => {
     const c = buildConnection(server.url('/hubs/auth'));
