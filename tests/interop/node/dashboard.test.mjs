@@ -1,10 +1,13 @@
 // The OrderFlow dashboard (web/, compiled into the binary) in Chromium (Debian's, driven
-// by playwright-core), for each transport the page offers: the static files are served
-// with the right headers; the page shows orders created through its form and through
-// REST; it resumes by itself after the browser was offline a while, and after the server
-// is SIGKILLed while orders are being posted and restarted on the same port and data
-// directory; in the end it shows every acknowledged order (201) exactly once, in seq
-// order, with no duplicate and no gap counted, and exactly the orders the store holds.
+// by playwright-core), for each transport the page offers (raw WebSocket, SSE, and the
+// SignalR hub through the vendored official client): the static files are served with
+// the right headers, and the vendored client is the pinned npm package's file; the page
+// shows orders created through its form and through REST; it resumes by itself after the
+// browser was offline a while, and after the server is SIGKILLed while orders are being
+// posted and restarted on the same port and data directory; in the end it shows every
+// acknowledged order (201) exactly once, in seq order, with no duplicate and no gap
+// counted, and exactly the orders the store holds, with no Content Security Policy
+// violation on the way.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,7 +21,9 @@ import { startServer, withDeadline } from './server.mjs';
 const T = { timeout: 120_000 };
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 20_000;  // any one wait for the page or the server
-const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const webDir = path.join(repoRoot, 'web');
+const LABELS = { ws: 'WebSocket', sse: 'Server-Sent Events', hub: 'SignalR hub' };
 
 let browser;
 before(async () => {
@@ -40,6 +45,22 @@ function tempDataDir(t) {
   return dir;
 }
 
+test('the vendored SignalR client is the pinned npm package\'s file, byte for byte', () => {
+  const pinned = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'))
+    .devDependencies['@microsoft/signalr'];
+  const pkgDir = path.join(repoRoot, 'node_modules/@microsoft/signalr');
+  const installed = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
+  assert.equal(installed, pinned, 'node_modules holds the version package.json pins (npm ci)');
+  const vendored = fs.readFileSync(path.join(webDir, 'signalr.min.js'));
+  const upstream = fs.readFileSync(path.join(pkgDir, 'dist/browser/signalr.min.js'));
+  assert.ok(vendored.equals(upstream),
+    `web/signalr.min.js differs from @microsoft/signalr ${installed} dist/browser/signalr.min.js: copy it again`);
+  const licence = fs.readFileSync(path.join(webDir, 'signalr.min.js.LICENSE.txt'), 'utf8');
+  assert.match(licence, new RegExp(`^signalr\\.min\\.js is @microsoft/signalr ${pinned.replaceAll('.', '\\.')} \\(npm\\)`),
+    'the licence file names the vendored version');
+  assert.match(licence, /The MIT License/);
+});
+
 test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404', T, async () => {
   const server = await startServer();
   try {
@@ -47,6 +68,8 @@ test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404'
       ['/', 'index.html', 'text/html; charset=utf-8'],
       ['/assets/app.js', 'app.js', 'text/javascript; charset=utf-8'],
       ['/assets/app.css', 'app.css', 'text/css; charset=utf-8'],
+      ['/assets/signalr.min.js', 'signalr.min.js', 'text/javascript; charset=utf-8'],
+      ['/assets/signalr.min.js.LICENSE.txt', 'signalr.min.js.LICENSE.txt', 'text/plain; charset=utf-8'],
     ];
     const etags = new Set();
     for (const [url, file, type] of files) {
@@ -83,7 +106,8 @@ test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404'
     }
     assert.equal(etags.size, files.length, 'each file has its own ETag');
 
-    for (const url of ['/assets/missing.js', '/assets/', '/assets/app.js/x', '/index.html']) {
+    // web/README.md documents the directory and is not served.
+    for (const url of ['/assets/missing.js', '/assets/', '/assets/app.js/x', '/index.html', '/assets/README.md']) {
       const res = await fetch(origin(server.port) + url);
       assert.equal(res.status, 404, url);
       await res.arrayBuffer();
@@ -183,7 +207,12 @@ async function submitForm(page, { customerId, total, items = '' }) {
   return { status: response.status(), body: await response.json() };
 }
 
-for (const transport of ['ws', 'sse']) {
+// The hub messages a page sent over the WebSocket (JSON protocol: records ended by 0x1E).
+function hubMessages(payload) {
+  return typeof payload === 'string' ? payload.split('\x1e').filter((r) => r !== '').map((r) => JSON.parse(r)) : [];
+}
+
+for (const transport of ['ws', 'sse', 'hub']) {
   test(`dashboard over ${transport}: live orders, and every acknowledged one exactly once across a SIGKILL`, T,
     async (t) => {
       const dataDir = tempDataDir(t);
@@ -192,6 +221,12 @@ for (const transport of ['ws', 'sse']) {
       t.after(() => server.stop());
       const context = await browser.newContext();
       t.after(() => context.close());
+      // The page's own record of CSP violations (the console message below is the other).
+      await context.addInitScript(() => {
+        window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation',
+          (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+      });
       const page = await context.newPage();
 
       // Content Security Policy violations and uncaught exceptions fail the test.
@@ -203,14 +238,22 @@ for (const transport of ['ws', 'sse']) {
       const tailReads = [];
       const feedUrls = [];
       const resumes = [];
+      const invocations = [];  // hub: { target, arguments } of each invocation sent
       page.on('request', (r) => {
         const url = new URL(r.url());
         if (url.pathname === '/api/orders' && r.method() === 'GET') tailReads.push(url.search);
         if (url.pathname === '/sse/orders') feedUrls.push(url.pathname + url.search);
       });
       page.on('websocket', (ws) => {
-        feedUrls.push(new URL(ws.url()).pathname);
-        ws.on('framesent', (f) => resumes.push(JSON.parse(f.payload)));
+        const url = new URL(ws.url());
+        feedUrls.push(url.pathname);
+        if (url.pathname === '/hubs/orders') {
+          ws.on('framesent', (f) => {
+            for (const m of hubMessages(f.payload)) if (m.type === 1) invocations.push({ target: m.target, arguments: m.arguments });
+          });
+        } else {
+          ws.on('framesent', (f) => resumes.push(JSON.parse(f.payload)));
+        }
       });
 
       const acked = new Map();  // seq -> orderId, of every 201
@@ -229,7 +272,7 @@ for (const transport of ['ws', 'sse']) {
           .observe(s, { attributes: true, attributeFilter: ['data-state'] });
       });
       assert.equal((await status(page)).transport, transport);
-      assert.equal(await page.getByLabel(transport === 'ws' ? 'WebSocket' : 'Server-Sent Events').isChecked(), true);
+      assert.equal(await page.getByLabel(LABELS[transport]).isChecked(), true);
       await waitForRows(page, [...acked.keys()]);
 
       // The form: a created order (its 201 is an acknowledgement too), then the server's
@@ -255,6 +298,8 @@ for (const transport of ['ws', 'sse']) {
 
       // The browser offline: the page says so and waits; back online, it resumes after its
       // last seq, so an order created meanwhile shows up.
+      const shownBeforeOffline = Number((await status(page)).lastSeq);
+      assert.equal(shownBeforeOffline, created.body.seq);
       await context.setOffline(true);
       await waitForStatus(page, () => document.getElementById('status').dataset.state === 'offline', 'offline');
       const whileOffline = await postOrder(port, { customerId: 'while-offline', total: 1 });
@@ -316,11 +361,29 @@ for (const transport of ['ws', 'sse']) {
         assert.ok(feedUrls.length >= 2 && feedUrls.every((u) => u === '/ws/orders/feed'), feedUrls.join(' '));
         assert.ok(resumes.length >= 2 && resumes.every((m) => m.type === 'RESUME' && m.topic === 'orders'),
           JSON.stringify(resumes));
+        assert.ok(resumes.some((m) => m.after === shownBeforeOffline), JSON.stringify(resumes));
         assert.ok(resumes.at(-1).after > resumes[0].after, JSON.stringify(resumes));
-      } else {
+      } else if (transport === 'sse') {
         assert.ok(feedUrls.length >= 2 && feedUrls.every((u) => /^\/sse\/orders\?after=\d+$/.test(u)), feedUrls.join(' '));
+        assert.ok(feedUrls.includes(`/sse/orders?after=${shownBeforeOffline}`), feedUrls.join(' '));
         assert.ok(Number(feedUrls.at(-1).split('=')[1]) > Number(feedUrls[0].split('=')[1]), feedUrls.join(' '));
+      } else {
+        // One hub connection per page connection, each over WebSockets (the client's first
+        // choice): the first, one after going offline, one the client's automatic
+        // reconnect made after the restart. Each subscribed; back online, the page read
+        // the history from the last seq it showed (after the restart it needs none when
+        // the kill left no stored order unpublished).
+        assert.ok(feedUrls.length >= 3 && feedUrls.every((u) => u === '/hubs/orders'), feedUrls.join(' '));
+        const subscribes = invocations.filter((m) => m.target === 'Subscribe');
+        const pages = invocations.filter((m) => m.target === 'GetRecent');
+        assert.ok(subscribes.length >= 3 && subscribes.every((m) => JSON.stringify(m.arguments) === '["orders"]'),
+          JSON.stringify(invocations));
+        assert.ok(pages.some((m) => m.arguments[0] === shownBeforeOffline), JSON.stringify(invocations));
+        assert.ok(pages.every((m, i) => Number.isSafeInteger(m.arguments[0]) && (i === 0 || m.arguments[0] > pages[i - 1].arguments[0])),
+          JSON.stringify(invocations));
+        assert.deepEqual(invocations.filter((m) => !['Subscribe', 'GetRecent'].includes(m.target)), []);
       }
       assert.deepEqual(problems, []);
+      assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
     });
 }
