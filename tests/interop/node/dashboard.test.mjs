@@ -140,12 +140,14 @@ async function postOrder(port, order) {
   return JSON.parse(text);
 }
 
-// Posts orders from `concurrency` workers until the server stops answering; records each
-// acknowledged one. `ackedAtLeast(n)` resolves once n orders in all are acknowledged.
+// Posts orders from `concurrency` workers until the server stops answering (or stop() is
+// called); records each acknowledged one. `ackedAtLeast(n)` resolves once n orders in all
+// are acknowledged.
 function postUntilUnreachable(port, acked, concurrency) {
   const waiters = [];
+  let stopped = false;
   const worker = async (w) => {
-    for (let i = 0; ; i++) {
+    for (let i = 0; !stopped; i++) {
       let order;
       try {
         order = await postOrder(port, { customerId: `stream-${w}`, total: i + 0.25 });
@@ -163,6 +165,7 @@ function postUntilUnreachable(port, acked, concurrency) {
   const done = Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   return {
     done,
+    stop: () => { stopped = true; },
     // Fails with the posters' own error if they stop first.
     ackedAtLeast: (n) => Promise.race([
       acked.size >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })),
@@ -304,12 +307,19 @@ for (const transport of ['ws', 'sse', 'hub']) {
       await waitForStatus(page, () => document.getElementById('status').dataset.state === 'offline', 'offline');
       const whileOffline = await postOrder(port, { customerId: 'while-offline', total: 1 });
       acked.set(whileOffline.seq, whileOffline.orderId);
+      // Orders keep coming while the page catches up, so live ones arrive in the middle
+      // of its resume (the hub's history read; the feeds' replay).
+      const catchUpPoster = postUntilUnreachable(port, acked, 2);
+      await withDeadline(catchUpPoster.ackedAtLeast(acked.size + 5), WAIT_MS, 'orders before going online');
       await context.setOffline(false);
       await waitForStatus(page, () => {
         const s = document.getElementById('status').dataset;
         return s.state === 'live' && s.reconnects === '1';
       }, 'live again after going offline');
-      await waitForRows(page, [whileOffline.seq]);
+      await withDeadline(catchUpPoster.ackedAtLeast(acked.size + 5), WAIT_MS, 'orders after live again');
+      catchUpPoster.stop();
+      await withDeadline(catchUpPoster.done, WAIT_MS, 'the posters to stop');
+      await waitForRows(page, [whileOffline.seq, ...acked.keys()]);
 
       // SIGKILL while orders are being posted and streamed.
       const poster = postUntilUnreachable(port, acked, 3);
@@ -386,4 +396,83 @@ for (const transport of ['ws', 'sse', 'hub']) {
       assert.deepEqual(problems, []);
       assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
     });
+}
+
+// Over the hub, live events that overtake the history read must wait for it: the page's
+// hub WebSocket is routed through the test, which holds back the answer to GetRecent until
+// an order created after it has gone through live. Shown in arrival order, that order
+// would count a gap and the history's order a duplicate (and never show).
+test('dashboard over hub: a live event that arrives before the history answer waits for it', T, async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+
+  let holdGetRecent = false;
+  const held = [];        // records from the server kept back, with their release
+  const heldIds = new Set();
+  let liveAfterHeld = 0;  // orderCreated records forwarded while an answer was held
+  const answerHeld = watched();
+  const liveForwarded = watched();
+  await page.routeWebSocket((url) => url.pathname === '/hubs/orders', (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => {
+      for (const m of hubMessages(message)) {
+        if (holdGetRecent && m.type === 1 && m.target === 'GetRecent') heldIds.add(m.invocationId);
+      }
+      upstream.send(message);
+    });
+    upstream.onMessage((message) => {
+      // Forwarded one record a frame, which the client takes as well.
+      for (const record of message.split('\x1e').filter((r) => r !== '')) {
+        const m = JSON.parse(record);
+        if (m.type === 3 && heldIds.has(m.invocationId)) {
+          held.push(() => ws.send(`${record}\x1e`));
+          answerHeld.fire();
+        } else {
+          if (held.length > 0 && m.type === 1 && m.target === 'orderCreated') {
+            liveAfterHeld++;
+            liveForwarded.fire();
+          }
+          ws.send(`${record}\x1e`);
+        }
+      }
+    });
+  });
+
+  const port = server.port;
+  await postOrder(port, { customerId: 'first', total: 1 });
+  await page.goto(`${origin(port)}/?transport=hub`);
+  await waitForStatus(page, () => document.getElementById('status').dataset.state === 'live', 'first live');
+
+  await context.setOffline(true);
+  await waitForStatus(page, () => document.getElementById('status').dataset.state === 'offline', 'offline');
+  const missed = await postOrder(port, { customerId: 'while-offline', total: 2 });
+  holdGetRecent = true;
+  await context.setOffline(false);
+  await withDeadline(answerHeld.next, WAIT_MS, 'the GetRecent answer');
+  const overtaking = await postOrder(port, { customerId: 'overtaking', total: 3 });
+  await withDeadline(liveForwarded.next, WAIT_MS, 'the live order forwarded');
+  assert.equal(liveAfterHeld, 1);
+  assert.notEqual((await status(page)).state, 'live', 'not live before the history is in');
+  for (const release of held.splice(0)) release();
+
+  await waitForStatus(page, () => document.getElementById('status').dataset.state === 'live', 'live again');
+  await waitForRows(page, [missed.seq, overtaking.seq]);
+  const rows = await page.$$eval('#order-rows tr', (trs) => trs.map((tr) => Number(tr.dataset.seq)));
+  assert.deepEqual(rows, [overtaking.seq, missed.seq, 1]);
+  const final = await status(page);
+  assert.equal(final.duplicates, '0');
+  assert.equal(final.gaps, '0');
+  assert.deepEqual(problems, []);
+});
+
+// A one-shot signal: next resolves the first time fire() is called.
+function watched() {
+  const w = {};
+  w.next = new Promise((resolve) => { w.fire = resolve; });
+  return w;
 }
