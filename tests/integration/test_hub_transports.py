@@ -102,6 +102,17 @@ def test_item_10_event_stream_head_at_once(srv):
         assert s.head.header("Content-Encoding") is None
 
 
+def test_item_10_event_stream_comment_before_handshake(srv):
+    # ASP.NET writes a ":" comment line right after the head: some browsers (Firefox) fire
+    # EventSource's `open` only once body bytes arrive, and the client sends its handshake
+    # only after `open` (PROTOCOL.md 4.2).
+    with SseHub(srv.port) as s:
+        deadline = time.monotonic() + 2.0
+        while b"\n" not in s.raw:
+            s.read_body(deadline)
+        assert s.raw.startswith(b":"), s.raw
+
+
 @pytest.mark.parametrize("target, status", [("/testhub", 400), ("/testhub?id=AAAAAAAAAAAAAAAAAAAAAA", 404)])
 def test_item_10_event_stream_missing_or_unknown_id(srv, target, status):
     assert sse_get(srv.port, target).status == status
