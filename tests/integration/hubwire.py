@@ -445,6 +445,18 @@ class WsHub(HubClient):
         assert c.handshake_answer() == {}, c.dec.handshake_answer
         return c
 
+    @classmethod
+    def resumed(cls, port: int, path: str, token: str, sock: socket.socket, buffered: bytes = b""):
+        """A connection on a socket already upgraded with an existing token (a stateful
+        reconnect): no handshake, its messages come at once."""
+        c = cls.__new__(cls)
+        c.port, c.path, c.protocol, c.token = port, path, "json", token
+        c.ws = rawws.RawWebSocket(sock, buffered)
+        c.dec = _Decoder("json")
+        c.dec.handshaken = True
+        c.frames, c.close_frame = [], None
+        return c
+
     def __enter__(self):
         return self
 

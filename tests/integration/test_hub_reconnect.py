@@ -62,13 +62,8 @@ def resume(port: int, token: str, timeout: float = 3.0) -> WsHub:
         probe.sendall(rawws.upgrade_request(target, key))
         r = rawws.read_response(probe)
         if r.status == 101:
-            c = WsHub.__new__(WsHub)
-            c.port, c.path, c.protocol, c.token = port, "/testhub", "json", token
-            c.ws = rawws.RawWebSocket(probe, r.rest)
-            c.dec = hubwire._Decoder("json")
-            c.dec.handshaken = True  # no handshake on a resumed connection
-            c.frames, c.close_frame = [], None
-            return c
+            assert r.header("Sec-WebSocket-Accept") == rawws.accept_key(key)
+            return WsHub.resumed(port, "/testhub", token, probe, r.rest)
         probe.close()
         assert r.status == 409 and time.monotonic() < deadline, f"resume answered {r.status} {r.body!r}"
         time.sleep(0.05)
