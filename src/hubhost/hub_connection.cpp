@@ -376,6 +376,9 @@ bool Connection::tick(std::uint64_t now_ms) {
   if (!handshaken_) {
     if (since(attached_ms_) >= o.handshake_timeout_ms) {
       log::debug("hub {}: connection {} sent no handshake in time", ep_.path(), id_);
+      // As ASP.NET does, the client hears why before the transport ends.
+      write_transport(hub::handshake_response("Handshake was canceled."));
+      ending_ = true;
       end_transport();
       dispose("Handshake was canceled.");
       return false;

@@ -296,8 +296,10 @@ bool Endpoint::authorize(http::HttpConnection& c, const http::RequestHead& head,
   return false;
 }
 
-std::shared_ptr<Connection> Endpoint::create(std::uint64_t now_ms) {
-  auto c = std::make_shared<Connection>(*this, hub::random_id(), hub::random_id(), now_ms);
+std::shared_ptr<Connection> Endpoint::create(std::uint64_t now_ms, bool token_is_id) {
+  std::string id = hub::random_id();
+  std::string token = token_is_id ? id : hub::random_id();
+  auto c = std::make_shared<Connection>(*this, std::move(id), std::move(token), now_ms);
   std::lock_guard lock(mu_);
   by_token_.emplace(c->token(), c);
   by_id_.emplace(c->connection_id(), c);
@@ -313,7 +315,9 @@ void Endpoint::handle_negotiate(http::HttpConnection& c, const http::RequestHead
     return;
   }
   const auto& req = std::get<hub::NegotiateRequest>(parsed);
-  auto conn = create(c.loop().now_ms());
+  // Version 0 has no token: the client sends the connectionId as id= (ASP.NET then uses
+  // the id as the token).
+  auto conn = create(c.loop().now_ms(), req.version == 0);
   std::string user;
   if (who && options_.user_claim == "sub") {
     user = who->subject;

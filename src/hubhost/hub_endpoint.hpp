@@ -312,7 +312,8 @@ class Endpoint final : public Hub {
                std::string_view body);
   void deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
                        const std::string& msgpack);
-  std::shared_ptr<Connection> create(std::uint64_t now_ms);
+  // token_is_id: the connectionId doubles as the token (negotiate version 0).
+  std::shared_ptr<Connection> create(std::uint64_t now_ms, bool token_is_id = false);
 
   friend class Connection;
   std::string path_;

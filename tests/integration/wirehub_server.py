@@ -91,7 +91,9 @@ def toml_text(config: dict) -> str:
 
 
 class WirehubServer:
-    """One wirehub process: start() blocks until GET /healthz answers 200."""
+    """One wirehub process: start() blocks until GET {ready_path} answers 200."""
+
+    ready_path = "/healthz"  # an app without it (signalr-conformance) names another
 
     def __init__(self, config: dict | None = None, threads: int = 2, extra_args: list | None = None,
                  tls: tuple[str, str] | None = None):
@@ -152,7 +154,7 @@ class WirehubServer:
                 return False, f"exited with {self.process.returncode} before ready"
             try:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
-                conn.request("GET", "/healthz")
+                conn.request("GET", self.ready_path)
                 status = conn.getresponse().status
                 conn.close()
                 if status == 200:
@@ -168,7 +170,7 @@ class WirehubServer:
                             return False, f"port {port} is shared with another process"
                     else:
                         return True, ""
-                error = f"/healthz answered {status}"
+                error = f"{self.ready_path} answered {status}"
             except OSError as e:
                 error = repr(e)
             time.sleep(0.02)
