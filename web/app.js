@@ -1,11 +1,13 @@
 // OrderFlow dashboard: the newest orders from GET /api/orders?tail=100, then kept live
-// from the order feed over a raw WebSocket (/ws/orders/feed) or Server-Sent Events
-// (/sse/orders), and a form that creates orders through POST /api/orders.
+// from the order feed over a raw WebSocket (/ws/orders/feed), Server-Sent Events
+// (/sse/orders) or the SignalR hub (/hubs/orders, through the official browser client,
+// signalr.min.js), and a form that creates orders through POST /api/orders.
 //
-// The page reconnects by itself (exponential backoff with full jitter) and resumes after
-// the last seq it shows, so the table never misses an order nor shows one twice. The
-// server guarantees that; the page still checks it and counts what it would have had to
-// repair (data-duplicates, data-gaps on #status), so a test can assert both stay 0.
+// The page reconnects by itself (exponential backoff with full jitter; over the hub, the
+// client's automatic reconnect runs the same backoff) and resumes after the last seq it
+// shows, so the table never misses an order nor shows one twice. The server guarantees
+// that; the page still checks it and counts what it would have had to repair
+// (data-duplicates, data-gaps on #status), so a test can assert both stay 0.
 //
 // Data from the server is only ever written with textContent.
 
@@ -17,7 +19,8 @@ const STABLE_AFTER_MS = 5_000;  // a connection up this long starts the backoff 
 const RATE_WINDOW_MS = 5_000;
 const INITIAL_TAIL = 100;
 const MAX_ROWS = 1_000;  // older rows leave the table so a long-lived page stays light
-const TRANSPORTS = { ws: 'WebSocket', sse: 'Server-Sent Events' };
+const TRANSPORTS = { ws: 'WebSocket', sse: 'Server-Sent Events', hub: 'SignalR hub' };
+const HUB_TOPIC = 'orders';
 const FIELDS = ['customerId', 'total', 'items'];
 
 const el = (id) => document.getElementById(id);
@@ -161,6 +164,7 @@ async function loadTail(conn) {
 
 function openFeed(conn) {
   if (feed.transport === 'sse') openEventSource(conn);
+  else if (feed.transport === 'hub') openHub(conn);
   else openWebSocket(conn);
 }
 
@@ -223,6 +227,97 @@ function openEventSource(conn) {
   };
 }
 
+// The hub through the official client. Its automatic reconnect keeps the connection
+// object but not the server's side of it (a new connection id, no group), so every start
+// and every reconnect subscribes again and catches up from the last seq shown. When the
+// client gives up (it never does with this policy, but a refused start or a stop() ends
+// it too), lost() starts over with a new connection after the page's backoff.
+function openHub(conn) {
+  const hub = new signalR.HubConnectionBuilder()
+    .withUrl('/hubs/orders')
+    .withAutomaticReconnect({
+      // Asked before each attempt, the first one before onreconnecting runs.
+      nextRetryDelayInMilliseconds: () => {
+        conn.retryDelay = nextRetryDelay();
+        if (feed.current === conn && feed.state === 'reconnecting') {
+          setState('reconnecting', reconnectingText(conn.retryDelay));
+        }
+        return conn.retryDelay;
+      },
+    })
+    .configureLogging(signalR.LogLevel.Warning)
+    .build();
+  conn.round = 0;       // bumped by each (re)connect: a catch-up of an older round stops
+  conn.pending = null;  // live events held back while catching up; null once live
+  conn.close = () => {
+    hub.stop().catch(() => {});  // stopping only fails if a start is failing anyway
+  };
+  hub.on('orderCreated', (event) => {
+    if (feed.current !== conn) return;
+    if (conn.pending && Number.isSafeInteger(event?.seq)) conn.pending.push(event);
+    else onOrderEvent(event);
+  });
+  hub.onreconnecting(() => {
+    if (feed.current !== conn) return;
+    feed.lostOnce = true;
+    conn.round++;
+    conn.pending = null;
+    clearTimeout(feed.stableTimer);
+    setState('reconnecting', reconnectingText(conn.retryDelay));
+  });
+  hub.onreconnected(() => {
+    if (feed.current !== conn) return;
+    setState('connecting', `Connecting (${TRANSPORTS.hub})…`);
+    catchUp(conn, hub);
+  });
+  hub.onclose(() => lost(conn));
+  hub.start().then(() => {
+    if (feed.current === conn) catchUp(conn, hub);
+  }, () => lost(conn));
+}
+
+// Subscribe answers the last seq stored before the connection joined the topic: every
+// later order comes live, so the history is read (GetRecent pages, oldest first) from the
+// last seq shown up to that one. Live events wait meanwhile and follow in seq order; one
+// the history already showed is the expected overlap of the two, not a duplicate.
+async function catchUp(conn, hub) {
+  const round = ++conn.round;
+  const current = () => feed.current === conn && conn.round === round;
+  conn.pending = [];
+  let joinedAt;
+  try {
+    joinedAt = await hub.invoke('Subscribe', HUB_TOPIC);
+    while (current() && feed.lastSeq < joinedAt) {
+      const before = feed.lastSeq;
+      const page = await hub.invoke('GetRecent', before);
+      if (!current()) return;
+      for (const event of page) onOrderEvent(event);
+      if (feed.lastSeq === before) break;  // the history ends short of joinedAt: the next event counts the gap
+    }
+  } catch (err) {
+    // A lost connection rejects what was pending; its onreconnecting already moved on. A
+    // refusal on a connection that is still up starts over after the backoff.
+    if (current() && hub.state === signalR.HubConnectionState.Connected) {
+      console.warn('subscribing to the hub failed:', err);
+      lost(conn);
+    }
+    return;
+  }
+  if (!current()) return;
+  const held = conn.pending.sort((a, b) => a.seq - b.seq);
+  conn.pending = null;
+  const historyEnd = feed.lastSeq;
+  const overlap = new Set();
+  for (const event of held) {
+    if (event.seq > joinedAt && event.seq <= historyEnd && !overlap.has(event.seq)) {
+      overlap.add(event.seq);
+      continue;
+    }
+    onOrderEvent(event);
+  }
+  live(conn);
+}
+
 function live(conn) {
   if (feed.state === 'live') return;
   if (feed.lostOnce) feed.reconnects++;
@@ -234,7 +329,7 @@ function live(conn) {
   }, STABLE_AFTER_MS);
 }
 
-// The connection failed or ended: try again after a random delay in [0, min(cap, base·2^n)).
+// The connection failed or ended: try again after a random delay (nextRetryDelay).
 function lost(conn) {
   if (feed.current !== conn) return;  // already replaced or closed on purpose
   feed.current = null;
@@ -245,10 +340,20 @@ function lost(conn) {
     setState('offline', 'Offline: waiting for the network.');
     return;
   }
+  const delay = nextRetryDelay();
+  setState('reconnecting', reconnectingText(delay));
+  feed.retryTimer = setTimeout(connect, delay);
+}
+
+// Random in [0, min(cap, base·2^n)), n the failed attempts since the last stable connection.
+function nextRetryDelay() {
   const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(feed.attempt, 16));
   feed.attempt++;
-  setState('reconnecting', `Connection lost. Reconnecting in ${Math.max(1, Math.ceil(delay / 1000))} s…`);
-  feed.retryTimer = setTimeout(connect, delay);
+  return delay;
+}
+
+function reconnectingText(delay) {
+  return `Connection lost. Reconnecting in ${Math.max(1, Math.ceil(delay / 1000))} s…`;
 }
 
 // Drops the current connection (or pending retry) and connects again at once.

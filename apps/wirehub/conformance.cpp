@@ -98,7 +98,10 @@ void mount_test_hub(Hub& hub) {
     out.complete();
   });
   hub.method("InfiniteStream", [](HubCaller& c, HubStreamWriter out) {
-    out.on_cancel([&hub = c.hub(), id = c.connection_id()] { hub.clients().client(id).send("StreamCanceled"); });
+    // The handler holds the writer: a writer dropped without an end completes the stream,
+    // and this one must stay open until the client cancels it (or leaves, which cancels too
+    // and so frees the handler and the writer with it).
+    out.on_cancel([&hub = c.hub(), id = c.connection_id(), out] { hub.clients().client(id).send("StreamCanceled"); });
   });
   hub.method("StreamingConcat", [](HubUpload in, HubReply reply) {
     auto text = std::make_shared<std::string>();

@@ -1,5 +1,5 @@
-# Writes a C++ source that holds every file of a directory as a wirehub::app::WebAsset
-# (web_assets.hpp). Run by the build, not by hand:
+# Writes a C++ source that holds every file of a directory (but its README.md) as a
+# wirehub::app::WebAsset (web_assets.hpp). Run by the build, not by hand:
 #   cmake -DWEB_DIR=<repo>/web -DOUTPUT=<build>/web_assets.cpp -P embed_web_assets.cmake
 #
 # Each body becomes a string literal of \xNN escapes (any byte, NUL included, survives,
@@ -34,6 +34,9 @@ set(index 0)
 foreach(name IN LISTS names)
   if(name MATCHES "^\\.")
     continue()  # editor and OS droppings (.swp, .DS_Store) are not part of the page
+  endif()
+  if(name STREQUAL "README.md")
+    continue()  # notes for whoever edits web/, not part of the page
   endif()
   if(NOT name MATCHES "^[A-Za-z0-9][A-Za-z0-9._-]*$")
     message(FATAL_ERROR "web/${name}: asset names may use only letters, digits, '.', '_' and '-'")

@@ -70,9 +70,12 @@ struct HubOptions {
   // Server-Sent Events use). Without one, 401.
   std::optional<JwtAuthOptions> jwt;
   std::string user_claim = "sub";  // the claim whose value is a connection's user()
-  // Origins allowed to call from a browser page of another origin (CORS: the response
-  // names the origin and allows credentials); "*" allows every origin. Empty: none (same
-  // origin only; non-browser clients are not affected).
+  // Browser origins of other sites allowed to use the hub: "https://app.example.com",
+  // "https://*.example.com", or "*" for any. Their HTTP requests get CORS headers (the
+  // origin echoed, credentials allowed) and preflights are answered; when the list is set
+  // (and not "*"), WebSockets and event streams from an Origin not on it are refused with
+  // 403. Empty: no CORS headers, and WebSockets and event streams are accepted from any
+  // Origin (as for WebSocketOptions::allowed_origins).
   std::vector<std::string> allowed_origins;
   // Extra headers on every negotiate answer (e.g. a Set-Cookie a load balancer sticks by).
   std::vector<std::pair<std::string, std::string>> negotiate_headers;

@@ -31,7 +31,10 @@ namespace wirehub {
 class HttpRequest;
 
 struct SseOptions {
-  std::uint32_t retry_ms = 3000;       // "retry:" sent first (the client's reconnect delay); 0 = none
+  // "retry:" sent first (the client's reconnect delay); 0 = none, and a comment line (": ")
+  // is sent first instead, so the body starts at once either way (browsers may fire open
+  // only on body bytes).
+  std::uint32_t retry_ms = 3000;
   std::uint32_t heartbeat_ms = 15000;  // a comment line (": \n") after this long without output; 0 = never
   std::size_t send_hard_limit = 16 << 20;  // queued bytes over which the stream is closed (slow consumer)
   // Web origins that may open a stream: the same rules as WebSocketOptions::allowed_origins

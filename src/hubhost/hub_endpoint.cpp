@@ -14,14 +14,6 @@ constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kOctets = "application/octet-stream";
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
-  }
-  return out;
-}
-
 // The connection a transport request is about to attach: set around the WebSocket or SSE
 // upgrade call, whose on_open runs inside it on this thread.
 thread_local Connection* t_attaching = nullptr;
@@ -133,6 +125,11 @@ Endpoint::Endpoint(std::string path, HubOptions options, std::vector<loop::Event
   if (!options_.websockets && !options_.server_sent_events && !options_.long_polling)
     throw std::invalid_argument("hub " + path_ + ": no transport enabled");
   if (options_.jwt) auth_ = std::make_unique<ws::TokenAuth>(*options_.jwt);
+  if (!options_.allowed_origins.empty()) {
+    cors_any_ = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
+                options_.allowed_origins.end();
+    cors_.emplace(websocket_options(options_).allowed_origins);  // throws for a malformed entry
+  }
   // A WebSocket's link to its connection. On the owner loop the socket's events go
   // straight to the connection; a socket on another loop (a stateful reconnect that landed
   // there) posts them to the owner.
@@ -221,17 +218,36 @@ void Endpoint::shutdown_on_loop() {
   for (auto& c : all) c->close({}, true);
 }
 
+namespace {
+char fold(char ch) noexcept { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch; }
+}  // namespace
+
+std::size_t Endpoint::FoldedHash::operator()(std::string_view s) const noexcept {
+  std::size_t h = 14695981039346656037ull;  // FNV-1a over the folded bytes
+  for (char ch : s) h = (h ^ static_cast<unsigned char>(fold(ch))) * 1099511628211ull;
+  return h;
+}
+
+bool Endpoint::FoldedEqual::operator()(std::string_view a, std::string_view b) const noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (fold(a[i]) != fold(b[i])) return false;
+  }
+  return true;
+}
+
 void Endpoint::add_method(std::string name, hub_detail::MethodInfo info) {
   if (name.empty()) throw std::invalid_argument("hub method name is empty");
   if (info.streaming && info.async)
     throw std::invalid_argument("hub method " + name + " takes both a HubReply and a HubStreamWriter");
-  std::string key = lower(name);
-  if (methods_.count(key)) throw std::invalid_argument("hub method " + name + " is registered twice");
+  if (methods_.find(std::string_view(name)) != methods_.end())
+    throw std::invalid_argument("hub method " + name + " is registered twice (names ignore case)");
+  std::string key = name;
   methods_.emplace(std::move(key), Method{std::move(name), std::move(info)});
 }
 
 const Endpoint::Method* Endpoint::find_method(std::string_view name) const {
-  auto it = methods_.find(lower(name));
+  auto it = methods_.find(name);
   return it == methods_.end() ? nullptr : &it->second;
 }
 
@@ -240,12 +256,8 @@ const Endpoint::Method* Endpoint::find_method(std::string_view name) const {
 std::vector<http::Header> Endpoint::cors_headers(const http::RequestHead& head) const {
   std::vector<http::Header> h;
   auto origin = head.header("Origin");
-  if (!origin) return h;
-  const bool any = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
-                   options_.allowed_origins.end();
-  const bool listed = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), *origin) !=
-                      options_.allowed_origins.end();
-  if (!any && !listed) return h;
+  if (!origin || !cors_) return h;
+  if (!cors_any_ && (cors_->allows_any() || !cors_->allows(origin))) return h;
   h.push_back({"Access-Control-Allow-Origin", *origin});
   h.push_back({"Access-Control-Allow-Credentials", "true"});
   h.push_back({"Vary", "Origin"});

@@ -28,6 +28,7 @@
 #include "hubhost/call_state.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
+#include "http/origin.hpp"
 #include "hub/handshake.hpp"
 #include "hub/messages.hpp"
 #include "hub/negotiate.hpp"
@@ -320,7 +321,19 @@ class Endpoint final : public Hub {
   std::vector<loop::EventLoop*> loops_;
   std::vector<http::DeferredTable*> deferred_;
   std::unique_ptr<ws::TokenAuth> auth_;
-  std::unordered_map<std::string, Method> methods_;  // by lower-case name
+  std::optional<http::OriginPolicy> cors_;  // the origins that get CORS headers (unset: none)
+  bool cors_any_ = false;                   // "*": every origin does
+  // ASCII case-insensitive hashing and comparison, so a lookup by the client's spelling
+  // allocates nothing.
+  struct FoldedHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept;
+  };
+  struct FoldedEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept;
+  };
+  std::unordered_map<std::string, Method, FoldedHash, FoldedEqual> methods_;
   std::optional<RawConnectionHandlers> raw_;
   std::function<void(HubCaller&)> on_connected_;
   std::function<void(HubCaller&, std::string_view)> on_disconnected_;

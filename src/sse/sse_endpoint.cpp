@@ -59,7 +59,13 @@ void Endpoint::upgrade(http::HttpConnection& conn, const http::RequestHead& head
     return;
   }
   std::string out(kHead);
-  if (options_.retry_ms) append_retry(out, options_.retry_ms);
+  // Some body bytes right after the head: some browsers (Firefox) fire the EventSource's
+  // open only then, and a client that waits for open before it talks would wait for ever.
+  if (options_.retry_ms) {
+    append_retry(out, options_.retry_ms);
+  } else {
+    out.append(kHeartbeat);
+  }
   conn.send(out);
   conn.upgraded();
   // Bytes after the head (a body the client should not have sent) are dropped with the

@@ -1,10 +1,13 @@
 // The OrderFlow dashboard (web/, compiled into the binary) in Chromium (Debian's, driven
-// by playwright-core), for each transport the page offers: the static files are served
-// with the right headers; the page shows orders created through its form and through
-// REST; it resumes by itself after the browser was offline a while, and after the server
-// is SIGKILLed while orders are being posted and restarted on the same port and data
-// directory; in the end it shows every acknowledged order (201) exactly once, in seq
-// order, with no duplicate and no gap counted, and exactly the orders the store holds.
+// by playwright-core), for each transport the page offers (raw WebSocket, SSE, and the
+// SignalR hub through the vendored official client): the static files are served with
+// the right headers, and the vendored client is the pinned npm package's file; the page
+// shows orders created through its form and through REST; it resumes by itself after the
+// browser was offline a while, and after the server is SIGKILLed while orders are being
+// posted and restarted on the same port and data directory; in the end it shows every
+// acknowledged order (201) exactly once, in seq order, with no duplicate and no gap
+// counted, and exactly the orders the store holds, with no Content Security Policy
+// violation on the way.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,7 +21,9 @@ import { startServer, withDeadline } from './server.mjs';
 const T = { timeout: 120_000 };
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 20_000;  // any one wait for the page or the server
-const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const webDir = path.join(repoRoot, 'web');
+const LABELS = { ws: 'WebSocket', sse: 'Server-Sent Events', hub: 'SignalR hub' };
 
 let browser;
 before(async () => {
@@ -40,6 +45,22 @@ function tempDataDir(t) {
   return dir;
 }
 
+test('the vendored SignalR client is the pinned npm package\'s file, byte for byte', () => {
+  const pinned = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'))
+    .devDependencies['@microsoft/signalr'];
+  const pkgDir = path.join(repoRoot, 'node_modules/@microsoft/signalr');
+  const installed = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
+  assert.equal(installed, pinned, 'node_modules holds the version package.json pins (npm ci)');
+  const vendored = fs.readFileSync(path.join(webDir, 'signalr.min.js'));
+  const upstream = fs.readFileSync(path.join(pkgDir, 'dist/browser/signalr.min.js'));
+  assert.ok(vendored.equals(upstream),
+    `web/signalr.min.js differs from @microsoft/signalr ${installed} dist/browser/signalr.min.js: copy it again`);
+  const licence = fs.readFileSync(path.join(webDir, 'signalr.min.js.LICENSE.txt'), 'utf8');
+  assert.match(licence, new RegExp(`^signalr\\.min\\.js is @microsoft/signalr ${pinned.replaceAll('.', '\\.')} \\(npm\\)`),
+    'the licence file names the vendored version');
+  assert.match(licence, /The MIT License/);
+});
+
 test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404', T, async () => {
   const server = await startServer();
   try {
@@ -47,6 +68,8 @@ test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404'
       ['/', 'index.html', 'text/html; charset=utf-8'],
       ['/assets/app.js', 'app.js', 'text/javascript; charset=utf-8'],
       ['/assets/app.css', 'app.css', 'text/css; charset=utf-8'],
+      ['/assets/signalr.min.js', 'signalr.min.js', 'text/javascript; charset=utf-8'],
+      ['/assets/signalr.min.js.LICENSE.txt', 'signalr.min.js.LICENSE.txt', 'text/plain; charset=utf-8'],
     ];
     const etags = new Set();
     for (const [url, file, type] of files) {
@@ -83,7 +106,8 @@ test('the dashboard files: content types, ETag and 304, CSP, nosniff, HEAD, 404'
     }
     assert.equal(etags.size, files.length, 'each file has its own ETag');
 
-    for (const url of ['/assets/missing.js', '/assets/', '/assets/app.js/x', '/index.html']) {
+    // web/README.md documents the directory and is not served.
+    for (const url of ['/assets/missing.js', '/assets/', '/assets/app.js/x', '/index.html', '/assets/README.md']) {
       const res = await fetch(origin(server.port) + url);
       assert.equal(res.status, 404, url);
       await res.arrayBuffer();
@@ -116,12 +140,14 @@ async function postOrder(port, order) {
   return JSON.parse(text);
 }
 
-// Posts orders from `concurrency` workers until the server stops answering; records each
-// acknowledged one. `ackedAtLeast(n)` resolves once n orders in all are acknowledged.
+// Posts orders from `concurrency` workers until the server stops answering (or stop() is
+// called); records each acknowledged one. `ackedAtLeast(n)` resolves once n orders in all
+// are acknowledged.
 function postUntilUnreachable(port, acked, concurrency) {
   const waiters = [];
+  let stopped = false;
   const worker = async (w) => {
-    for (let i = 0; ; i++) {
+    for (let i = 0; !stopped; i++) {
       let order;
       try {
         order = await postOrder(port, { customerId: `stream-${w}`, total: i + 0.25 });
@@ -139,6 +165,7 @@ function postUntilUnreachable(port, acked, concurrency) {
   const done = Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   return {
     done,
+    stop: () => { stopped = true; },
     // Fails with the posters' own error if they stop first.
     ackedAtLeast: (n) => Promise.race([
       acked.size >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })),
@@ -183,7 +210,12 @@ async function submitForm(page, { customerId, total, items = '' }) {
   return { status: response.status(), body: await response.json() };
 }
 
-for (const transport of ['ws', 'sse']) {
+// The hub messages a page sent over the WebSocket (JSON protocol: records ended by 0x1E).
+function hubMessages(payload) {
+  return typeof payload === 'string' ? payload.split('\x1e').filter((r) => r !== '').map((r) => JSON.parse(r)) : [];
+}
+
+for (const transport of ['ws', 'sse', 'hub']) {
   test(`dashboard over ${transport}: live orders, and every acknowledged one exactly once across a SIGKILL`, T,
     async (t) => {
       const dataDir = tempDataDir(t);
@@ -192,6 +224,12 @@ for (const transport of ['ws', 'sse']) {
       t.after(() => server.stop());
       const context = await browser.newContext();
       t.after(() => context.close());
+      // The page's own record of CSP violations (the console message below is the other).
+      await context.addInitScript(() => {
+        window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation',
+          (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+      });
       const page = await context.newPage();
 
       // Content Security Policy violations and uncaught exceptions fail the test.
@@ -203,14 +241,22 @@ for (const transport of ['ws', 'sse']) {
       const tailReads = [];
       const feedUrls = [];
       const resumes = [];
+      const invocations = [];  // hub: { target, arguments } of each invocation sent
       page.on('request', (r) => {
         const url = new URL(r.url());
         if (url.pathname === '/api/orders' && r.method() === 'GET') tailReads.push(url.search);
         if (url.pathname === '/sse/orders') feedUrls.push(url.pathname + url.search);
       });
       page.on('websocket', (ws) => {
-        feedUrls.push(new URL(ws.url()).pathname);
-        ws.on('framesent', (f) => resumes.push(JSON.parse(f.payload)));
+        const url = new URL(ws.url());
+        feedUrls.push(url.pathname);
+        if (url.pathname === '/hubs/orders') {
+          ws.on('framesent', (f) => {
+            for (const m of hubMessages(f.payload)) if (m.type === 1) invocations.push({ target: m.target, arguments: m.arguments });
+          });
+        } else {
+          ws.on('framesent', (f) => resumes.push(JSON.parse(f.payload)));
+        }
       });
 
       const acked = new Map();  // seq -> orderId, of every 201
@@ -229,7 +275,7 @@ for (const transport of ['ws', 'sse']) {
           .observe(s, { attributes: true, attributeFilter: ['data-state'] });
       });
       assert.equal((await status(page)).transport, transport);
-      assert.equal(await page.getByLabel(transport === 'ws' ? 'WebSocket' : 'Server-Sent Events').isChecked(), true);
+      assert.equal(await page.getByLabel(LABELS[transport]).isChecked(), true);
       await waitForRows(page, [...acked.keys()]);
 
       // The form: a created order (its 201 is an acknowledgement too), then the server's
@@ -255,16 +301,25 @@ for (const transport of ['ws', 'sse']) {
 
       // The browser offline: the page says so and waits; back online, it resumes after its
       // last seq, so an order created meanwhile shows up.
+      const shownBeforeOffline = Number((await status(page)).lastSeq);
+      assert.equal(shownBeforeOffline, created.body.seq);
       await context.setOffline(true);
       await waitForStatus(page, () => document.getElementById('status').dataset.state === 'offline', 'offline');
       const whileOffline = await postOrder(port, { customerId: 'while-offline', total: 1 });
       acked.set(whileOffline.seq, whileOffline.orderId);
+      // Orders keep coming while the page catches up, so live ones arrive in the middle
+      // of its resume (the hub's history read; the feeds' replay).
+      const catchUpPoster = postUntilUnreachable(port, acked, 2);
+      await withDeadline(catchUpPoster.ackedAtLeast(acked.size + 5), WAIT_MS, 'orders before going online');
       await context.setOffline(false);
       await waitForStatus(page, () => {
         const s = document.getElementById('status').dataset;
         return s.state === 'live' && s.reconnects === '1';
       }, 'live again after going offline');
-      await waitForRows(page, [whileOffline.seq]);
+      await withDeadline(catchUpPoster.ackedAtLeast(acked.size + 5), WAIT_MS, 'orders after live again');
+      catchUpPoster.stop();
+      await withDeadline(catchUpPoster.done, WAIT_MS, 'the posters to stop');
+      await waitForRows(page, [whileOffline.seq, ...acked.keys()]);
 
       // SIGKILL while orders are being posted and streamed.
       const poster = postUntilUnreachable(port, acked, 3);
@@ -316,11 +371,108 @@ for (const transport of ['ws', 'sse']) {
         assert.ok(feedUrls.length >= 2 && feedUrls.every((u) => u === '/ws/orders/feed'), feedUrls.join(' '));
         assert.ok(resumes.length >= 2 && resumes.every((m) => m.type === 'RESUME' && m.topic === 'orders'),
           JSON.stringify(resumes));
+        assert.ok(resumes.some((m) => m.after === shownBeforeOffline), JSON.stringify(resumes));
         assert.ok(resumes.at(-1).after > resumes[0].after, JSON.stringify(resumes));
-      } else {
+      } else if (transport === 'sse') {
         assert.ok(feedUrls.length >= 2 && feedUrls.every((u) => /^\/sse\/orders\?after=\d+$/.test(u)), feedUrls.join(' '));
+        assert.ok(feedUrls.includes(`/sse/orders?after=${shownBeforeOffline}`), feedUrls.join(' '));
         assert.ok(Number(feedUrls.at(-1).split('=')[1]) > Number(feedUrls[0].split('=')[1]), feedUrls.join(' '));
+      } else {
+        // One hub connection per page connection, each over WebSockets (the client's first
+        // choice): the first, one after going offline, one the client's automatic
+        // reconnect made after the restart. Each subscribed; back online, the page read
+        // the history from the last seq it showed (after the restart it needs none when
+        // the kill left no stored order unpublished).
+        assert.ok(feedUrls.length >= 3 && feedUrls.every((u) => u === '/hubs/orders'), feedUrls.join(' '));
+        const subscribes = invocations.filter((m) => m.target === 'Subscribe');
+        const pages = invocations.filter((m) => m.target === 'GetRecent');
+        assert.ok(subscribes.length >= 3 && subscribes.every((m) => JSON.stringify(m.arguments) === '["orders"]'),
+          JSON.stringify(invocations));
+        assert.ok(pages.some((m) => m.arguments[0] === shownBeforeOffline), JSON.stringify(invocations));
+        assert.ok(pages.every((m, i) => Number.isSafeInteger(m.arguments[0]) && (i === 0 || m.arguments[0] > pages[i - 1].arguments[0])),
+          JSON.stringify(invocations));
+        assert.deepEqual(invocations.filter((m) => !['Subscribe', 'GetRecent'].includes(m.target)), []);
       }
       assert.deepEqual(problems, []);
+      assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
     });
+}
+
+// Over the hub, live events that overtake the history read must wait for it: the page's
+// hub WebSocket is routed through the test, which holds back the answer to GetRecent until
+// an order created after it has gone through live. Shown in arrival order, that order
+// would count a gap and the history's order a duplicate (and never show).
+test('dashboard over hub: a live event that arrives before the history answer waits for it', T, async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+
+  let holdGetRecent = false;
+  const held = [];        // records from the server kept back, with their release
+  const heldIds = new Set();
+  let liveAfterHeld = 0;  // orderCreated records forwarded while an answer was held
+  const answerHeld = watched();
+  const liveForwarded = watched();
+  await page.routeWebSocket((url) => url.pathname === '/hubs/orders', (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => {
+      for (const m of hubMessages(message)) {
+        if (holdGetRecent && m.type === 1 && m.target === 'GetRecent') heldIds.add(m.invocationId);
+      }
+      upstream.send(message);
+    });
+    upstream.onMessage((message) => {
+      // Forwarded one record a frame, which the client takes as well.
+      for (const record of message.split('\x1e').filter((r) => r !== '')) {
+        const m = JSON.parse(record);
+        if (m.type === 3 && heldIds.has(m.invocationId)) {
+          held.push(() => ws.send(`${record}\x1e`));
+          answerHeld.fire();
+        } else {
+          if (held.length > 0 && m.type === 1 && m.target === 'orderCreated') {
+            liveAfterHeld++;
+            liveForwarded.fire();
+          }
+          ws.send(`${record}\x1e`);
+        }
+      }
+    });
+  });
+
+  const port = server.port;
+  await postOrder(port, { customerId: 'first', total: 1 });
+  await page.goto(`${origin(port)}/?transport=hub`);
+  await waitForStatus(page, () => document.getElementById('status').dataset.state === 'live', 'first live');
+
+  await context.setOffline(true);
+  await waitForStatus(page, () => document.getElementById('status').dataset.state === 'offline', 'offline');
+  const missed = await postOrder(port, { customerId: 'while-offline', total: 2 });
+  holdGetRecent = true;
+  await context.setOffline(false);
+  await withDeadline(answerHeld.next, WAIT_MS, 'the GetRecent answer');
+  const overtaking = await postOrder(port, { customerId: 'overtaking', total: 3 });
+  await withDeadline(liveForwarded.next, WAIT_MS, 'the live order forwarded');
+  assert.equal(liveAfterHeld, 1);
+  assert.notEqual((await status(page)).state, 'live', 'not live before the history is in');
+  for (const release of held.splice(0)) release();
+
+  await waitForStatus(page, () => document.getElementById('status').dataset.state === 'live', 'live again');
+  await waitForRows(page, [missed.seq, overtaking.seq]);
+  const rows = await page.$$eval('#order-rows tr', (trs) => trs.map((tr) => Number(tr.dataset.seq)));
+  assert.deepEqual(rows, [overtaking.seq, missed.seq, 1]);
+  const final = await status(page);
+  assert.equal(final.duplicates, '0');
+  assert.equal(final.gaps, '0');
+  assert.deepEqual(problems, []);
+});
+
+// A one-shot signal: next resolves the first time fire() is called.
+function watched() {
+  const w = {};
+  w.next = new Promise((resolve) => { w.fire = resolve; });
+  return w;
 }

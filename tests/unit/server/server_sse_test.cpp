@@ -159,6 +159,15 @@ TEST_F(SseTest, NoRetryLineWhenZeroAndAHeartbeatCommentWhenIdle) {
   EXPECT_EQ(c.bytes().substr(0, expected.size()), expected);
 }
 
+TEST_F(SseTest, WithoutARetryLineTheBodyStartsWithACommentAtOnce) {
+  make({.retry_ms = 0, .heartbeat_ms = 0});
+  server_->start();
+  SseClient c(server_->port());
+  const std::string expected = std::string(kHead) + ": \n";
+  ASSERT_TRUE(c.read_until([&](const std::string& in) { return in.size() >= expected.size(); })) << c.bytes();
+  EXPECT_EQ(c.bytes(), expected);
+}
+
 TEST_F(SseTest, PublishReachesOnlySubscribersAndBroadcastReachesAll) {
   SseEndpoint& ep = make();
   server_->start();
