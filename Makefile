@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test build deps bench bench-scale bench-instructions fuzz fuzz-build fuzz-smoke test-asan test-tsan clean format
+.PHONY: run test build deps bench bench-hub bench-scale bench-instructions fuzz fuzz-build fuzz-smoke test-asan test-tsan clean format
 
 deps:
 	scripts/install-deps
@@ -34,6 +34,12 @@ bench:
 	scripts/install-deps --bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
 	scripts/bench
+
+# Hub echo and group broadcast against the raw WebSocket path, as ratios, on one server
+# build (scripts/bench-hub; the figures go into docs/BENCHMARKS.md by hand).
+bench-hub:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS) --target hub_bench_server wirehub-bench
+	BUILD=$(BUILD) scripts/bench-hub
 
 # Idle connections one server process holds (keep-alive pings running), memory per
 # connection projected to 1,000,000, and running out of descriptors: docs/BENCHMARKS-SCALE.md.

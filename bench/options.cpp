@@ -13,6 +13,7 @@ namespace {
 constexpr std::size_t kMaxPayload = 16 * 1024 * 1024;  // the server's default message limit
 constexpr double kMaxSeconds = 3600;
 constexpr std::size_t kSpareFds = 32;  // epoll, eventfds, stdio, /proc reads
+constexpr std::string_view kHubPath = "/hubs/bench";
 
 // Options shared by every subcommand.
 void add_common(CLI::App& sub, Options& o, std::string default_path) {
@@ -37,7 +38,14 @@ void add_timing(CLI::App& sub, Options& o) {
   sub.add_option("--warmup", o.warmup, "seconds of load before measuring starts")
       ->check(CLI::Range(0.0, kMaxSeconds))
       ->capture_default_str();
-  sub.add_flag("--binary", o.binary, "send binary messages (default: text)");
+  CLI::Option* binary = sub.add_flag("--binary", o.binary, "send binary messages (default: text)");
+  // The hub protocol decides the frames: text for JSON, binary for MessagePack.
+  sub.add_option_function<std::string>(
+         "--hub", [&o](const std::string& name) { o.hub = parse_hub_protocol(name); },
+         "talk to a SignalR hub (default URL ws://127.0.0.1:8080/hubs/bench) in this protocol")
+      ->expected(1)
+      ->check(CLI::IsMember({"json", "messagepack"}))
+      ->excludes(binary);
 }
 
 }  // namespace
@@ -109,6 +117,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, std::size_t 
   if (e->parsed()) o = echo;
   else if (b->parsed()) o = bcast;
   else o = conn;
+  const CLI::App* sub = e->parsed() ? e : b->parsed() ? b : c;
+  if (o.hub && sub->count("--url") == 0) o.url = "ws://127.0.0.1:8080" + std::string(kHubPath);
 
   auto usage = [](const std::string& msg) -> std::optional<int> {
     std::fprintf(stderr, "wirehub-bench: %s\n", msg.c_str());

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "hub_wire.hpp"
 #include "target.hpp"
 
 namespace wirehub::bench {
@@ -25,12 +26,18 @@ struct Options {
   double hold = 10;               // connect: seconds to hold the connections open
   double rate = 0;                // connect: connects per second, 0 = as fast as possible
   bool binary = false;            // echo, broadcast: binary messages instead of text
+  // echo, broadcast: speak to a SignalR hub in this protocol instead of raw WebSocket
+  // messages (the hub's methods are in bench/README.md).
+  std::optional<HubProtocol> hub;
   bool offer_deflate = false;     // connect: offer permessage-deflate in the handshake
   bool json = false;              // one JSON line on stdout (the summary moves to stderr)
   bool progress = true;           // the per-second line on stderr
   unsigned threads = 1;
   unsigned source_ips = 1;
   int server_pid = 0;             // 0 = do not sample the server
+
+  // Data messages go in binary frames: --binary, or a hub spoken in MessagePack.
+  bool binary_frames() const noexcept { return hub ? *hub == HubProtocol::MessagePack : binary; }
 
   // Connections the run opens in all.
   std::size_t total_connections() const noexcept {
