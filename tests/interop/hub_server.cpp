@@ -19,6 +19,7 @@
 //   SendToAll(msg), SendToOthers(msg), SendToUser(user, msg), SendToConnection(id, msg):
 //     the client method "message" gets (msg, sender connection id)
 //   AskCaller(method, args) -> {"result": v} or {"error": text}: a client result
+//   CountThenFail(count, error): a stream of 0..count-1, then it fails with HubException(error)
 //   Counter(count, delayMs): a stream of 0..count-1, one item per delay; when the client
 //     cancels it, the caller gets "streamCanceled"(count) and CancelCount() grows
 //   CancelCount() -> streams cancelled so far
@@ -218,6 +219,12 @@ void mount_methods(Hub& hub, Shared& shared) {
     shared.scheduler.at(start, [&shared, out, count, start, delay = std::chrono::milliseconds(delay_ms)] {
       produce(shared, out, 0, count, start, delay);
     });
+  });
+  // Items 0..count-1, then the stream fails with a HubException (PROTOCOL.md 9.2: the items
+  // before an error Completion are still delivered).
+  hub.method("CountThenFail", [](int count, std::string error, HubStreamWriter out) {
+    for (int i = 0; i < count; ++i) out.write(i);
+    out.fail(HubException(error));
   });
   hub.method("CancelCount", [&shared] { return shared.cancels.load(); });
 

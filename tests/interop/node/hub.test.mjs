@@ -81,6 +81,19 @@ for (const combo of COMBOS) {
       assert.deepEqual(ticks.calls.map((a) => a[0]), [...Array(20).keys()]);
     }));
 
+    test('server-to-client stream that fails: its items, then the error Completion', () => withConnections([combo], async (c) => {
+      const items = [];
+      const error = await withDeadline(new Promise((resolve, reject) => {
+        c.stream('CountThenFail', 3, 'gave up').subscribe({
+          next: (v) => items.push(v),
+          complete: () => reject(new Error('the stream completed without its error')),
+          error: resolve,
+        });
+      }), 10_000, 'the stream to fail');
+      assert.deepEqual(items, [0, 1, 2]);
+      assert.equal(error.message, 'An error occurred on the server while streaming results. HubException: gave up');
+    }));
+
     test('server-to-client stream: every item, then the end; a cancel reaches the server', () => withConnections([combo], async (c) => {
       assert.deepEqual(await collectStream(c.stream('Counter', 10, 0)), [...Array(10).keys()]);
 
