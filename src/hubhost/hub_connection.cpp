@@ -497,30 +497,17 @@ void Connection::process(std::string_view bytes) {
     used = static_cast<std::size_t>(last.data() + last.size() - bytes.data()) +
            (protocol_ == hub::HubProtocol::Json ? 1 : 0);
   }
+  auto too_large = [limit] { return "The maximum message size of " + std::to_string(limit) + "B was exceeded."; };
+  std::string failure;  // what ends the connection once the good messages before it are handled
   if (err == hub::FramingError::TooLarge || err == hub::FramingError::BadLength) {
-    // What came before the bad message is still handled, then the connection ends.
-    std::vector<std::string_view> good = std::move(pieces_);
-    for (std::string_view piece : good) {
-      if (gone_ || ending_) return;
-      auto r = hub::parse_message(protocol_, piece);
-      if (r.status == hub::ParseResult::Status::Error) {
-        fail_protocol(r.error);
-        return;
-      }
-      if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message, piece.size());
-    }
-    fail_protocol(err == hub::FramingError::TooLarge
-                      ? "The maximum message size of " + std::to_string(limit) + "B was exceeded."
-                      : std::string(hub::describe(err)));
-    return;
-  }
-  if (err == hub::FramingError::Incomplete) {
+    failure = err == hub::FramingError::TooLarge ? too_large() : std::string(hub::describe(err));
+  } else if (err == hub::FramingError::Incomplete) {
     const std::string_view tail = bytes.substr(used);
     if (tail.size() > limit + 5) {
-      fail_protocol("The maximum message size of " + std::to_string(limit) + "B was exceeded.");
-      return;
+      failure = too_large();
+    } else {
+      in_.assign(tail);  // the rest of the message comes with the next data
     }
-    in_.assign(tail);  // the rest of the message comes with the next data
   }
   // The views point into bytes, which stay valid while the messages are dispatched.
   std::vector<std::string_view> messages = std::move(pieces_);
@@ -534,6 +521,7 @@ void Connection::process(std::string_view bytes) {
     }
     if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message, piece.size());
   }
+  if (!failure.empty() && !gone_ && !ending_) fail_protocol(failure);
 }
 
 void Connection::fail_protocol(std::string_view why) {
