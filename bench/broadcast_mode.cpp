@@ -216,31 +216,30 @@ class Publisher final : public WsClient {
       return false;
     }
     HubReader& r = bw_.reader();
-    r.reset(payload);
     HubMessage m;
-    for (;;) {
-      switch (r.next(m)) {
-        case HubReader::Status::End:
-          return true;
-        case HubReader::Status::Error:
-          fail(s.protocol_errors, std::string("hub broadcast: ") + r.error());
+    const HubWalk walk = walk_hub_messages(r, payload, m, [&](const HubMessage&) {
+        if (m.type != kHubCompletion || parse_id(m.invocation_id) != echoed_ ||
+            m.outcome == HubMessage::Outcome::Error) {
+          fail(s.mismatches, "hub broadcast: not the successful Completion of the oldest Publish (" +
+                                 std::string(m.text.substr(0, 80)) + ")");
           return false;
-        case HubReader::Status::Message:
-          break;
-      }
-      if (m.type == kHubPing) continue;
-      if (m.type == kHubClose) {
+        }
+        ++echoed_;
+        return true;
+      });
+    switch (walk) {
+      case HubWalk::End:
+        return true;
+      case HubWalk::Error:
+        fail(s.protocol_errors, std::string("hub broadcast: ") + r.error());
+        return false;
+      case HubWalk::Closed:
         fail(s.dropped, "hub broadcast: the hub closed the publisher: " + std::string(m.text));
         return false;
-      }
-      if (m.type != kHubCompletion || parse_id(m.invocation_id) != echoed_ ||
-          m.outcome == HubMessage::Outcome::Error) {
-        fail(s.mismatches, "hub broadcast: not the successful Completion of the oldest Publish (" +
-                               std::string(m.text.substr(0, 80)) + ")");
+      case HubWalk::Stopped:
         return false;
-      }
-      ++echoed_;
     }
+    return false;
   }
 
   BroadcastWorker& bw_;
@@ -291,39 +290,38 @@ class Subscriber final : public WsClient {
       return false;
     }
     HubReader& r = bw_.reader();
-    r.reset(payload);
     HubMessage m;
-    for (;;) {
-      switch (r.next(m)) {
-        case HubReader::Status::End:
+    const HubWalk walk = walk_hub_messages(r, payload, m, [&](const HubMessage&) {
+        if (!joined_) {
+          if (m.type != kHubCompletion || parse_id(m.invocation_id) != 0u || m.outcome == HubMessage::Outcome::Error) {
+            fail(st.mismatches, "hub broadcast: Join did not complete (" + std::string(m.text.substr(0, 80)) + ")");
+            return false;
+          }
+          joined_ = true;
+          bw_.shared().joined.fetch_add(1, std::memory_order_relaxed);
           return true;
-        case HubReader::Status::Error:
-          fail(st.protocol_errors, std::string("hub broadcast: ") + r.error());
-          return false;
-        case HubReader::Status::Message:
-          break;
-      }
-      if (m.type == kHubPing) continue;
-      if (m.type == kHubClose) {
-        fail(st.dropped, "hub broadcast: the hub closed a subscriber: " + std::string(m.text));
-        return false;
-      }
-      if (!joined_) {
-        if (m.type != kHubCompletion || parse_id(m.invocation_id) != 0u || m.outcome == HubMessage::Outcome::Error) {
-          fail(st.mismatches, "hub broadcast: Join did not complete (" + std::string(m.text.substr(0, 80)) + ")");
+        }
+        if (m.type != kHubInvocation || m.target != kDeliveryMethod || m.arguments != 1 ||
+            !m.first_argument_is_string || !m.invocation_id.empty() || !bw_.payload_intact(m.first_argument)) {
+          fail(st.mismatches, "hub broadcast: a message that is not receive(payload) with the payload published");
           return false;
         }
-        joined_ = true;
-        bw_.shared().joined.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      if (m.type != kHubInvocation || m.target != kDeliveryMethod || m.arguments != 1 ||
-          !m.first_argument_is_string || !m.invocation_id.empty() || !bw_.payload_intact(m.first_argument)) {
-        fail(st.mismatches, "hub broadcast: a message that is not receive(payload) with the payload published");
+        if (!delivered(m.first_argument)) return false;
+        return true;
+      });
+    switch (walk) {
+      case HubWalk::End:
+        return true;
+      case HubWalk::Error:
+        fail(st.protocol_errors, std::string("hub broadcast: ") + r.error());
         return false;
-      }
-      if (!delivered(m.first_argument)) return false;
+      case HubWalk::Closed:
+        fail(st.dropped, "hub broadcast: the hub closed a subscriber: " + std::string(m.text));
+        return false;
+      case HubWalk::Stopped:
+        return false;
     }
+    return false;
   }
 
   // A message of the right type and size reached this subscriber: checks its order and

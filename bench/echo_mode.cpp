@@ -132,37 +132,35 @@ class EchoClient final : public WsClient {
       return false;
     }
     HubReader& r = ew_.reader();
-    r.reset(payload);
     HubMessage m;
-    for (;;) {
-      switch (r.next(m)) {
-        case HubReader::Status::End:
-          return true;
-        case HubReader::Status::Error:
-          fail(s.protocol_errors, std::string("hub echo: ") + r.error());
+    const HubWalk walk = walk_hub_messages(r, payload, m, [&](const HubMessage&) {
+        std::uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(m.invocation_id.data(), m.invocation_id.data() + m.invocation_id.size(), id);
+        if (m.type != kHubCompletion || ec != std::errc() || end != m.invocation_id.data() + m.invocation_id.size() ||
+            id != next_recv_) {
+          fail(s.mismatches, "hub echo: a message that is not the Completion of the oldest outstanding Echo");
           return false;
-        case HubReader::Status::Message:
-          break;
-      }
-      if (m.type == kHubPing) continue;
-      if (m.type == kHubClose) {
+        }
+        if (m.outcome != HubMessage::Outcome::String || m.text.size() != ew_.size() ||
+            m.text.substr(ew_.prefix()) != ew_.body()) {
+          fail(s.mismatches, "hub echo: Echo's result is not the payload sent (" + std::string(m.text.substr(0, 80)) + ")");
+          return false;
+        }
+        return echoed(m.text);
+      });
+    switch (walk) {
+      case HubWalk::End:
+        return true;
+      case HubWalk::Error:
+        fail(s.protocol_errors, std::string("hub echo: ") + r.error());
+        return false;
+      case HubWalk::Closed:
         fail(s.dropped, "hub echo: the hub closed the connection: " + std::string(m.text));
         return false;
-      }
-      std::uint64_t id = 0;
-      const auto [end, ec] = std::from_chars(m.invocation_id.data(), m.invocation_id.data() + m.invocation_id.size(), id);
-      if (m.type != kHubCompletion || ec != std::errc() || end != m.invocation_id.data() + m.invocation_id.size() ||
-          id != next_recv_) {
-        fail(s.mismatches, "hub echo: a message that is not the Completion of the oldest outstanding Echo");
+      case HubWalk::Stopped:
         return false;
-      }
-      if (m.outcome != HubMessage::Outcome::String || m.text.size() != ew_.size() ||
-          m.text.substr(ew_.prefix()) != ew_.body()) {
-        fail(s.mismatches, "hub echo: Echo's result is not the payload sent (" + std::string(m.text.substr(0, 80)) + ")");
-        return false;
-      }
-      if (!echoed(m.text)) return false;
     }
+    return false;
   }
 
   // A whole echo arrived, of the right type and size: checks its sequence header, counts

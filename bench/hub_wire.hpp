@@ -100,4 +100,28 @@ class HubReader {
   std::string id_buf_, target_buf_, argument_buf_, text_buf_;
 };
 
+// How a walk over one payload's messages ended (walk_hub_messages).
+enum class HubWalk : std::uint8_t { End, Error, Closed, Stopped };
+
+// The receive loop every hub mode shares: Pings are skipped; a Close ends the walk
+// (Closed, m holds it); a reader error ends it (Error, r.error() says why); every other
+// message goes to fn(m), which returns false to stop (Stopped).
+template <class F>
+HubWalk walk_hub_messages(HubReader& r, std::string_view payload, HubMessage& m, F&& fn) {
+  r.reset(payload);
+  for (;;) {
+    switch (r.next(m)) {
+      case HubReader::Status::End:
+        return HubWalk::End;
+      case HubReader::Status::Error:
+        return HubWalk::Error;
+      case HubReader::Status::Message:
+        break;
+    }
+    if (m.type == kHubPing) continue;
+    if (m.type == kHubClose) return HubWalk::Closed;
+    if (!fn(m)) return HubWalk::Stopped;
+  }
+}
+
 }  // namespace wirehub::bench
