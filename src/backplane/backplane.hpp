@@ -1,0 +1,96 @@
+#pragma once
+// Backplane: how the nodes of one deployment pass messages to each other.
+//
+// A message is a channel name and opaque bytes. publish(channel, payload) reaches every
+// node that holds a subscription to channel — this node included, through the same path
+// as the others, so every node sees the messages of one channel in the same order. The
+// server layer above maps its topics, groups and connections onto channels; the
+// backplane knows nothing of them.
+//
+// Two implementations: the local one (one process; the default) calls the handler at
+// once, on the publishing thread; the Redis one (redis_backplane.hpp) carries messages
+// over Redis pub/sub and calls the handler on its own thread.
+//
+// Guarantees, for both:
+//   - Order: messages published from one thread reach each subscribed node in publish
+//     order.
+//   - No duplicates: a message the backplane re-sends after a lost connection (it cannot
+//     know whether Redis took it) is delivered at most once per node.
+//   - Nothing silently dropped on the publishing side: publish() answers Sent (handed on),
+//     Buffered (the backplane is down; the message is kept, in order, and sent when it is
+//     back) or Refused (the buffer is full; counted, and the caller must report it).
+//   A node that is not subscribed, or whose own link is down, when a message passes does
+//   not get it: filling such gaps is the job of topic history, above this layer.
+//
+// Subscriptions are reference-counted per channel: the first subscribe of a channel
+// subscribes the node, the last unsubscribe unsubscribes it. on_active, if given, runs
+// once the node's subscription is in effect (at once for the local backplane; on the
+// Redis reply for Redis), on the backplane's thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace wirehub::backplane {
+
+enum class State : std::uint8_t {
+  Up,          // messages flow
+  Connecting,  // not connected yet, or reconnecting after a loss: publishes are buffered
+};
+
+enum class PublishResult : std::uint8_t {
+  Sent,      // handed on (local: delivered; Redis: queued on the live connection)
+  Buffered,  // the backplane is down: kept in order, sent once it is up again
+  Refused,   // the buffer is full: not sent (counted in Stats::refused)
+};
+
+struct Stats {
+  State state = State::Up;
+  std::uint64_t published = 0;         // publish() calls answered Sent or Buffered
+  std::uint64_t refused = 0;           // publish() calls answered Refused
+  std::uint64_t delivered = 0;         // messages handed to the handler on this node
+  std::uint64_t duplicates = 0;        // re-sent messages dropped on arrival
+  std::uint64_t buffered = 0;          // messages waiting for the backplane now
+  std::uint64_t buffered_bytes = 0;    // their payload bytes
+  std::uint64_t reconnects = 0;        // connections re-established after a loss
+  std::uint64_t channels = 0;          // channels this node subscribes to now
+};
+
+// Called for every message of a subscribed channel. Local: on the publishing thread,
+// inside publish(). Redis: on the backplane's thread. Must not block; must not call
+// subscribe/unsubscribe/publish of the same backplane re-entrantly on the local one.
+using MessageHandler = std::function<void(std::string_view channel, std::string_view payload)>;
+// Called on every change of State (Redis: on its thread).
+using StateHandler = std::function<void(State)>;
+
+class Backplane {
+ public:
+  virtual ~Backplane() = default;
+
+  // Before start(); not changed afterwards.
+  virtual void set_handlers(MessageHandler on_message, StateHandler on_state = {}) = 0;
+  // Starts the backplane (Redis: its thread, which connects and keeps reconnecting).
+  virtual void start() = 0;
+  // Stops it: buffered messages not yet sent are discarded (counted in Stats::buffered
+  // until then); no handler runs once stop() has returned. Idempotent; the destructor
+  // calls it.
+  virtual void stop() = 0;
+
+  // Thread-safe.
+  virtual PublishResult publish(std::string_view channel, std::string_view payload) = 0;
+  // Thread-safe; reference-counted per channel (see above).
+  virtual void subscribe(std::string_view channel, std::function<void()> on_active = {}) = 0;
+  virtual void unsubscribe(std::string_view channel) = 0;
+
+  virtual Stats stats() const = 0;
+  // "local" or "redis".
+  virtual std::string_view kind() const noexcept = 0;
+};
+
+// The in-process backplane: always Up, never buffers or refuses.
+std::unique_ptr<Backplane> make_local_backplane();
+
+}  // namespace wirehub::backplane
