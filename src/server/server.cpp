@@ -434,8 +434,18 @@ void Server::Impl::start_backplane() {
     relays.push_back(std::make_unique<BackplaneRelay>(*backplane, prefix));
     relayed.emplace(std::move(prefix), [ep](std::string_view topic, std::string_view m) { ep->deliver_relayed(topic, m); });
   };
-  for (auto& ep : endpoints) join("ws " + ep->path(), ep.get());
-  for (auto& ep : sse_endpoints) join("sse " + ep->path(), ep.get());
+  std::vector<std::pair<BackplaneRelay*, ws::Endpoint*>> ws_joined;
+  std::vector<std::pair<BackplaneRelay*, sse::Endpoint*>> sse_joined;
+  for (auto& ep : endpoints) {
+    if (!ep->options().across_nodes) continue;
+    join("ws " + ep->path(), ep.get());
+    ws_joined.emplace_back(relays.back().get(), ep.get());
+  }
+  for (auto& ep : sse_endpoints) {
+    if (!ep->options().across_nodes) continue;
+    join("sse " + ep->path(), ep.get());
+    sse_joined.emplace_back(relays.back().get(), ep.get());
+  }
   backplane->set_handlers([this](std::string_view channel, std::string_view m) { deliver_relayed(channel, m); },
                           [kind = std::string(backplane->kind())](backplane::State st) {
                             if (st == backplane::State::Up) {
@@ -446,9 +456,8 @@ void Server::Impl::start_backplane() {
                           });
   // The endpoints take their relays only now, with the backplane's handlers set: watching
   // a topic subscribes at once.
-  std::size_t r = 0;
-  for (auto& ep : endpoints) ep->set_relay(relays[r++].get());
-  for (auto& ep : sse_endpoints) ep->set_relay(relays[r++].get());
+  for (auto [relay, ep] : ws_joined) ep->set_relay(relay);
+  for (auto [relay, ep] : sse_joined) ep->set_relay(relay);
   backplane->start();
 }
 
