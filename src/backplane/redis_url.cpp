@@ -58,7 +58,14 @@ bool parse_number(std::string_view s, long lo, long hi, long& out) {
 RedisUrl parse_redis_url(std::string_view url) {
   RedisUrl r;
   auto fail = [&](std::string why) {
-    r.error = "bad Redis URL '" + std::string(url) + "': " + std::move(why);
+    // The URL is quoted for the operator, but never its password.
+    std::string shown(url);
+    const std::size_t scheme_end = shown.find("://");
+    const std::size_t at = shown.rfind('@');
+    if (scheme_end != std::string::npos && at != std::string::npos && at > scheme_end) {
+      shown.replace(scheme_end + 3, at - scheme_end - 3, "***");
+    }
+    r.error = "bad Redis URL '" + shown + "': " + std::move(why);
     return r;
   };
   if (starts_with_ci(url, "rediss://")) {
