@@ -386,6 +386,7 @@ class RedisBackplane final : public Backplane {
     last = seq;
     // A message still in flight after the last local unsubscribe: nobody here wants it.
     if (refs == 0) return;
+    if (origin == node_id_ && !opt_.deliver_own) return;  // this node served its own already
     delivered_.fetch_add(1, std::memory_order_relaxed);
     if (on_message_) on_message_(channel, data.substr(kEnvelopeBytes));
   }

@@ -61,6 +61,11 @@ struct RedisOptions {
   std::uint32_t reconnect_max_ms = 5'000;
   std::uint32_t connect_timeout_ms = 2'000;
   std::uint32_t command_timeout_ms = 5'000;  // a PUBLISH or (UN)SUBSCRIBE unanswered: the link is dead
+  // Redis sends a node its own PUBLISHes back on its subscriptions; the Backplane contract
+  // (each node delivers its own messages itself) drops them. true hands them to the
+  // handler like any other node's: the node then observes its own traffic through the
+  // wire, which the backplane's tests use to check order and exactly-once end to end.
+  bool deliver_own = false;
 };
 
 // The options a URL names (every other field keeps its default), or why it is not one.

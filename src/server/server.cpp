@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "backplane/backplane.hpp"
+#include "backplane/redis_backplane.hpp"
 #include "core/log.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
@@ -422,6 +423,11 @@ std::unique_ptr<backplane::Backplane> make_backplane(std::string_view url) {
   if (url.starts_with(kMemory)) {
     if (url.size() == kMemory.size()) throw std::invalid_argument("backplane: memory:// needs a bus name (memory://NAME)");
     return backplane::make_memory_backplane(url.substr(kMemory.size()));
+  }
+  if (url.starts_with("redis://") || url.starts_with("rediss://")) {
+    backplane::RedisUrl parsed = backplane::parse_redis_url(url);
+    if (!parsed.error.empty()) throw std::invalid_argument("backplane: " + parsed.error);
+    return backplane::make_redis_backplane(std::move(parsed.options));
   }
   throw std::invalid_argument("backplane: unsupported URL '" + std::string(url) +
                               "' (expected redis://host:port or memory://NAME)");

@@ -86,6 +86,7 @@ class RedisBackplaneTest : public ::testing::Test {
     o.port = redis_.port();
     o.reconnect_min_ms = 20;
     o.reconnect_max_ms = 200;
+    o.deliver_own = true;  // a node's own messages come back through Redis: what these tests check
     return o;
   }
   // Every socket, epoll and eventfd of the nodes is closed once they are destroyed.
@@ -128,6 +129,31 @@ TEST_F(RedisBackplaneTest, PublishReachesEverySubscribedNodeOnlyForItsChannels) 
     EXPECT_EQ(s.refused, 0u);
     EXPECT_EQ(s.duplicates, 0u);
     EXPECT_EQ(a.bp().kind(), "redis");
+  }
+  expect_no_fd_leak();
+}
+
+TEST_F(RedisBackplaneTest, ByDefaultANodeDoesNotGetItsOwnMessagesBack) {
+  {
+    RedisOptions o = options();
+    o.deliver_own = false;
+    Node a(o);
+    Node b(o);
+    a.start();
+    b.start();
+    ASSERT_TRUE(wait_until([&] { return a.up() && b.up(); }));
+    ASSERT_TRUE(a.subscribe_active("t"));
+    ASSERT_TRUE(b.subscribe_active("t"));
+    EXPECT_EQ(a.bp().publish("t", "from a"), PublishResult::Sent);
+    EXPECT_EQ(b.bp().publish("t", "from b"), PublishResult::Sent);
+    ASSERT_TRUE(wait_until([&] { return a.count() >= 1 && b.count() >= 1; }));
+    // A marker from b published after "from a" reached b: by then a's own copy of
+    // "from a" has passed a's subscription too (one Redis, one order).
+    EXPECT_EQ(b.bp().publish("t", "marker"), PublishResult::Sent);
+    ASSERT_TRUE(wait_until([&] { return a.count() >= 2; }));
+    EXPECT_EQ(a.got(), (std::vector<std::string>{"t=from b", "t=marker"}));
+    EXPECT_EQ(b.got(), (std::vector<std::string>{"t=from a"}));
+    EXPECT_EQ(a.bp().stats().delivered, 2u);
   }
   expect_no_fd_leak();
 }
@@ -364,6 +390,7 @@ TEST_F(RedisBackplaneAuthTest, RightPasswordWorksWrongOneIsLoggedAndRetried) {
     o.reconnect_max_ms = 50;
     o.password = "right-one";
     o.db = 2;
+    o.deliver_own = true;
     Node good(o);
     o.password = "wrong-one";
     Node bad(o);
