@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
   if (cli.count("--data")) cfg.orderflow.data_dir = data_dir;
   if (cli.count("--redis")) cfg.server.backplane = redis;
   // The binary joins nodes through Redis only (memory:// is for servers of one process).
-  if (!cfg.server.backplane.empty() && !cfg.server.backplane.starts_with("redis://")) {
+  if (!cfg.server.backplane.empty() && !cfg.server.backplane.starts_with("redis://") &&
+      !cfg.server.backplane.starts_with("rediss://")) {
     std::fprintf(stderr, "wirehub: --redis (server.redis) must be a redis:// URL, got '%s'\n",
                  cfg.server.backplane.c_str());
     return 2;
