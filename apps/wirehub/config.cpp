@@ -96,11 +96,12 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   if (!r.ok) return false;
 
   if (auto* t = root["server"].as_table()) {
-    r.only_keys(*t, "server", {"listen", "threads", "shutdown_timeout_ms", "app"});
+    r.only_keys(*t, "server", {"listen", "threads", "shutdown_timeout_ms", "app", "redis"});
     r.string(*t, "server", "listen", cfg.server.listen);
     r.integer(*t, "server", "threads", cfg.server.threads, 0, 256);
     r.integer(*t, "server", "shutdown_timeout_ms", cfg.server.shutdown_timeout_ms, 0, kMaxMs);
     r.string(*t, "server", "app", cfg.app);
+    r.string(*t, "server", "redis", cfg.server.backplane);
   }
   if (auto* t = root["http"].as_table()) {
     r.only_keys(*t, "http", {"header_timeout_ms", "keep_alive_timeout_ms", "max_head_bytes", "max_headers",

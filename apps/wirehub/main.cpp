@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-cert", tls_cert, "PEM certificate (chain allowed) for the TLS listener (https, wss)");
   cli.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
   cli.add_option("--tls-listen", tls_listen, "HOST:PORT of the TLS listener (default 127.0.0.1:8443)");
+  std::string redis;
+  cli.add_option("--redis", redis,
+                 "redis://[[user]:password@]host[:port][/db]: join the other wirehub nodes that use this Redis");
   std::string data_dir;
   cli.add_option("--data", data_dir, "directory of the OrderFlow order store (default ./data)");
   cli.set_version_flag("--version", std::string("wirehub ") + WIREHUB_VERSION);
@@ -168,6 +171,14 @@ int main(int argc, char** argv) {
   if (cli.count("--tls-listen")) cfg.tls_listen = tls_listen;
   if (!add_tls_listener(cfg, cli.count("--tls-listen") > 0)) return 2;
   if (cli.count("--data")) cfg.orderflow.data_dir = data_dir;
+  if (cli.count("--redis")) cfg.server.backplane = redis;
+  // The binary joins nodes through Redis only (memory:// is for servers of one process).
+  if (!cfg.server.backplane.empty() && !cfg.server.backplane.starts_with("redis://") &&
+      !cfg.server.backplane.starts_with("rediss://")) {
+    std::fprintf(stderr, "wirehub: --redis (server.redis) must be a redis:// URL, got '%s'\n",
+                 cfg.server.backplane.c_str());
+    return 2;
+  }
   if (cfg.orderflow_require_jwt) {
     if (!jwt) {
       std::fprintf(stderr, "wirehub: orderflow.require_jwt needs a JWT key ([jwt] or --jwt-secret/--jwt-public-key)\n");

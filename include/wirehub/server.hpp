@@ -64,6 +64,30 @@ struct ServerOptions {
   // must complete within header_timeout_ms too (it counts towards the first request).
   std::vector<ListenerOptions> extra_listeners;
   TlsOptions tls;  // needed when a listener has tls = true
+  // Several nodes behind one load balancer. "" (default): this server is alone. Else the
+  // backplane that joins it to the others: "redis://[[user]:password@]host[:port][/db]"
+  // (Redis pub/sub), or "memory://NAME" (the servers of this process that name NAME:
+  // tests, embedding). With one, every WebSocket and SSE endpoint's broadcast() and
+  // publish() also reach the connections of that path on the other nodes (this node's
+  // own connections are served at once, as without a backplane; the others get the
+  // message when the backplane brings it, each publishing thread's in order). send_to and
+  // post_to stay on this node. start() throws std::invalid_argument for a malformed value.
+  std::string backplane;
+};
+
+// What the backplane of a server has done (Server::backplane_status).
+struct BackplaneStatus {
+  std::string kind;       // "" (none), "memory" or "redis"
+  bool up = true;         // false while it connects or reconnects: publishes are buffered
+  std::uint64_t published = 0;       // messages handed to it for the other nodes
+  std::uint64_t refused = 0;         // not sent: its buffer was full while it was down
+  std::uint64_t delivered = 0;       // messages from other nodes delivered here
+  std::uint64_t duplicates = 0;      // re-sent messages dropped on arrival
+  std::uint64_t buffered = 0;        // waiting for it to come back, now
+  std::uint64_t buffered_bytes = 0;
+  std::uint64_t reconnects = 0;
+  std::uint64_t channels = 0;        // channels this node subscribes to now
+  std::uint64_t malformed = 0;       // messages from it that no endpoint could read
 };
 
 // A request as a handler sees it. Every view (and header(), param()) is valid only during
@@ -193,6 +217,9 @@ class Server {
   void run_until_signal();
 
   ServerStats stats() const;
+  // The backplane's state and counters (kind "" when ServerOptions::backplane is empty or
+  // before start()). Thread-safe.
+  BackplaneStatus backplane_status() const;
   // True when the server runs and every event loop has run its timers within the last
   // within_ms (each loop runs a probe every 100 ms): for readiness checks. False before
   // start(), after shutdown(), or while a loop is stalled (e.g. a handler that blocks).

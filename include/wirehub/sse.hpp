@@ -41,6 +41,9 @@ struct SseOptions {
   // (a request whose Origin is not listed gets 403; one without Origin is allowed; empty:
   // every origin). Invalid entries make Server::sse() throw std::invalid_argument.
   std::vector<std::string> allowed_origins{};
+  // With a backplane (ServerOptions::backplane): broadcast() and publish() also reach this
+  // path's streams on the other nodes; false: this node's only (see WebSocketOptions).
+  bool across_nodes = true;
 };
 
 // One event. Lines of data are split on CR LF, LF and CR and sent as one data: line each

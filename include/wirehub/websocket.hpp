@@ -85,6 +85,10 @@ struct WebSocketOptions {
   // permessage-deflate (RFC 7692); invalid values make Server::websocket() throw
   // std::invalid_argument.
   CompressionOptions compression;
+  // With a backplane (ServerOptions::backplane): broadcast() and publish() also reach this
+  // path's connections on the other nodes. false: this node's only (for an endpoint whose
+  // every node publishes the same messages itself, e.g. from a shared log).
+  bool across_nodes = true;
 };
 
 using ConnectionId = std::uint64_t;

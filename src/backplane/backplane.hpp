@@ -2,14 +2,16 @@
 // Backplane: how the nodes of one deployment pass messages to each other.
 //
 // A message is a channel name and opaque bytes. publish(channel, payload) reaches every
-// node that holds a subscription to channel — this node included, through the same path
-// as the others, so every node sees the messages of one channel in the same order. The
-// server layer above maps its topics, groups and connections onto channels; the
-// backplane knows nothing of them.
+// OTHER node that holds a subscription to channel: the publishing node delivers to its
+// own connections itself, at once and in the order its threads call it, exactly as
+// without a backplane (so what the endpoints promise about one node still holds), and the
+// backplane carries the message to the rest. The server layer maps its topics, groups
+// and connections onto channels; the backplane knows nothing of them.
 //
-// Two implementations: the local one (one process; the default) calls the handler at
-// once, on the publishing thread; the Redis one (redis_backplane.hpp) carries messages
-// over Redis pub/sub and calls the handler on its own thread.
+// Two implementations: the in-memory one (make_memory_backplane: the nodes are servers in
+// one process that name the same bus; for tests and embedding) calls the other nodes'
+// handlers at once, on the publishing thread; the Redis one (redis_backplane.hpp) carries
+// messages over Redis pub/sub and calls the handler on its own thread.
 //
 // Guarantees, for both:
 //   - Order: messages published from one thread reach each subscribed node in publish
@@ -24,8 +26,8 @@
 //
 // Subscriptions are reference-counted per channel: the first subscribe of a channel
 // subscribes the node, the last unsubscribe unsubscribes it. on_active, if given, runs
-// once the node's subscription is in effect (at once for the local backplane; on the
-// Redis reply for Redis), on the backplane's thread.
+// once the node's subscription is in effect (at once in memory; on the Redis reply for
+// Redis), on the backplane's thread.
 
 #include <cstddef>
 #include <cstdint>
@@ -42,7 +44,7 @@ enum class State : std::uint8_t {
 };
 
 enum class PublishResult : std::uint8_t {
-  Sent,      // handed on (local: delivered; Redis: queued on the live connection)
+  Sent,      // handed on (memory: delivered; Redis: queued on the live connection)
   Buffered,  // the backplane is down: kept in order, sent once it is up again
   Refused,   // the buffer is full: not sent (counted in Stats::refused)
 };
@@ -59,9 +61,9 @@ struct Stats {
   std::uint64_t channels = 0;          // channels this node subscribes to now
 };
 
-// Called for every message of a subscribed channel. Local: on the publishing thread,
-// inside publish(). Redis: on the backplane's thread. Must not block; must not call
-// subscribe/unsubscribe/publish of the same backplane re-entrantly on the local one.
+// Called for every message of a subscribed channel that another node published. Memory:
+// on the publishing thread, inside its publish(). Redis: on the backplane's thread. Must
+// not block, and must not call into a memory backplane of the same bus.
 using MessageHandler = std::function<void(std::string_view channel, std::string_view payload)>;
 // Called on every change of State (Redis: on its thread).
 using StateHandler = std::function<void(State)>;
@@ -86,11 +88,13 @@ class Backplane {
   virtual void unsubscribe(std::string_view channel) = 0;
 
   virtual Stats stats() const = 0;
-  // "local" or "redis".
+  // "memory" or "redis".
   virtual std::string_view kind() const noexcept = 0;
 };
 
-// The in-process backplane: always Up, never buffers or refuses.
-std::unique_ptr<Backplane> make_local_backplane();
+// A node of the in-process bus `bus`: every backplane of this process made with the same
+// name, started and not stopped, is a node of one deployment. Always Up, never buffers or
+// refuses.
+std::unique_ptr<Backplane> make_memory_backplane(std::string_view bus);
 
 }  // namespace wirehub::backplane

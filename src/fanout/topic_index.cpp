@@ -27,6 +27,7 @@ bool TopicIndex::subscribe(Slot slot, std::string_view topic) {
     owned->name.assign(topic);
     t = owned.get();
     by_name_.emplace(owned->name, std::move(owned));
+    if (relay_) relay_->watch(t->name);
   }
   by_slot_[slot].push_back({t, static_cast<std::uint32_t>(t->members.size())});
   t->members.push_back(slot);
@@ -43,7 +44,10 @@ void TopicIndex::drop(Slot slot, Membership m) {
   }
   t->members.pop_back();
   --subscriptions_;
-  if (t->members.empty()) by_name_.erase(t->name);  // t is freed here
+  if (t->members.empty()) {
+    if (relay_) relay_->unwatch(t->name);
+    by_name_.erase(t->name);  // t is freed here
+  }
 }
 
 bool TopicIndex::unsubscribe(Slot slot, std::string_view topic) {

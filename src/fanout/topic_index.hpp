@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fanout/relay.hpp"
+
 namespace wirehub::fanout {
 
 class TopicIndex {
@@ -37,6 +39,10 @@ class TopicIndex {
   std::vector<std::string_view> topics_of(Slot slot) const;
   std::size_t topic_count() const noexcept { return by_name_.size(); }
   std::size_t subscription_count() const noexcept { return subscriptions_; }
+
+  // From now on, relay->watch(topic) when a topic gains its first member here and
+  // relay->unwatch(topic) when it loses its last (nullptr: no relay). Set before use.
+  void set_relay(Relay* relay) noexcept { relay_ = relay; }
 
  private:
   struct Topic {
@@ -61,6 +67,7 @@ class TopicIndex {
   // By slot: the topics it belongs to (usually one or two).
   std::vector<std::vector<Membership>> by_slot_;
   std::size_t subscriptions_ = 0;
+  Relay* relay_ = nullptr;
 };
 
 }  // namespace wirehub::fanout

@@ -9,7 +9,10 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
+#include "backplane/backplane.hpp"
+#include "backplane/redis_backplane.hpp"
 #include "core/log.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
@@ -172,8 +175,41 @@ class ShutdownWatch final : public loop::Timer {
 
 }  // namespace
 
+// Carries one endpoint's broadcasts and publishes over the backplane. Its channels are
+// "<kind> <path>" for broadcasts and "<kind> <path> <topic>" for a topic (a path has no
+// space), so a node can tell from a channel which endpoint and topic a message is for.
+class BackplaneRelay final : public fanout::Relay {
+ public:
+  BackplaneRelay(backplane::Backplane& bp, std::string prefix) : bp_(bp), prefix_(std::move(prefix)) {}
+  void send(std::string_view topic, std::string_view payload) override { bp_.publish(channel(topic), payload); }
+  void watch(std::string_view topic) override { bp_.subscribe(channel(topic)); }
+  void unwatch(std::string_view topic) override { bp_.unsubscribe(channel(topic)); }
+  const std::string& prefix() const noexcept { return prefix_; }
+
+ private:
+  std::string channel(std::string_view topic) const {
+    std::string c = prefix_;
+    if (!topic.empty()) c.append(1, ' ').append(topic);
+    return c;
+  }
+  backplane::Backplane& bp_;
+  const std::string prefix_;
+};
+
 struct Server::Impl {
   ServerOptions options;
+  // Declared before the endpoints, so destroyed after them: sessions closing in an
+  // endpoint's destructor may still tell their relay that a topic lost its last member.
+  std::unique_ptr<backplane::Backplane> backplane;
+  std::vector<std::unique_ptr<BackplaneRelay>> relays;
+  // Where a backplane message goes, by the "<kind> <path>" part of its channel; filled
+  // before the backplane starts, read-only afterwards.
+  std::unordered_map<std::string, std::function<void(std::string_view topic, std::string_view payload)>> relayed;
+  std::atomic<std::uint64_t> relayed_unknown{0};  // channels no endpoint of this node has
+
+  // Creates the backplane of options.backplane and joins every endpoint to it.
+  void start_backplane();
+  void deliver_relayed(std::string_view channel, std::string_view payload);
   http::HttpOptions http_options;
   std::vector<std::unique_ptr<loop::EventLoop>> loops;
   std::vector<std::unique_ptr<loop::LagProbe>> lag_probes;  // one per loop, for metrics
@@ -381,6 +417,71 @@ void Server::route_async(std::string_view method, std::string path, AsyncHttpHan
   s.max_route_body = std::max(s.max_route_body, limit);
 }
 
+namespace {
+std::unique_ptr<backplane::Backplane> make_backplane(std::string_view url) {
+  constexpr std::string_view kMemory = "memory://";
+  if (url.starts_with(kMemory)) {
+    if (url.size() == kMemory.size()) throw std::invalid_argument("backplane: memory:// needs a bus name (memory://NAME)");
+    return backplane::make_memory_backplane(url.substr(kMemory.size()));
+  }
+  if (url.starts_with("redis://") || url.starts_with("rediss://")) {
+    backplane::RedisUrl parsed = backplane::parse_redis_url(url);
+    if (!parsed.error.empty()) throw std::invalid_argument("backplane: " + parsed.error);
+    return backplane::make_redis_backplane(std::move(parsed.options));
+  }
+  throw std::invalid_argument("backplane: unsupported URL '" + std::string(url) +
+                              "' (expected redis://host:port or memory://NAME)");
+}
+}  // namespace
+
+void Server::Impl::start_backplane() {
+  backplane = make_backplane(options.backplane);
+  auto join = [this](std::string prefix, auto* ep) {
+    relays.push_back(std::make_unique<BackplaneRelay>(*backplane, prefix));
+    relayed.emplace(std::move(prefix), [ep](std::string_view topic, std::string_view m) { ep->deliver_relayed(topic, m); });
+  };
+  std::vector<std::pair<BackplaneRelay*, ws::Endpoint*>> ws_joined;
+  std::vector<std::pair<BackplaneRelay*, sse::Endpoint*>> sse_joined;
+  for (auto& ep : endpoints) {
+    if (!ep->options().across_nodes) continue;
+    join("ws " + ep->path(), ep.get());
+    ws_joined.emplace_back(relays.back().get(), ep.get());
+  }
+  for (auto& ep : sse_endpoints) {
+    if (!ep->options().across_nodes) continue;
+    join("sse " + ep->path(), ep.get());
+    sse_joined.emplace_back(relays.back().get(), ep.get());
+  }
+  backplane->set_handlers([this](std::string_view channel, std::string_view m) { deliver_relayed(channel, m); },
+                          [kind = std::string(backplane->kind())](backplane::State st) {
+                            if (st == backplane::State::Up) {
+                              log::info("backplane ({}) up", kind);
+                            } else {
+                              log::warn("backplane ({}) down: publishes for other nodes are buffered", kind);
+                            }
+                          });
+  // The endpoints take their relays only now, with the backplane's handlers set: watching
+  // a topic subscribes at once.
+  for (auto [relay, ep] : ws_joined) ep->set_relay(relay);
+  for (auto [relay, ep] : sse_joined) ep->set_relay(relay);
+  backplane->start();
+}
+
+void Server::Impl::deliver_relayed(std::string_view channel, std::string_view payload) {
+  const std::size_t kind_end = channel.find(' ');
+  const std::size_t path_end = kind_end == std::string_view::npos ? kind_end : channel.find(' ', kind_end + 1);
+  const std::string_view key = channel.substr(0, path_end);
+  const std::string_view topic = path_end == std::string_view::npos ? std::string_view{} : channel.substr(path_end + 1);
+  auto it = relayed.find(std::string(key));
+  // Another node may run other endpoints (a rolling upgrade); a topic channel never ends
+  // in an empty topic.
+  if (kind_end == std::string_view::npos || it == relayed.end() || (path_end != std::string_view::npos && topic.empty())) {
+    relayed_unknown.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  it->second(topic, payload);
+}
+
 void Server::start() {
   Impl& s = *impl_;
   if (s.started) return;
@@ -436,6 +537,9 @@ void Server::start() {
     s.bound.push_back({addr.host + ":" + std::to_string(addr.port), wanted[k].tls});
     s.ports.push_back(addr.port);
   }
+  // Before the loops run, so no session can subscribe to a topic before its endpoint has
+  // its relay.
+  if (!s.options.backplane.empty()) s.start_backplane();
   s.started = true;
   // Loop threads inherit the signal mask: block SIGINT/SIGTERM while creating them so
   // they never take those signals, then give the caller its own mask back.
@@ -516,6 +620,9 @@ void Server::shutdown() {
   }
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  // No handler runs once stop() returns; the loops, which may still get posted tasks,
+  // run none any more.
+  if (s.backplane) s.backplane->stop();
   {
     std::lock_guard lock(s.deferred->mu);
     s.deferred->open = false;  // the loops run no more tasks: later answers are dropped
@@ -539,6 +646,27 @@ void Server::run_until_signal() {
   shutdown();
 }
 
+BackplaneStatus Server::backplane_status() const {
+  BackplaneStatus b;
+  const Impl& s = *impl_;
+  if (!s.backplane) return b;
+  const backplane::Stats st = s.backplane->stats();
+  b.kind = s.backplane->kind();
+  b.up = st.state == backplane::State::Up;
+  b.published = st.published;
+  b.refused = st.refused;
+  b.delivered = st.delivered;
+  b.duplicates = st.duplicates;
+  b.buffered = st.buffered;
+  b.buffered_bytes = st.buffered_bytes;
+  b.reconnects = st.reconnects;
+  b.channels = st.channels;
+  b.malformed = s.relayed_unknown.load(std::memory_order_relaxed);
+  for (const auto& ep : s.endpoints) b.malformed += ep->relay_malformed();
+  for (const auto& ep : s.sse_endpoints) b.malformed += ep->relay_malformed();
+  return b;
+}
+
 std::string Server::metrics_text() const {
   server_metrics::MetricsSources src;
   src.server = stats();
@@ -560,6 +688,7 @@ std::string Server::metrics_text() const {
     src.hubs.push_back(h.get());
     src.endpoints.push_back(server_metrics::hub_metrics(*h));
   }
+  src.backplane = backplane_status();
   std::string text;
   MetricsWriter w(text);
   server_metrics::write_metrics(w, src);

@@ -173,6 +173,32 @@ void write_metrics(MetricsWriter& w, const MetricsSources& src) {
   w.family("wirehub_hub_invocations_total", MetricType::Counter, "Hub method invocations received.");
   for (const Hub* h : src.hubs) w.sample("wirehub_hub_invocations_total", {{"endpoint", h->path()}}, h->stats().invocations);
 
+  if (const BackplaneStatus& b = src.backplane; !b.kind.empty()) {
+    const MetricLabel kind[] = {{"kind", b.kind}};
+    auto one = [&](std::string_view name, MetricType type, std::string_view help, std::uint64_t v) {
+      w.family(name, type, help);
+      w.sample(name, std::span<const MetricLabel>(kind), v);
+    };
+    one("wirehub_backplane_up", MetricType::Gauge,
+        "1 while the backplane to the other nodes is connected, 0 while it (re)connects.", b.up ? 1 : 0);
+    one("wirehub_backplane_published_total", MetricType::Counter,
+        "Messages handed to the backplane for the other nodes (sent or buffered).", b.published);
+    one("wirehub_backplane_refused_total", MetricType::Counter,
+        "Messages not sent to the other nodes: the backplane was down and its buffer full.", b.refused);
+    one("wirehub_backplane_delivered_total", MetricType::Counter, "Messages from other nodes delivered here.",
+        b.delivered);
+    one("wirehub_backplane_duplicates_total", MetricType::Counter,
+        "Messages re-sent after a lost connection and dropped here as already delivered.", b.duplicates);
+    one("wirehub_backplane_malformed_total", MetricType::Counter,
+        "Messages from other nodes for no endpoint of this node, or unreadable.", b.malformed);
+    one("wirehub_backplane_buffered_messages", MetricType::Gauge,
+        "Messages waiting for the backplane to come back.", b.buffered);
+    one("wirehub_backplane_buffered_bytes", MetricType::Gauge, "Their payload bytes.", b.buffered_bytes);
+    one("wirehub_backplane_reconnects_total", MetricType::Counter,
+        "Connections to the backplane re-established after a loss.", b.reconnects);
+    one("wirehub_backplane_channels", MetricType::Gauge, "Backplane channels this node subscribes to.", b.channels);
+  }
+
   w.family("wirehub_publish_delivery_seconds", MetricType::Histogram,
            "From a broadcast or publish call to its message queued on a loop, once per loop that queued it.");
   for (const EndpointMetrics& e : src.endpoints) {

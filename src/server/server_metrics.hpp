@@ -46,6 +46,7 @@ struct MetricsSources {
   std::vector<const sse::Endpoint*> sses;       // for theirs (accepted, origin_refused)
   std::vector<EndpointMetrics> endpoints;       // every transport's
   std::vector<const Hub*> hubs;                 // for the invocation counters
+  BackplaneStatus backplane;                    // kind "" = none: no backplane families
 };
 
 void write_metrics(MetricsWriter& w, const MetricsSources& sources);

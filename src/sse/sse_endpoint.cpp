@@ -111,8 +111,37 @@ void Endpoint::delivered(PerLoop& pl, std::size_t taken, std::size_t bytes, std:
   pl.stats.delivery_ns.observe(now > called_ns ? now - called_ns : 0);
 }
 
+void Endpoint::set_relay(fanout::Relay* relay) {
+  relay_ = relay;
+  for (auto& pl : per_loop_) pl->topics.set_relay(relay);
+  if (relay) relay->watch("");  // broadcasts: every node takes them while it runs
+}
+
+void Endpoint::deliver_relayed(std::string_view topic, std::string_view event) {
+  if (event.size() < 2 || event.substr(event.size() - 2) != "\n\n") {
+    relay_malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (topic.empty()) {
+    broadcast_here(BufferRef::copy_of(event));
+  } else {
+    publish_here(topic, BufferRef::copy_of(event));
+  }
+}
+
 void Endpoint::broadcast(const SseEvent& e) {
   BufferRef event = format(e);
+  if (relay_) relay_->send({}, event->view());
+  broadcast_here(std::move(event));
+}
+
+void Endpoint::publish(std::string_view topic, const SseEvent& e) {
+  BufferRef event = format(e);
+  if (relay_) relay_->send(topic, event->view());
+  publish_here(topic, std::move(event));
+}
+
+void Endpoint::broadcast_here(BufferRef event) {
   const std::uint64_t called = steady_now_ns();
   for (std::size_t li = 0; li < loops_.size(); ++li) {
     post(li, [this, event, called](PerLoop& pl) {
@@ -125,8 +154,7 @@ void Endpoint::broadcast(const SseEvent& e) {
   }
 }
 
-void Endpoint::publish(std::string_view topic, const SseEvent& e) {
-  BufferRef event = format(e);
+void Endpoint::publish_here(std::string_view topic, BufferRef event) {
   const std::uint64_t called = steady_now_ns();
   for (std::size_t li = 0; li < loops_.size(); ++li) {
     post(li, [this, event, called, t = std::string(topic)](PerLoop& pl) {

@@ -8,6 +8,7 @@
 // thread reach a stream in call order (see wirehub/sse.hpp). A broadcast or publish
 // formats its event once into a SharedBuffer that every receiver's queue references.
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +48,16 @@ class Endpoint final : public SseEndpoint {
   SseEndpointStats stats() const override;
   const std::string& path() const noexcept override { return path_; }
 
+  // Several nodes (the server runs with a backplane): broadcasts and publishes also go to
+  // the relay as their formatted event, and what other nodes relayed comes in through
+  // deliver_relayed. Set once, before the server starts.
+  void set_relay(fanout::Relay* relay);
+  // Any thread: an event another node's endpoint on this path relayed for a broadcast
+  // (topic "") or publish, delivered here as that call would. Bytes that are not one
+  // formatted event (ending in a blank line) are ignored and counted (relay_malformed).
+  void deliver_relayed(std::string_view topic, std::string_view event);
+  std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
+
   // Loop thread: ends every stream of the calling loop (after what is queued).
   void close_all_on_this_loop();
 
@@ -78,6 +89,9 @@ class Endpoint final : public SseEndpoint {
     fanout::TopicIndex topics;
     LoopStats stats;
   };
+  // broadcast() and publish() of a formatted event on this node only.
+  void broadcast_here(BufferRef event);
+  void publish_here(std::string_view topic, BufferRef event);
   // Formats e once into a buffer every receiver shares.
   static BufferRef format(const SseEvent& e);
   // Posts fn(PerLoop&) to loop li (never runs it inline: see the ordering guarantee).
@@ -96,6 +110,8 @@ class Endpoint final : public SseEndpoint {
   std::vector<loop::EventLoop*> loops_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;
   std::uint32_t linger_ms_;
+  fanout::Relay* relay_ = nullptr;
+  std::atomic<std::uint64_t> relay_malformed_{0};
 };
 
 }  // namespace wirehub::sse

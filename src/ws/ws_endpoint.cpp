@@ -1,5 +1,6 @@
 #include "ws/ws_endpoint.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -398,7 +399,60 @@ Endpoint::BroadcastFrames Endpoint::build_frames(std::string_view payload, bool 
   return frames;
 }
 
+// What a relay carries for a broadcast or publish: one flags byte (bit 0: binary), the
+// KeepLatest topic of a broadcast as a 2-byte little-endian length and its bytes (a
+// publish's topic is the relay's channel), then the payload.
+namespace {
+std::string relay_message(std::string_view payload, bool binary, std::string_view keep_latest_topic) {
+  const std::size_t tn = std::min<std::size_t>(keep_latest_topic.size(), 0xFFFF);
+  std::string m;
+  m.reserve(3 + tn + payload.size());
+  m.push_back(static_cast<char>(binary ? 1 : 0));
+  m.push_back(static_cast<char>(tn & 0xFF));
+  m.push_back(static_cast<char>(tn >> 8));
+  m.append(keep_latest_topic.substr(0, tn));
+  m.append(payload);
+  return m;
+}
+}  // namespace
+
+void Endpoint::set_relay(fanout::Relay* relay) {
+  relay_ = relay;
+  for (auto& pl : per_loop_) pl->topics.set_relay(relay);
+  if (relay) relay->watch("");  // broadcasts: every node takes them while it runs
+}
+
+void Endpoint::deliver_relayed(std::string_view topic, std::string_view message) {
+  if (message.size() < 3 || static_cast<unsigned char>(message[0]) > 1) {
+    relay_malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const bool binary = message[0] == 1;
+  const std::size_t tn = static_cast<unsigned char>(message[1]) | static_cast<std::size_t>(static_cast<unsigned char>(message[2])) << 8;
+  if (message.size() - 3 < tn || (!topic.empty() && tn != 0)) {
+    relay_malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::string_view payload = message.substr(3 + tn);
+  if (topic.empty()) {
+    broadcast_here(payload, binary, message.substr(3, tn));
+  } else {
+    publish_here(topic, payload, binary);
+  }
+}
+
 void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view topic) {
+  broadcast_here(payload, binary, topic);
+  if (relay_) relay_->send({}, relay_message(payload, binary, topic));
+}
+
+void Endpoint::publish(std::string_view topic, std::string_view payload, bool binary) {
+  if (topic.empty()) return;  // nobody can subscribe to it
+  publish_here(topic, payload, binary);
+  if (relay_) relay_->send(topic, relay_message(payload, binary, {}));
+}
+
+void Endpoint::broadcast_here(std::string_view payload, bool binary, std::string_view topic) {
   const BroadcastFrames frames = build_frames(payload, binary);
   const std::uint64_t tag = topic_tag(topic);
   auto deliver = [this, tag](std::size_t li, const BroadcastFrames& f) {
@@ -418,8 +472,7 @@ void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view
   }
 }
 
-void Endpoint::publish(std::string_view topic, std::string_view payload, bool binary) {
-  if (topic.empty()) return;  // nobody can subscribe to it
+void Endpoint::publish_here(std::string_view topic, std::string_view payload, bool binary) {
   const BroadcastFrames frames = build_frames(payload, binary);
   const std::uint64_t tag = topic_tag(topic);
   auto deliver = [this, tag](std::size_t li, const BroadcastFrames& f, std::string_view t) {

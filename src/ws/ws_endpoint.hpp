@@ -22,6 +22,7 @@
 #include "core/counter.hpp"
 #include "core/histogram.hpp"
 #include "core/shared_buffer.hpp"
+#include "fanout/relay.hpp"
 #include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
 #include "http/origin.hpp"
@@ -53,6 +54,16 @@ class Endpoint final : public WebSocketEndpoint {
   std::size_t connection_count() const override;
   EndpointStats stats() const override;
   const std::string& path() const noexcept override { return path_; }
+
+  // Several nodes (the server runs with a backplane): broadcasts and publishes also go to
+  // the relay, and what other nodes relayed comes in through deliver_relayed. Set once,
+  // before the server starts; the relay outlives the endpoint's use of it.
+  void set_relay(fanout::Relay* relay);
+  // Any thread: a broadcast (topic "") or publish that another node's endpoint on this path
+  // handed to its relay, delivered here as that call would deliver it. Bytes that are not
+  // such a message are ignored and counted (relay_malformed).
+  void deliver_relayed(std::string_view topic, std::string_view message);
+  std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
 
   // Loop thread: sends Close(code, reason) to every session of the calling loop.
   void close_all_on_this_loop(std::uint16_t code, std::string_view reason);
@@ -157,6 +168,10 @@ class Endpoint final : public WebSocketEndpoint {
   void expire_tokens(std::size_t loop_index);
   void arm_expiry_timer(PerLoop& pl, loop::EventLoop& l);
 
+  // broadcast() and publish() on this node only.
+  void broadcast_here(std::string_view payload, bool binary, std::string_view topic);
+  void publish_here(std::string_view topic, std::string_view payload, bool binary);
+
   // Queues frames, on the calling loop, to each receiver: receivers(visit) calls
   // visit(Session&) once per session that is to get the message.
   template <class Receivers>
@@ -179,6 +194,8 @@ class Endpoint final : public WebSocketEndpoint {
   // Bit b: some connection may take broadcasts compressed without context takeover with a
   // window of b bits; broadcast() compresses once for each. Only ever gains bits.
   std::atomic<std::uint16_t> shared_windows_{0};
+  fanout::Relay* relay_ = nullptr;
+  std::atomic<std::uint64_t> relay_malformed_{0};
 };
 
 }  // namespace wirehub::ws

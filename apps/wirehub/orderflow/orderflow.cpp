@@ -264,14 +264,21 @@ void OrderFlow::mount(Server& server) {
     });
   });
 
+  // Each node publishes the orders of its own store to its own feed clients; the feeds do
+  // not cross nodes through a backplane (ADR 0011: with Redis, every node's store follows
+  // one shared log instead).
+  WebSocketOptions feed_options = options_.feed_websocket;
+  feed_options.across_nodes = false;
+  SseOptions sse_options = options_.sse;
+  sse_options.across_nodes = false;
   feed_ = &server.websocket(
       "/ws/orders/feed",
       {.on_message = [this](WebSocket& ws, std::string_view m, bool binary) { on_feed_message(ws, m, binary); }},
-      options_.feed_websocket);
+      std::move(feed_options));
 
   sse_ = &server.sse("/sse/orders",
                      {.on_open = [this](SseStream& s, const HttpRequest& req) { on_sse_open(s, req); }},
-                     options_.sse);
+                     std::move(sse_options));
 }
 
 // A feed connection's user_data holds a counter, not a pointer: the number of commands

@@ -43,9 +43,41 @@ TEST(TopicIndex, SubscribeUnsubscribeAndRemove) {
 
 // Random operations against a plain model: the positions each membership remembers must
 // stay right through every swap-removal.
+// Counts watch/unwatch per topic as a relay would; a negative or doubled count is a bug.
+struct CountingRelay final : Relay {
+  std::map<std::string, int> watched;
+  int misuse = 0;
+  void send(std::string_view, std::string_view) override {}
+  void watch(std::string_view t) override {
+    if (++watched[std::string(t)] != 1) ++misuse;
+  }
+  void unwatch(std::string_view t) override {
+    auto it = watched.find(std::string(t));
+    if (it == watched.end() || --it->second != 0) ++misuse;
+    if (it != watched.end() && it->second == 0) watched.erase(it);
+  }
+};
+
+TEST(TopicIndex, TellsTheRelayWhenATopicGainsItsFirstAndLosesItsLastMember) {
+  TopicIndex idx;
+  CountingRelay relay;
+  idx.set_relay(&relay);
+  idx.subscribe(1, "a");
+  idx.subscribe(2, "a");
+  idx.subscribe(2, "b");
+  EXPECT_EQ(relay.watched, (std::map<std::string, int>{{"a", 1}, {"b", 1}}));
+  idx.unsubscribe(1, "a");
+  EXPECT_EQ(relay.watched.count("a"), 1u);
+  idx.remove(2);
+  EXPECT_TRUE(relay.watched.empty());
+  EXPECT_EQ(relay.misuse, 0);
+}
+
 TEST(TopicIndex, MatchesAModelUnderRandomOperations) {
   std::mt19937 rng(12345);
   TopicIndex idx;
+  CountingRelay relay;
+  idx.set_relay(&relay);
   std::map<std::string, std::set<TopicIndex::Slot>> model;
   const std::string topics[] = {"a", "b", "c", "d"};
   for (int step = 0; step < 20000; ++step) {
@@ -71,6 +103,8 @@ TEST(TopicIndex, MatchesAModelUnderRandomOperations) {
         total += model[name].size();
       }
       ASSERT_EQ(idx.subscription_count(), total);
+      ASSERT_EQ(relay.misuse, 0);
+      for (const std::string& name : topics) ASSERT_EQ(relay.watched.count(name), model[name].empty() ? 0u : 1u);
       for (TopicIndex::Slot s = 0; s < 64; ++s) {
         auto mine = idx.topics_of(s);
         for (const std::string& name : topics) {

@@ -1,0 +1,460 @@
+#include "backplane/redis_backplane.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <iterator>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "backplane/redis_connection.hpp"
+#include "core/log.hpp"
+#include "loop/event_loop.hpp"
+#include "loop/timer_wheel.hpp"
+
+namespace wirehub::backplane {
+namespace {
+
+constexpr std::size_t kEnvelopeBytes = 16;  // origin, sequence: two big-endian u64
+
+void put_u64(char* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+std::uint64_t get_u64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::uint64_t random_u64() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) | rd();
+}
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+class RedisBackplane;
+
+// One connection's reconnect schedule: exponential backoff with jitter.
+class Retry final : public loop::Timer {
+ public:
+  Retry(loop::EventLoop& loop, RedisConnection& conn) : loop_(loop), conn_(conn) {}
+  ~Retry() override = default;
+
+  // Arms the next attempt; returns its delay.
+  std::uint64_t schedule(std::uint32_t min_ms, std::uint32_t max_ms, std::mt19937_64& rng) {
+    const std::uint64_t base =
+        std::min<std::uint64_t>(max_ms, static_cast<std::uint64_t>(min_ms) << std::min(failures_, 20u));
+    ++failures_;
+    // Jitter in [base/2, base]: nodes that lost Redis together do not return together.
+    const std::uint64_t delay = base / 2 + std::uniform_int_distribution<std::uint64_t>(0, base - base / 2)(rng);
+    loop_.timers().arm(*this, loop_.now_ms(), delay);
+    return delay;
+  }
+  void reset() noexcept { failures_ = 0; }
+  void cancel() noexcept { loop_.timers().cancel(*this); }
+
+ private:
+  void on_timer() override { conn_.connect(); }
+  loop::EventLoop& loop_;
+  RedisConnection& conn_;
+  unsigned failures_ = 0;
+};
+
+class RedisBackplane final : public Backplane {
+ public:
+  explicit RedisBackplane(RedisOptions o)
+      : opt_(std::move(o)),
+        rng_(std::random_device{}()),
+        node_id_(random_u64()),
+        pub_(loop_, endpoint("pub")),
+        sub_(loop_, endpoint("sub")),
+        pub_retry_(loop_, pub_),
+        sub_retry_(loop_, sub_) {
+    pub_.set_handlers([this] { on_pub_up(); }, [this](std::string_view why) { on_pub_down(why); });
+    sub_.set_handlers([this] { on_sub_up(); }, [this](std::string_view why) { on_sub_down(why); },
+                      [this](const RedisPush& p) { on_push(p); });
+  }
+  ~RedisBackplane() override { stop(); }
+
+  void set_handlers(MessageHandler on_message, StateHandler on_state) override {
+    on_message_ = std::move(on_message);
+    on_state_ = std::move(on_state);
+  }
+
+  void start() override {
+    std::lock_guard lock(mu_);
+    if (started_ || stopped_) return;
+    started_ = true;
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    if (thread_.joinable()) {
+      loop_.stop();
+      thread_.join();
+    }
+  }
+
+  PublishResult publish(std::string_view channel, std::string_view payload) override {
+    bool post = false;
+    PublishResult result;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_ || held_ + 1 > opt_.buffer_max_messages || held_bytes_ + payload.size() > opt_.buffer_max_bytes) {
+        ++refused_;
+        return PublishResult::Refused;
+      }
+      Outgoing m;
+      m.channel.reserve(opt_.channel_prefix.size() + channel.size());
+      m.channel.append(opt_.channel_prefix).append(channel);
+      m.data.resize(kEnvelopeBytes + payload.size());
+      put_u64(m.data.data(), node_id_);
+      put_u64(m.data.data() + 8, ++seq_);
+      std::copy(payload.begin(), payload.end(), m.data.begin() + kEnvelopeBytes);
+      outbox_.push_back(std::move(m));
+      ++held_;
+      held_bytes_ += payload.size();
+      ++published_;
+      post = !drain_posted_;
+      drain_posted_ = true;
+      result = link_up_ ? PublishResult::Sent : PublishResult::Buffered;
+    }
+    if (post) loop_.post([this] { drain(); });
+    return result;
+  }
+
+  void subscribe(std::string_view channel, std::function<void()> on_active) override {
+    loop_.post([this, ch = std::string(channel), cb = std::move(on_active)]() mutable {
+      do_subscribe(std::move(ch), std::move(cb));
+    });
+  }
+
+  void unsubscribe(std::string_view channel) override {
+    loop_.post([this, ch = std::string(channel)] { do_unsubscribe(ch); });
+  }
+
+  Stats stats() const override {
+    Stats s;
+    {
+      std::lock_guard lock(mu_);
+      s.published = published_;
+      s.refused = refused_;
+      s.buffered = held_;
+      s.buffered_bytes = held_bytes_;
+    }
+    s.state = up_.load(std::memory_order_acquire) ? State::Up : State::Connecting;
+    s.delivered = delivered_.load(std::memory_order_relaxed);
+    s.duplicates = duplicates_.load(std::memory_order_relaxed);
+    s.reconnects = reconnects_.load(std::memory_order_relaxed);
+    s.channels = channel_count_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  std::string_view kind() const noexcept override { return "redis"; }
+
+ private:
+  struct Outgoing {
+    std::string channel;  // with the prefix
+    std::string data;     // envelope + payload
+  };
+  // A SUBSCRIBE or UNSUBSCRIBE of one channel sent and not yet confirmed.
+  struct Expected {
+    bool subscribe = true;
+    bool resubscribe = false;  // sent when the subscriber connection came (back) up
+    std::vector<std::function<void()>> on_active;
+  };
+  struct Channel {
+    std::size_t refs = 0;
+    std::deque<Expected> expected;               // in send order; Redis confirms in that order
+    std::vector<std::function<void()>> parked;   // on_active waiting for the connection
+  };
+
+  RedisEndpoint endpoint(std::string_view role) const {
+    RedisEndpoint e;
+    e.host = opt_.host;
+    e.port = opt_.port;
+    e.user = opt_.user;
+    e.password = opt_.password;
+    e.db = opt_.db;
+    char id[17];
+    for (int i = 0; i < 16; ++i) id[i] = "0123456789abcdef"[(node_id_ >> (60 - 4 * i)) & 0xf];
+    id[16] = '\0';
+    e.client_name = "wirehub-" + std::string(role) + "-" + id;
+    e.connect_timeout_ms = opt_.connect_timeout_ms;
+    e.command_timeout_ms = opt_.command_timeout_ms;
+    return e;
+  }
+  std::string where() const { return opt_.host + ":" + std::to_string(opt_.port); }
+
+  void run() {
+    if (on_state_) on_state_(State::Connecting);
+    pub_.connect();
+    sub_.connect();
+    loop_.run();
+    // No handler may run once stop() returns: close without callbacks, on this thread.
+    pub_retry_.cancel();
+    sub_retry_.cancel();
+    pub_.close();
+    sub_.close();
+  }
+
+  // --- publishing (loop thread) ---
+
+  void drain() {
+    {
+      std::lock_guard lock(mu_);
+      draining_.swap(outbox_);
+      drain_posted_ = false;
+    }
+    for (Outgoing& m : draining_) backlog_.push_back(std::move(m));
+    draining_.clear();
+    if (up_.load(std::memory_order_relaxed)) flush();
+  }
+
+  void flush() {
+    while (!backlog_.empty()) {
+      Outgoing& m = backlog_.front();
+      const std::string_view argv[] = {"PUBLISH", m.channel, m.data};
+      if (!pub_.command(argv, [this](const RedisValue* r) { on_published(r); })) return;
+      inflight_.push_back(std::move(m));
+      backlog_.pop_front();
+    }
+  }
+
+  void on_published(const RedisValue* r) {
+    if (r == nullptr) return;  // the connection is lost: on_pub_down re-queues in flight
+    if (r->is_error()) {
+      // Not taken (a permission, a loading Redis): keep the message first in line and
+      // treat the link as failed, so it is retried with backoff instead of dropped.
+      std::string why = "PUBLISH refused: " + r->str;
+      pub_.close();
+      on_pub_down(why);
+      return;
+    }
+    const std::size_t bytes = inflight_.front().data.size() - kEnvelopeBytes;
+    inflight_.pop_front();
+    std::lock_guard lock(mu_);
+    --held_;
+    held_bytes_ -= bytes;
+  }
+
+  void on_pub_up() {
+    pub_retry_.reset();
+    if (pub_was_up_) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    pub_was_up_ = true;
+    log::info("redis backplane: publish connection to {} up", where());
+    update_state();
+  }
+
+  void on_pub_down(std::string_view why) {
+    // Redis may or may not have taken what was in flight: send it again first.
+    backlog_.insert(backlog_.begin(), std::make_move_iterator(inflight_.begin()),
+                    std::make_move_iterator(inflight_.end()));
+    inflight_.clear();
+    const std::uint64_t delay = pub_retry_.schedule(opt_.reconnect_min_ms, opt_.reconnect_max_ms, rng_);
+    log::warn("redis backplane: publish connection to {} down: {}; retrying in {} ms", where(), why, delay);
+    update_state();
+  }
+
+  // --- subscribing (loop thread) ---
+
+  void do_subscribe(std::string ch, std::function<void()> on_active) {
+    auto it = channels_.find(ch);
+    if (it == channels_.end()) it = channels_.emplace(std::move(ch), Channel{}).first;
+    Channel& c = it->second;
+    if (++c.refs == 1) {
+      channel_count_.fetch_add(1, std::memory_order_relaxed);
+      if (sub_.ready() && sub_.subscribe(opt_.channel_prefix + it->first)) {
+        Expected e;
+        if (on_active) e.on_active.push_back(std::move(on_active));
+        c.expected.push_back(std::move(e));
+      } else if (on_active) {
+        c.parked.push_back(std::move(on_active));
+      }
+      return;
+    }
+    if (!on_active) return;
+    if (!c.expected.empty() && c.expected.back().subscribe) {
+      c.expected.back().on_active.push_back(std::move(on_active));
+    } else if (!sub_.ready()) {
+      c.parked.push_back(std::move(on_active));
+    } else {
+      on_active();  // confirmed already
+    }
+  }
+
+  void do_unsubscribe(const std::string& ch) {
+    auto it = channels_.find(ch);
+    if (it == channels_.end() || it->second.refs == 0) return;  // one too many: ignored
+    Channel& c = it->second;
+    if (--c.refs > 0) return;
+    channel_count_.fetch_sub(1, std::memory_order_relaxed);
+    c.parked.clear();
+    if (sub_.ready() && sub_.unsubscribe(opt_.channel_prefix + it->first)) c.expected.push_back(Expected{false, false, {}});
+    if (c.expected.empty()) channels_.erase(it);
+  }
+
+  void on_sub_up() {
+    sub_retry_.reset();
+    if (sub_was_up_) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    sub_was_up_ = true;
+    awaiting_resubscribe_ = 0;
+    for (auto& [name, c] : channels_) {
+      if (c.refs == 0) continue;
+      if (!sub_.subscribe(opt_.channel_prefix + name)) break;  // lost again: on_sub_down follows
+      Expected e;
+      e.resubscribe = true;
+      e.on_active = std::move(c.parked);
+      c.parked.clear();
+      c.expected.push_back(std::move(e));
+      ++awaiting_resubscribe_;
+    }
+    log::info("redis backplane: subscriber connection to {} up, {} channel(s) to subscribe", where(),
+              awaiting_resubscribe_);
+    update_state();
+  }
+
+  void on_sub_down(std::string_view why) {
+    awaiting_resubscribe_ = 0;
+    for (auto it = channels_.begin(); it != channels_.end();) {
+      Channel& c = it->second;
+      if (c.refs == 0) {
+        it = channels_.erase(it);
+        continue;
+      }
+      for (Expected& e : c.expected) {
+        for (auto& f : e.on_active) c.parked.push_back(std::move(f));
+      }
+      c.expected.clear();
+      ++it;
+    }
+    const std::uint64_t delay = sub_retry_.schedule(opt_.reconnect_min_ms, opt_.reconnect_max_ms, rng_);
+    log::warn("redis backplane: subscriber connection to {} down: {}; retrying in {} ms", where(), why, delay);
+    update_state();
+  }
+
+  void on_push(const RedisPush& p) {
+    if (p.channel.substr(0, opt_.channel_prefix.size()) != opt_.channel_prefix) return;
+    const std::string_view name = p.channel.substr(opt_.channel_prefix.size());
+    auto it = channels_.find(name);
+    if (p.kind == RedisPush::Kind::Message) {
+      deliver(it == channels_.end() ? 0 : it->second.refs, name, p.payload);
+      return;
+    }
+    if (it == channels_.end() || it->second.expected.empty()) return;
+    Channel& c = it->second;
+    Expected e = std::move(c.expected.front());
+    c.expected.pop_front();
+    if (e.subscribe) {
+      if (e.resubscribe && awaiting_resubscribe_ > 0 && --awaiting_resubscribe_ == 0) update_state();
+      for (auto& f : e.on_active) f();
+    }
+    if (c.refs == 0 && c.expected.empty()) channels_.erase(it);
+  }
+
+  void deliver(std::size_t refs, std::string_view channel, std::string_view data) {
+    if (data.size() < kEnvelopeBytes) {
+      log::warn("redis backplane: dropped a message without an envelope on channel {}{}", opt_.channel_prefix,
+                channel);
+      return;
+    }
+    const std::uint64_t origin = get_u64(data.data());
+    const std::uint64_t seq = get_u64(data.data() + 8);
+    std::uint64_t& last = last_seq_[origin];
+    if (seq <= last) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    last = seq;
+    // A message still in flight after the last local unsubscribe: nobody here wants it.
+    if (refs == 0) return;
+    if (origin == node_id_ && !opt_.deliver_own) return;  // this node served its own already
+    delivered_.fetch_add(1, std::memory_order_relaxed);
+    if (on_message_) on_message_(channel, data.substr(kEnvelopeBytes));
+  }
+
+  // --- state (loop thread) ---
+
+  void update_state() {
+    const bool up = pub_.ready() && sub_.ready() && awaiting_resubscribe_ == 0;
+    if (up == up_.load(std::memory_order_relaxed)) {
+      if (up) flush();
+      return;
+    }
+    up_.store(up, std::memory_order_release);
+    {
+      std::lock_guard lock(mu_);
+      link_up_ = up;
+    }
+    if (up) flush();
+    log::info("redis backplane: {} ({})", up ? "up" : "connecting", where());
+    if (on_state_) on_state_(up ? State::Up : State::Connecting);
+  }
+
+  const RedisOptions opt_;
+  std::mt19937_64 rng_;  // loop thread, after construction
+  const std::uint64_t node_id_;
+  MessageHandler on_message_;
+  StateHandler on_state_;
+
+  // Callers' side, guarded by mu_.
+  mutable std::mutex mu_;
+  std::vector<Outgoing> outbox_;
+  bool drain_posted_ = false;
+  bool link_up_ = false;  // what publish() answers: Sent when up, Buffered otherwise
+  bool started_ = false;
+  bool stopped_ = false;
+  std::uint64_t seq_ = 0;
+  std::uint64_t held_ = 0;  // published, not yet acknowledged by Redis
+  std::uint64_t held_bytes_ = 0;
+  std::uint64_t published_ = 0;
+  std::uint64_t refused_ = 0;
+
+  std::atomic<bool> up_{false};
+  std::atomic<std::uint64_t> delivered_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<std::uint64_t> channel_count_{0};
+
+  // Loop thread only. The loop is declared before the connections so that it outlives them.
+  loop::EventLoop loop_{64 * 1024};
+  RedisConnection pub_;
+  RedisConnection sub_;
+  Retry pub_retry_;
+  Retry sub_retry_;
+  bool pub_was_up_ = false;
+  bool sub_was_up_ = false;
+  std::vector<Outgoing> draining_;
+  std::deque<Outgoing> backlog_;   // not yet sent, in publish order
+  std::deque<Outgoing> inflight_;  // sent, not yet acknowledged, in publish order
+  std::unordered_map<std::string, Channel, StringHash, std::equal_to<>> channels_;
+  std::size_t awaiting_resubscribe_ = 0;
+  std::unordered_map<std::uint64_t, std::uint64_t> last_seq_;  // per origin: highest sequence seen
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backplane> make_redis_backplane(RedisOptions options) {
+  return std::make_unique<RedisBackplane>(std::move(options));
+}
+
+}  // namespace wirehub::backplane

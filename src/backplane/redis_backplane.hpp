@@ -1,0 +1,83 @@
+#pragma once
+// The Redis backplane: the Backplane contract (backplane.hpp) over Redis pub/sub.
+//
+// The backplane owns an EventLoop on its own thread and two RedisConnections on it: a
+// subscriber (SUBSCRIBE/UNSUBSCRIBE only, one Redis subscription per channel with local
+// subscribers) and a publisher (PUBLISH, pipelined). A Redis channel is
+// channel_prefix + channel.
+//
+// Publishing. publish() (any thread) appends to a mutex-guarded outbox and posts one
+// drain per batch to the loop. While the backplane is Up the loop issues a PUBLISH at
+// once for each message; while it is Connecting messages wait in order, up to
+// buffer_max_messages / buffer_max_bytes (payload bytes) held in all — waiting, or sent
+// and not yet acknowledged — and past that publish() answers Refused. State is Up only
+// when both connections are ready and every subscription is confirmed again after a
+// (re)connect; the buffer is flushed only then, so this node's own buffered messages
+// reach this node too.
+//
+// Exactly once, in order. Each payload travels in an envelope: the origin (a random
+// 64-bit id of this backplane instance) and a sequence number (one counter per origin
+// over all channels), both big-endian, then the payload. PUBLISHes sent and not yet
+// acknowledged stay in an in-flight queue; when the publish connection is lost Redis may
+// or may not have taken them, so after the reconnect they are sent again, first, before
+// the buffer. A receiver keeps, per origin, the highest sequence it has seen and drops
+// (counting Stats::duplicates) anything not higher. That is sound because Redis is one
+// server that runs commands one at a time and writes a subscriber's messages in the
+// order it ran the PUBLISHes: the messages of one publish connection reach a subscriber
+// in sequence order; a later connection's re-sends are a superset, in the same order, of
+// whatever an earlier connection still had in flight, so however Redis interleaves the
+// two the first copy of each message to arrive is the one in order and every later copy
+// has a sequence not higher than one already seen.
+//
+// What this does not cover: a message Redis acknowledged (and so dropped from in flight)
+// but had not yet written to a subscriber's socket when it died is lost for that
+// subscriber; so is anything published while a node's subscriber connection is down.
+// Filling those gaps is topic history's job, above this layer.
+//
+// Reconnects back off exponentially from reconnect_min_ms to reconnect_max_ms with
+// jitter; the subscriber re-subscribes every channel with a live reference count. A
+// failed AUTH or SELECT is logged with Redis' error and retried like any other failure.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "backplane/backplane.hpp"
+
+namespace wirehub::backplane {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";  // address (IPv6 without brackets) or host name
+  std::uint16_t port = 6379;
+  std::string password;  // empty: no AUTH
+  std::string user;      // Redis 6 ACL user; needs a password
+  int db = 0;
+  std::string channel_prefix = "wirehub:";
+  std::size_t buffer_max_messages = 100'000;
+  std::size_t buffer_max_bytes = 64 * 1024 * 1024;
+  std::uint32_t reconnect_min_ms = 100;
+  std::uint32_t reconnect_max_ms = 5'000;
+  std::uint32_t connect_timeout_ms = 2'000;
+  std::uint32_t command_timeout_ms = 5'000;  // a PUBLISH or (UN)SUBSCRIBE unanswered: the link is dead
+  // Redis sends a node its own PUBLISHes back on its subscriptions; the Backplane contract
+  // (each node delivers its own messages itself) drops them. true hands them to the
+  // handler like any other node's: the node then observes its own traffic through the
+  // wire, which the backplane's tests use to check order and exactly-once end to end.
+  bool deliver_own = false;
+};
+
+// The options a URL names (every other field keeps its default), or why it is not one.
+struct RedisUrl {
+  RedisOptions options;
+  std::string error;  // empty when the URL is good
+};
+
+// redis://[[user]:password@]host[:port][/db]; user and password may be percent-encoded;
+// an IPv6 host goes in brackets. rediss:// is refused (no TLS in hiredis 0.14).
+RedisUrl parse_redis_url(std::string_view url);
+
+std::unique_ptr<Backplane> make_redis_backplane(RedisOptions options);
+
+}  // namespace wirehub::backplane

@@ -1,0 +1,31 @@
+#pragma once
+// Relay: carries an endpoint's broadcasts and publishes to the other nodes of a
+// deployment, and tells them which topics this node has subscribers for.
+//
+// The server gives each WebSocket and SSE endpoint one when it runs with a backplane
+// (--redis); without one an endpoint reaches its own node only and pays nothing. The
+// endpoint delivers to its own connections itself, exactly as without a relay, and hands
+// the same message to the relay for the other nodes; what arrives from other nodes comes
+// back through the endpoint's own delivery code (see ws::Endpoint::deliver_relayed).
+//
+// Topic membership: a TopicIndex with a relay calls watch(topic) when the topic gains its
+// first subscriber on that loop and unwatch(topic) when it loses its last; the relay
+// counts across loops, so the node subscribes to a topic's channel while any of its
+// connections does.
+
+#include <string_view>
+
+namespace wirehub::fanout {
+
+class Relay {
+ public:
+  virtual ~Relay() = default;
+  // Any thread. topic "" is the endpoint's broadcast; payload is the endpoint's own
+  // encoding of the message, handed back unchanged on the other nodes.
+  virtual void send(std::string_view topic, std::string_view payload) = 0;
+  // Any thread (the loops call them); counted per topic.
+  virtual void watch(std::string_view topic) = 0;
+  virtual void unwatch(std::string_view topic) = 0;
+};
+
+}  // namespace wirehub::fanout
