@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "sse/sse_stream.hpp"
+#include "ws/ws_session.hpp"
 
 namespace wirehub::hubhost {
 
@@ -77,11 +79,35 @@ class Endpoint::Ticker final : public loop::Timer {
 
 struct Endpoint::PerLoop {
   std::unordered_map<Connection*, std::shared_ptr<Connection>> conns;  // attached here
-  std::unordered_map<std::string, std::unordered_set<Connection*>> groups;
+  // A group's members in a flat list, which a send walks: unordered (a member leaves by
+  // taking the last one's place; Connection::groups knows each member's index).
+  std::unordered_map<std::string, std::vector<Connection*>> groups;
   std::unordered_map<std::string, std::unordered_set<Connection*>> users;
   std::unique_ptr<Ticker> ticker;
   Counter open, opened, in, out, bytes_in, bytes_out, invocations, protocol_errors;
+  // Sends in progress on this loop (a send can run a hook that sends again), each with its
+  // copy of the receivers: a send may end a connection, which edits the member lists.
+  // Connections that leave conns meanwhile are kept in `leaving` until the outermost send
+  // is over, so the copies never point at a freed connection.
+  std::size_t sending = 0;
+  std::deque<std::vector<Connection*>> receivers;  // [depth]; a deque keeps them in place
+  std::vector<std::shared_ptr<Connection>> leaving;
 };
+
+namespace {
+// Removes the member at index from a loop's list of group g (the last member takes its place).
+void remove_member(std::unordered_map<std::string, std::vector<Connection*>>& groups, const std::string& g,
+                   std::size_t index) {
+  auto it = groups.find(g);
+  if (it == groups.end()) return;
+  std::vector<Connection*>& list = it->second;
+  Connection* last = list.back();
+  list[index] = last;
+  last->groups.find(g)->second = index;
+  list.pop_back();
+  if (list.empty()) groups.erase(it);
+}
+}  // namespace
 
 void Endpoint::Ticker::on_timer() {
   const std::uint64_t now = ep_.loops_[li_]->now_ms();
@@ -570,12 +596,7 @@ void Endpoint::connected(Connection& c) {
 
 void Endpoint::disconnected(Connection& c, std::string_view error) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
-  for (const std::string& g : c.groups) {
-    auto it = pl.groups.find(g);
-    if (it == pl.groups.end()) continue;
-    it->second.erase(&c);
-    if (it->second.empty()) pl.groups.erase(it);
-  }
+  for (const auto& [g, index] : c.groups) remove_member(pl.groups, g, index);
   c.groups.clear();
   if (!c.user().empty()) {
     auto it = pl.users.find(c.user());
@@ -594,8 +615,12 @@ void Endpoint::disconnected(Connection& c, std::string_view error) {
     }
   }
   unregister(c);
-  // Last: this may release the connection.
-  pl.conns.erase(&c);
+  // Last: this may release the connection (a send walking a copy of the receivers keeps
+  // it until it is over).
+  auto it = pl.conns.find(&c);
+  if (it == pl.conns.end()) return;
+  if (pl.sending) pl.leaving.push_back(std::move(it->second));
+  pl.conns.erase(it);
 }
 
 void Endpoint::unregister(Connection& c) {
@@ -610,19 +635,18 @@ void Endpoint::unregister(Connection& c) {
 
 void Endpoint::join_group(Connection& c, const std::string& group) {
   if (c.is_disposed_here()) return;
-  if (!c.groups.insert(group).second) return;
-  per_loop_[static_cast<std::size_t>(c.owner)]->groups[group].insert(&c);
+  auto [g, fresh] = c.groups.try_emplace(group, 0);
+  if (!fresh) return;
+  std::vector<Connection*>& list = per_loop_[static_cast<std::size_t>(c.owner)]->groups[group];
+  g->second = list.size();
+  list.push_back(&c);
 }
 
 void Endpoint::leave_group(Connection& c, const std::string& group) {
   auto g = c.groups.find(group);
   if (g == c.groups.end()) return;
+  remove_member(per_loop_[static_cast<std::size_t>(c.owner)]->groups, group, g->second);
   c.groups.erase(g);
-  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
-  auto it = pl.groups.find(group);
-  if (it == pl.groups.end()) return;
-  it->second.erase(&c);
-  if (it->second.empty()) pl.groups.erase(it);
 }
 
 void Endpoint::adopt(Connection& c) {
@@ -722,68 +746,90 @@ void Endpoint::send_to_target(const HubTarget& target, std::string_view method, 
   m.type = hub::MessageType::Invocation;
   m.target = std::string(method);
   m.arguments = arguments.is_array() ? std::move(arguments) : Json::array({std::move(arguments)});
-  auto json = std::make_shared<std::string>();
-  hub::append_message(*json, hub::HubProtocol::Json, m);
-  auto msgpack = std::make_shared<std::string>();
-  if (options_.messagepack) hub::append_message(*msgpack, hub::HubProtocol::MessagePack, m);
+  // Serialised once per protocol and framed once as a WebSocket message, on this thread,
+  // for every receiver on every loop.
+  auto msg = std::make_shared<detail::SharedMessage>();
+  std::string bytes;
+  auto frame = [&bytes, &m](hub::HubProtocol p, detail::SharedMessage::Form& f) {
+    bytes.clear();
+    hub::append_message(bytes, p, m);
+    f.frame = ws::Endpoint::build_frame(bytes, p == hub::HubProtocol::MessagePack);
+    f.header_bytes = f.frame->size() - bytes.size();
+  };
+  frame(hub::HubProtocol::Json, msg->json);
+  if (options_.messagepack) frame(hub::HubProtocol::MessagePack, msg->messagepack);
 
   if (target.kind == HubTarget::Kind::Connection || target.kind == HubTarget::Kind::Connections) {
     for (const std::string& id : target.names) {
       if (std::find(target.except.begin(), target.except.end(), id) != target.except.end()) continue;
       auto c = find_by_id(id);
       if (!c) continue;
-      on_owner(c, [json, msgpack](Connection& conn) {
-        if (conn.open_for_sends())
-          conn.send_framed(conn.wire_protocol() == hub::HubProtocol::Json ? *json : *msgpack, true);
+      on_owner(c, [this, msg](Connection& conn) {
+        if (!conn.open_for_sends()) return;
+        detail::LoopSend s(*msg, *ws_, *sse_, static_cast<std::size_t>(conn.owner));
+        conn.send_shared(s);
       });
     }
     return;
   }
   auto t = std::make_shared<HubTarget>(target);
   for (std::size_t li = 0; li < loops_.size(); ++li) {
-    gate_->run_on(*loops_[li], [this, li, t, json, msgpack] { deliver_on_loop(li, *t, *json, *msgpack); });
+    gate_->run_on(*loops_[li], [this, li, t, msg] { deliver_on_loop(li, *t, *msg); });
   }
 }
 
-void Endpoint::deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
-                               const std::string& msgpack) {
+void Endpoint::deliver_on_loop(std::size_t li, const HubTarget& target, const detail::SharedMessage& msg) {
   PerLoop& pl = *per_loop_[li];
-  std::vector<Connection*> to;
-  auto excluded = [&](const Connection* c) {
-    return std::find(target.except.begin(), target.except.end(), c->connection_id()) != target.except.end();
-  };
-  auto take = [&](const std::unordered_set<Connection*>* set) {
-    if (!set) return;
-    for (Connection* c : *set) {
-      if (!excluded(c)) to.push_back(c);
-    }
-  };
+  if (pl.receivers.size() <= pl.sending) pl.receivers.emplace_back();
+  std::vector<Connection*>& to = pl.receivers[pl.sending];
+  to.clear();
   switch (target.kind) {
     case HubTarget::Kind::All:
-      for (auto& [raw, c] : pl.conns) {
-        if (!excluded(raw)) to.push_back(raw);
-      }
+      for (auto& [raw, c] : pl.conns) to.push_back(raw);
       break;
     case HubTarget::Kind::Group: {
       auto it = pl.groups.find(target.names.empty() ? std::string() : target.names[0]);
-      take(it == pl.groups.end() ? nullptr : &it->second);
+      if (it != pl.groups.end()) to.assign(it->second.begin(), it->second.end());
       break;
     }
     case HubTarget::Kind::User: {
       auto it = pl.users.find(target.names.empty() ? std::string() : target.names[0]);
-      take(it == pl.users.end() ? nullptr : &it->second);
+      if (it != pl.users.end()) to.assign(it->second.begin(), it->second.end());
       break;
     }
     default:
       break;
   }
-  // Sending may end a connection (a slow consumer), which edits the sets: hold them first.
-  std::vector<std::shared_ptr<Connection>> held;
-  held.reserve(to.size());
-  for (Connection* c : to) held.push_back(c->shared_from_this());
-  for (auto& c : held) {
-    if (c->open_for_sends()) c->send_framed(c->wire_protocol() == hub::HubProtocol::Json ? json : msgpack, true);
+  if (to.empty()) return;
+  auto excluded = [&target](const Connection* c) {
+    return std::find(target.except.begin(), target.except.end(), c->connection_id()) != target.except.end();
+  };
+  detail::LoopSend s(msg, *ws_, *sse_, li);
+  ++pl.sending;
+  for (Connection* c : to) {
+    if (c->open_for_sends() && (target.except.empty() || !excluded(c))) c->send_shared(s);
   }
+  if (--pl.sending == 0) pl.leaving.clear();
 }
+
+namespace detail {
+
+void LoopSend::to_websocket(WebSocket& w, hub::HubProtocol p) {
+  const bool binary = p == hub::HubProtocol::MessagePack;
+  ws::Endpoint::PlacedFrame& f = placed_[binary];
+  if (!f.buf) {
+    const SharedMessage::Form& form = msg_.form(p);
+    f = ws_.place_frame(loop_, form.frame, form.header_bytes, binary);
+  }
+  // The hub's WebSockets are its own ws::Endpoint's sessions.
+  ws_.send_placed(static_cast<ws::Session&>(w), f);
+}
+
+void LoopSend::to_event_stream(SseStream& s) {
+  if (!event_) event_ = sse::Endpoint::format({.data = msg_.json.bytes()});
+  sse_.send_formatted(static_cast<sse::Stream&>(s), event_);
+}
+
+}  // namespace detail
 
 }  // namespace wirehub::hubhost

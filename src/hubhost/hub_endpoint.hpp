@@ -17,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -53,6 +52,43 @@ struct PollRef {
   std::uint64_t key = 0;
   std::uint64_t since_ms = 0;
   explicit operator bool() const noexcept { return key != 0; }
+};
+
+// A hub message serialised once per protocol for many connections (a send to a group, a
+// user, everyone). Each form is one whole WebSocket frame (Text for JSON, Binary for
+// MessagePack) built once; its payload, the framed hub message, is also what a stateful
+// connection keeps for replay and what event streams and long polls carry.
+struct SharedMessage {
+  struct Form {
+    BufferRef frame;  // null: the hub does not speak that protocol
+    std::size_t header_bytes = 0;
+    std::string_view bytes() const noexcept { return frame->view().substr(header_bytes); }
+  };
+  Form json, messagepack;
+  const Form& form(hub::HubProtocol p) const noexcept { return p == hub::HubProtocol::Json ? json : messagepack; }
+};
+
+// One SharedMessage on its way to the receivers of one loop (that loop's thread only): each
+// form is prepared at its first receiver that needs it, once for all the others — the
+// WebSocket frames placed for the loop's sessions, the event of the event streams.
+class LoopSend {
+ public:
+  LoopSend(const SharedMessage& m, ws::Endpoint& websockets, sse::Endpoint& event_streams, std::size_t loop_index)
+      : msg_(m), ws_(websockets), sse_(event_streams), loop_(loop_index) {}
+  const SharedMessage& message() const noexcept { return msg_; }
+  // Queues the message to a WebSocket of this loop in protocol p's frame, as
+  // WebSocket::send would (admission, counters, order), without copying it.
+  void to_websocket(WebSocket& w, hub::HubProtocol p);
+  // Queues the message to an event stream of this loop (JSON: event streams carry text).
+  void to_event_stream(SseStream& s);
+
+ private:
+  const SharedMessage& msg_;
+  ws::Endpoint& ws_;
+  sse::Endpoint& sse_;
+  std::size_t loop_;
+  ws::Endpoint::PlacedFrame placed_[2];  // by protocol (Json, MessagePack); buf null until placed
+  BufferRef event_;                      // null until formatted
 };
 }  // namespace detail
 
@@ -103,6 +139,9 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   bool tick(std::uint64_t now_ms);
   // Pre-serialised messages (whole, framed) for this connection's protocol.
   void send_framed(std::string_view bytes, bool trackable);
+  // A trackable message serialised once for many connections (see SharedMessage): it goes
+  // through the same steps as send_framed, sharing its bytes instead of copying them.
+  void send_shared(detail::LoopSend& s);
   void send_message(const hub::Message& m);
   bool handshaken() const noexcept { return handshaken_; }
   hub::HubProtocol wire_protocol() const noexcept { return protocol_; }
@@ -111,8 +150,9 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void dispose(std::string_view error);
   bool is_disposed_here() const noexcept { return gone_; }
 
-  // Hub state the dispatcher keeps per connection.
-  std::set<std::string, std::less<>> groups;
+  // Hub state the dispatcher keeps per connection: its groups, each with its place in its
+  // loop's member list of that group (so that leaving one takes no search).
+  std::unordered_map<std::string, std::size_t> groups;
 
   // Async replies, streams, uploads and client results come back here (owner loop).
   // The method's call `serial` finished: its Completion (when it has an id), then the
@@ -137,6 +177,10 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void run_next_invocation();
   void fail_protocol(std::string_view why);
   void write_transport(std::string_view bytes);
+  // Stateful mode: keeps the trackable message `bytes` (buf[off, off + bytes.size()) when
+  // buf is given, shared; else copied) for a replay, or holds it back while the replay
+  // buffer is full. True when it also goes out now.
+  bool keep_for_replay(std::string_view bytes, const BufferRef* buf = nullptr, std::size_t off = 0);
   void close_websocket();
   void end_transport();
   void answer_poll(int status, std::string_view body);
@@ -310,8 +354,7 @@ class Endpoint final : public Hub {
   std::vector<http::Header> cors_headers(const http::RequestHead& head) const;
   void respond(http::HttpConnection& c, const http::RequestHead& head, int status, std::string_view type,
                std::string_view body);
-  void deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
-                       const std::string& msgpack);
+  void deliver_on_loop(std::size_t li, const HubTarget& target, const detail::SharedMessage& msg);
   // token_is_id: the connectionId doubles as the token (negotiate version 0).
   std::shared_ptr<Connection> create(std::uint64_t now_ms, bool token_is_id = false);
 
