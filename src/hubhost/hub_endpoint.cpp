@@ -96,16 +96,19 @@ struct Endpoint::PerLoop {
 
 namespace {
 // Removes the member at index from a loop's list of group g (the last member takes its place).
-void remove_member(std::unordered_map<std::string, std::vector<Connection*>>& groups, const std::string& g,
+// True when that was its last member there (the group is gone from the loop).
+bool remove_member(std::unordered_map<std::string, std::vector<Connection*>>& groups, const std::string& g,
                    std::size_t index) {
   auto it = groups.find(g);
-  if (it == groups.end()) return;
+  if (it == groups.end()) return false;
   std::vector<Connection*>& list = it->second;
   Connection* last = list.back();
   list[index] = last;
   last->groups.find(g)->second = index;
   list.pop_back();
-  if (list.empty()) groups.erase(it);
+  if (!list.empty()) return false;
+  groups.erase(it);
+  return true;
 }
 }  // namespace
 
@@ -580,7 +583,12 @@ void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
 void Endpoint::connected(Connection& c) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
   pl.opened.add();
-  if (!c.user().empty()) pl.users[c.user()].insert(&c);
+  if (!c.user().empty()) {
+    auto& same_user = pl.users[c.user()];
+    if (same_user.empty()) watch_relay("u", c.user(), true);
+    same_user.insert(&c);
+  }
+  relay_connection(c, true);
   if (raw_) {
     if (raw_->on_open) raw_->on_open(c.raw_view());
     return;
@@ -596,15 +604,21 @@ void Endpoint::connected(Connection& c) {
 
 void Endpoint::disconnected(Connection& c, std::string_view error) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
-  for (const auto& [g, index] : c.groups) remove_member(pl.groups, g, index);
+  for (const auto& [g, index] : c.groups) {
+    if (remove_member(pl.groups, g, index)) watch_relay("g", g, false);
+  }
   c.groups.clear();
   if (!c.user().empty()) {
     auto it = pl.users.find(c.user());
     if (it != pl.users.end()) {
       it->second.erase(&c);
-      if (it->second.empty()) pl.users.erase(it);
+      if (it->second.empty()) {
+        pl.users.erase(it);
+        watch_relay("u", c.user(), false);
+      }
     }
   }
+  relay_connection(c, false);
   if (raw_ && c.handshaken()) {
     if (raw_->on_close) raw_->on_close(c.raw_view());
   } else if (c.handshaken() && on_disconnected_) {
@@ -638,6 +652,7 @@ void Endpoint::join_group(Connection& c, const std::string& group) {
   auto [g, fresh] = c.groups.try_emplace(group, 0);
   if (!fresh) return;
   std::vector<Connection*>& list = per_loop_[static_cast<std::size_t>(c.owner)]->groups[group];
+  if (list.empty()) watch_relay("g", group, true);
   g->second = list.size();
   list.push_back(&c);
 }
@@ -645,7 +660,8 @@ void Endpoint::join_group(Connection& c, const std::string& group) {
 void Endpoint::leave_group(Connection& c, const std::string& group) {
   auto g = c.groups.find(group);
   if (g == c.groups.end()) return;
-  remove_member(per_loop_[static_cast<std::size_t>(c.owner)]->groups, group, g->second);
+  if (remove_member(per_loop_[static_cast<std::size_t>(c.owner)]->groups, group, g->second))
+    watch_relay("g", group, false);
   c.groups.erase(g);
 }
 
@@ -674,14 +690,21 @@ void Endpoint::count_protocol_error(const Connection& c) noexcept {
 // --- Hub ---------------------------------------------------------------------------------
 
 void Endpoint::add_to_group(std::string_view connection_id, std::string_view group) {
+  if (group.empty()) return;
   auto c = find_by_id(connection_id);
-  if (!c || group.empty()) return;
+  if (!c) {
+    if (relay_) relay_group_change(connection_id, group, true);  // its node, if any, does it
+    return;
+  }
   on_owner(c, [this, g = std::string(group)](Connection& conn) { join_group(conn, g); });
 }
 
 void Endpoint::remove_from_group(std::string_view connection_id, std::string_view group) {
   auto c = find_by_id(connection_id);
-  if (!c) return;
+  if (!c) {
+    if (relay_) relay_group_change(connection_id, group, false);
+    return;
+  }
   on_owner(c, [this, g = std::string(group)](Connection& conn) { leave_group(conn, g); });
 }
 
@@ -747,7 +770,8 @@ void Endpoint::send_to_target(const HubTarget& target, std::string_view method, 
   m.target = std::string(method);
   m.arguments = arguments.is_array() ? std::move(arguments) : Json::array({std::move(arguments)});
   // Serialised once per protocol and framed once as a WebSocket message, on this thread,
-  // for every receiver on every loop.
+  // for every receiver on every loop (and, with a relay, for the other nodes, which may
+  // speak MessagePack when this one does not).
   auto msg = std::make_shared<detail::SharedMessage>();
   std::string bytes;
   auto frame = [&bytes, &m](hub::HubProtocol p, detail::SharedMessage::Form& f) {
@@ -757,25 +781,35 @@ void Endpoint::send_to_target(const HubTarget& target, std::string_view method, 
     f.header_bytes = f.frame->size() - bytes.size();
   };
   frame(hub::HubProtocol::Json, msg->json);
-  if (options_.messagepack) frame(hub::HubProtocol::MessagePack, msg->messagepack);
+  if (options_.messagepack || relay_) frame(hub::HubProtocol::MessagePack, msg->messagepack);
+  std::vector<std::string> elsewhere = deliver_here(target, msg);
+  if (relay_) relay_send(target, *msg, elsewhere);
+}
 
+std::vector<std::string> Endpoint::deliver_here(const HubTarget& target,
+                                                std::shared_ptr<const detail::SharedMessage> msg) {
+  std::vector<std::string> elsewhere;
   if (target.kind == HubTarget::Kind::Connection || target.kind == HubTarget::Kind::Connections) {
     for (const std::string& id : target.names) {
       if (std::find(target.except.begin(), target.except.end(), id) != target.except.end()) continue;
       auto c = find_by_id(id);
-      if (!c) continue;
+      if (!c) {
+        elsewhere.push_back(id);
+        continue;
+      }
       on_owner(c, [this, msg](Connection& conn) {
         if (!conn.open_for_sends()) return;
         detail::LoopSend s(*msg, *ws_, *sse_, static_cast<std::size_t>(conn.owner));
         conn.send_shared(s);
       });
     }
-    return;
+    return elsewhere;
   }
   auto t = std::make_shared<HubTarget>(target);
   for (std::size_t li = 0; li < loops_.size(); ++li) {
     gate_->run_on(*loops_[li], [this, li, t, msg] { deliver_on_loop(li, *t, *msg); });
   }
+  return elsewhere;
 }
 
 void Endpoint::deliver_on_loop(std::size_t li, const HubTarget& target, const detail::SharedMessage& msg) {

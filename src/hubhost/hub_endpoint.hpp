@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/counter.hpp"
+#include "fanout/relay.hpp"
 #include "hubhost/call_state.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
@@ -153,6 +154,8 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   // Hub state the dispatcher keeps per connection: its groups, each with its place in its
   // loop's member list of that group (so that leaving one takes no search).
   std::unordered_map<std::string, std::size_t> groups;
+  // Its node subscribes to its connection channel (several nodes; owner loop only).
+  bool relay_watched = false;
 
   // Async replies, streams, uploads and client results come back here (owner loop).
   // The method's call `serial` finished: its Completion (when it has an id), then the
@@ -301,6 +304,16 @@ class Endpoint final : public Hub {
   void send_to_target(const HubTarget& target, std::string_view method, Json arguments) override;
 
   const HubOptions& options() const noexcept { return options_; }
+  // Several nodes (the server runs with a backplane; ADR 0011). Sends to All, a group or
+  // a user also go to the relay (topics "", "g:<group>", "u:<user>"), sends to and group
+  // changes of a connection this node does not have go to "c:<connectionId>", and this
+  // node watches the topics of its groups, users and connections. Set once, before the
+  // server starts.
+  void set_relay(fanout::Relay* relay);
+  // Any thread: what another node's hub on this path relayed, done here as that call
+  // would do it. Unreadable messages are ignored and counted (relay_malformed).
+  void deliver_relayed(std::string_view topic, std::string_view message);
+  std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
   const RawConnectionHandlers* raw() const noexcept { return raw_ ? &*raw_ : nullptr; }
   WebSocketEndpoint& websockets() noexcept { return *ws_; }
   SseEndpoint& event_streams() noexcept { return *sse_; }
@@ -355,6 +368,18 @@ class Endpoint final : public Hub {
   void respond(http::HttpConnection& c, const http::RequestHead& head, int status, std::string_view type,
                std::string_view body);
   void deliver_on_loop(std::size_t li, const HubTarget& target, const detail::SharedMessage& msg);
+  // send_to_target's delivery to this node's connections; returns the ids of target.names
+  // (Connection/Connections) that are not connections of this node.
+  std::vector<std::string> deliver_here(const HubTarget& target, std::shared_ptr<const detail::SharedMessage> msg);
+  // The relay's topic watches as this loop's group or user lists gain their first member
+  // or lose their last, and a connection's own (owner loop).
+  void watch_relay(std::string_view kind, std::string_view name, bool on);
+  void relay_connection(Connection& c, bool on);
+  // What goes to the other nodes (hub_relay.cpp): a send (elsewhere: the target's
+  // connection ids this node does not have), a group change of a connection it does not
+  // have.
+  void relay_send(const HubTarget& target, const detail::SharedMessage& msg, const std::vector<std::string>& elsewhere);
+  void relay_group_change(std::string_view connection_id, std::string_view group, bool join);
   // token_is_id: the connectionId doubles as the token (negotiate version 0).
   std::shared_ptr<Connection> create(std::uint64_t now_ms, bool token_is_id = false);
 
@@ -384,6 +409,9 @@ class Endpoint final : public Hub {
   std::unique_ptr<ws::Endpoint> ws_;
   std::unique_ptr<sse::Endpoint> sse_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;
+
+  fanout::Relay* relay_ = nullptr;
+  std::atomic<std::uint64_t> relay_malformed_{0};
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Connection>> by_token_;  // guarded by mu_
