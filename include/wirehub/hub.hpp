@@ -79,6 +79,10 @@ struct HubOptions {
   std::vector<std::string> allowed_origins;
   // Extra headers on every negotiate answer (e.g. a Set-Cookie a load balancer sticks by).
   std::vector<std::pair<std::string, std::string>> negotiate_headers;
+  // With a backplane (ServerOptions::backplane): sends to All, groups, users and
+  // connections reach the hub's connections on every node, and add_to_group /
+  // remove_from_group work for a connection on any node. false: this node's only.
+  bool across_nodes = true;
 };
 
 // Thrown by a hub method, its message reaches the client even without detailed_errors:

@@ -247,26 +247,46 @@ void Connection::write_transport(std::string_view bytes) {
   }
 }
 
+bool Connection::keep_for_replay(std::string_view bytes, const BufferRef* buf, std::size_t off) {
+  // Unacknowledged messages are kept for a replay, up to the buffer's limit; past it,
+  // messages wait until the client's Acks make room (as ASP.NET's writer waits), and a
+  // client that lets more than send_hard_limit wait is closed as a slow consumer.
+  if (!held_back_.empty() || !(buf ? replay_->push(*buf, off, bytes.size()) : replay_->push(bytes))) {
+    held_back_bytes_ += bytes.size();
+    held_back_.emplace_back(bytes);
+    if (held_back_bytes_ > ep_.options().send_hard_limit) {
+      log::warn("hub {}: connection {} does not acknowledge; closing it", ep_.path(), id_);
+      held_back_.clear();
+      held_back_bytes_ = 0;
+      close("Connection closed with an error.", false);
+    }
+    return false;
+  }
+  return ws_id_ != 0;  // dropped: the bytes wait in the replay buffer
+}
+
+void Connection::send_shared(detail::LoopSend& s) {
+  if (gone_) return;
+  const detail::SharedMessage::Form& f = s.message().form(protocol_);
+  const std::string_view bytes = f.bytes();
+  ep_.count_out(*this, bytes.size());
+  if (stateful_ && !keep_for_replay(bytes, &f.frame, f.header_bytes)) return;
+  // What write_transport does, with the frame or event shared by the loop's receivers.
+  if (ws_ && !ep_.raw()) {
+    last_out_ms_ = now();
+    s.to_websocket(*ws_, protocol_);
+  } else if (sse_) {
+    last_out_ms_ = now();
+    s.to_event_stream(*sse_);
+  } else {
+    write_transport(bytes);
+  }
+}
+
 void Connection::send_framed(std::string_view bytes, bool track) {
   if (gone_) return;
   ep_.count_out(*this, bytes.size());
-  if (stateful_ && track) {
-    // Unacknowledged messages are kept for a replay, up to the buffer's limit; past it,
-    // messages wait until the client's Acks make room (as ASP.NET's writer waits), and a
-    // client that lets more than send_hard_limit wait is closed as a slow consumer.
-    if (!held_back_.empty() || !replay_->push(bytes)) {
-      held_back_bytes_ += bytes.size();
-      held_back_.emplace_back(bytes);
-      if (held_back_bytes_ > ep_.options().send_hard_limit) {
-        log::warn("hub {}: connection {} does not acknowledge; closing it", ep_.path(), id_);
-        held_back_.clear();
-        held_back_bytes_ = 0;
-        close("Connection closed with an error.", false);
-      }
-      return;
-    }
-    if (!ws_id_) return;  // dropped: the bytes wait in the replay buffer
-  }
+  if (stateful_ && track && !keep_for_replay(bytes)) return;
   write_transport(bytes);
 }
 

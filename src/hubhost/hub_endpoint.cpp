@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "sse/sse_stream.hpp"
+#include "ws/ws_session.hpp"
 
 namespace wirehub::hubhost {
 
@@ -77,11 +79,38 @@ class Endpoint::Ticker final : public loop::Timer {
 
 struct Endpoint::PerLoop {
   std::unordered_map<Connection*, std::shared_ptr<Connection>> conns;  // attached here
-  std::unordered_map<std::string, std::unordered_set<Connection*>> groups;
+  // A group's members in a flat list, which a send walks: unordered (a member leaves by
+  // taking the last one's place; Connection::groups knows each member's index).
+  std::unordered_map<std::string, std::vector<Connection*>> groups;
   std::unordered_map<std::string, std::unordered_set<Connection*>> users;
   std::unique_ptr<Ticker> ticker;
   Counter open, opened, in, out, bytes_in, bytes_out, invocations, protocol_errors;
+  // Sends in progress on this loop (a send can run a hook that sends again), each with its
+  // copy of the receivers: a send may end a connection, which edits the member lists.
+  // Connections that leave conns meanwhile are kept in `leaving` until the outermost send
+  // is over, so the copies never point at a freed connection.
+  std::size_t sending = 0;
+  std::deque<std::vector<Connection*>> receivers;  // [depth]; a deque keeps them in place
+  std::vector<std::shared_ptr<Connection>> leaving;
 };
+
+namespace {
+// Removes the member at index from a loop's list of group g (the last member takes its place).
+// True when that was its last member there (the group is gone from the loop).
+bool remove_member(std::unordered_map<std::string, std::vector<Connection*>>& groups, const std::string& g,
+                   std::size_t index) {
+  auto it = groups.find(g);
+  if (it == groups.end()) return false;
+  std::vector<Connection*>& list = it->second;
+  Connection* last = list.back();
+  list[index] = last;
+  last->groups.find(g)->second = index;
+  list.pop_back();
+  if (!list.empty()) return false;
+  groups.erase(it);
+  return true;
+}
+}  // namespace
 
 void Endpoint::Ticker::on_timer() {
   const std::uint64_t now = ep_.loops_[li_]->now_ms();
@@ -554,7 +583,12 @@ void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
 void Endpoint::connected(Connection& c) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
   pl.opened.add();
-  if (!c.user().empty()) pl.users[c.user()].insert(&c);
+  if (!c.user().empty()) {
+    auto& same_user = pl.users[c.user()];
+    if (same_user.empty()) watch_relay("u", c.user(), true);
+    same_user.insert(&c);
+  }
+  relay_connection(c, true);
   if (raw_) {
     if (raw_->on_open) raw_->on_open(c.raw_view());
     return;
@@ -570,20 +604,21 @@ void Endpoint::connected(Connection& c) {
 
 void Endpoint::disconnected(Connection& c, std::string_view error) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
-  for (const std::string& g : c.groups) {
-    auto it = pl.groups.find(g);
-    if (it == pl.groups.end()) continue;
-    it->second.erase(&c);
-    if (it->second.empty()) pl.groups.erase(it);
+  for (const auto& [g, index] : c.groups) {
+    if (remove_member(pl.groups, g, index)) watch_relay("g", g, false);
   }
   c.groups.clear();
   if (!c.user().empty()) {
     auto it = pl.users.find(c.user());
     if (it != pl.users.end()) {
       it->second.erase(&c);
-      if (it->second.empty()) pl.users.erase(it);
+      if (it->second.empty()) {
+        pl.users.erase(it);
+        watch_relay("u", c.user(), false);
+      }
     }
   }
+  relay_connection(c, false);
   if (raw_ && c.handshaken()) {
     if (raw_->on_close) raw_->on_close(c.raw_view());
   } else if (c.handshaken() && on_disconnected_) {
@@ -594,8 +629,12 @@ void Endpoint::disconnected(Connection& c, std::string_view error) {
     }
   }
   unregister(c);
-  // Last: this may release the connection.
-  pl.conns.erase(&c);
+  // Last: this may release the connection (a send walking a copy of the receivers keeps
+  // it until it is over).
+  auto it = pl.conns.find(&c);
+  if (it == pl.conns.end()) return;
+  if (pl.sending) pl.leaving.push_back(std::move(it->second));
+  pl.conns.erase(it);
 }
 
 void Endpoint::unregister(Connection& c) {
@@ -610,19 +649,20 @@ void Endpoint::unregister(Connection& c) {
 
 void Endpoint::join_group(Connection& c, const std::string& group) {
   if (c.is_disposed_here()) return;
-  if (!c.groups.insert(group).second) return;
-  per_loop_[static_cast<std::size_t>(c.owner)]->groups[group].insert(&c);
+  auto [g, fresh] = c.groups.try_emplace(group, 0);
+  if (!fresh) return;
+  std::vector<Connection*>& list = per_loop_[static_cast<std::size_t>(c.owner)]->groups[group];
+  if (list.empty()) watch_relay("g", group, true);
+  g->second = list.size();
+  list.push_back(&c);
 }
 
 void Endpoint::leave_group(Connection& c, const std::string& group) {
   auto g = c.groups.find(group);
   if (g == c.groups.end()) return;
+  if (remove_member(per_loop_[static_cast<std::size_t>(c.owner)]->groups, group, g->second))
+    watch_relay("g", group, false);
   c.groups.erase(g);
-  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
-  auto it = pl.groups.find(group);
-  if (it == pl.groups.end()) return;
-  it->second.erase(&c);
-  if (it->second.empty()) pl.groups.erase(it);
 }
 
 void Endpoint::adopt(Connection& c) {
@@ -650,14 +690,21 @@ void Endpoint::count_protocol_error(const Connection& c) noexcept {
 // --- Hub ---------------------------------------------------------------------------------
 
 void Endpoint::add_to_group(std::string_view connection_id, std::string_view group) {
+  if (group.empty()) return;
   auto c = find_by_id(connection_id);
-  if (!c || group.empty()) return;
+  if (!c) {
+    if (relay_) relay_group_change(connection_id, group, true);  // its node, if any, does it
+    return;
+  }
   on_owner(c, [this, g = std::string(group)](Connection& conn) { join_group(conn, g); });
 }
 
 void Endpoint::remove_from_group(std::string_view connection_id, std::string_view group) {
   auto c = find_by_id(connection_id);
-  if (!c) return;
+  if (!c) {
+    if (relay_) relay_group_change(connection_id, group, false);
+    return;
+  }
   on_owner(c, [this, g = std::string(group)](Connection& conn) { leave_group(conn, g); });
 }
 
@@ -722,68 +769,101 @@ void Endpoint::send_to_target(const HubTarget& target, std::string_view method, 
   m.type = hub::MessageType::Invocation;
   m.target = std::string(method);
   m.arguments = arguments.is_array() ? std::move(arguments) : Json::array({std::move(arguments)});
-  auto json = std::make_shared<std::string>();
-  hub::append_message(*json, hub::HubProtocol::Json, m);
-  auto msgpack = std::make_shared<std::string>();
-  if (options_.messagepack) hub::append_message(*msgpack, hub::HubProtocol::MessagePack, m);
+  // Serialised once per protocol and framed once as a WebSocket message, on this thread,
+  // for every receiver on every loop (and, with a relay, for the other nodes, which may
+  // speak MessagePack when this one does not).
+  auto msg = std::make_shared<detail::SharedMessage>();
+  std::string bytes;
+  auto frame = [&bytes, &m](hub::HubProtocol p, detail::SharedMessage::Form& f) {
+    bytes.clear();
+    hub::append_message(bytes, p, m);
+    f.frame = ws::Endpoint::build_frame(bytes, p == hub::HubProtocol::MessagePack);
+    f.header_bytes = f.frame->size() - bytes.size();
+  };
+  frame(hub::HubProtocol::Json, msg->json);
+  if (options_.messagepack || relay_) frame(hub::HubProtocol::MessagePack, msg->messagepack);
+  std::vector<std::string> elsewhere = deliver_here(target, msg);
+  if (relay_) relay_send(target, *msg, elsewhere);
+}
 
+std::vector<std::string> Endpoint::deliver_here(const HubTarget& target,
+                                                std::shared_ptr<const detail::SharedMessage> msg) {
+  std::vector<std::string> elsewhere;
   if (target.kind == HubTarget::Kind::Connection || target.kind == HubTarget::Kind::Connections) {
     for (const std::string& id : target.names) {
       if (std::find(target.except.begin(), target.except.end(), id) != target.except.end()) continue;
       auto c = find_by_id(id);
-      if (!c) continue;
-      on_owner(c, [json, msgpack](Connection& conn) {
-        if (conn.open_for_sends())
-          conn.send_framed(conn.wire_protocol() == hub::HubProtocol::Json ? *json : *msgpack, true);
+      if (!c) {
+        elsewhere.push_back(id);
+        continue;
+      }
+      on_owner(c, [this, msg](Connection& conn) {
+        if (!conn.open_for_sends()) return;
+        detail::LoopSend s(*msg, *ws_, *sse_, static_cast<std::size_t>(conn.owner));
+        conn.send_shared(s);
       });
     }
-    return;
+    return elsewhere;
   }
   auto t = std::make_shared<HubTarget>(target);
   for (std::size_t li = 0; li < loops_.size(); ++li) {
-    gate_->run_on(*loops_[li], [this, li, t, json, msgpack] { deliver_on_loop(li, *t, *json, *msgpack); });
+    gate_->run_on(*loops_[li], [this, li, t, msg] { deliver_on_loop(li, *t, *msg); });
   }
+  return elsewhere;
 }
 
-void Endpoint::deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
-                               const std::string& msgpack) {
+void Endpoint::deliver_on_loop(std::size_t li, const HubTarget& target, const detail::SharedMessage& msg) {
   PerLoop& pl = *per_loop_[li];
-  std::vector<Connection*> to;
-  auto excluded = [&](const Connection* c) {
-    return std::find(target.except.begin(), target.except.end(), c->connection_id()) != target.except.end();
-  };
-  auto take = [&](const std::unordered_set<Connection*>* set) {
-    if (!set) return;
-    for (Connection* c : *set) {
-      if (!excluded(c)) to.push_back(c);
-    }
-  };
+  if (pl.receivers.size() <= pl.sending) pl.receivers.emplace_back();
+  std::vector<Connection*>& to = pl.receivers[pl.sending];
+  to.clear();
   switch (target.kind) {
     case HubTarget::Kind::All:
-      for (auto& [raw, c] : pl.conns) {
-        if (!excluded(raw)) to.push_back(raw);
-      }
+      for (auto& [raw, c] : pl.conns) to.push_back(raw);
       break;
     case HubTarget::Kind::Group: {
       auto it = pl.groups.find(target.names.empty() ? std::string() : target.names[0]);
-      take(it == pl.groups.end() ? nullptr : &it->second);
+      if (it != pl.groups.end()) to.assign(it->second.begin(), it->second.end());
       break;
     }
     case HubTarget::Kind::User: {
       auto it = pl.users.find(target.names.empty() ? std::string() : target.names[0]);
-      take(it == pl.users.end() ? nullptr : &it->second);
+      if (it != pl.users.end()) to.assign(it->second.begin(), it->second.end());
       break;
     }
     default:
       break;
   }
-  // Sending may end a connection (a slow consumer), which edits the sets: hold them first.
-  std::vector<std::shared_ptr<Connection>> held;
-  held.reserve(to.size());
-  for (Connection* c : to) held.push_back(c->shared_from_this());
-  for (auto& c : held) {
-    if (c->open_for_sends()) c->send_framed(c->wire_protocol() == hub::HubProtocol::Json ? json : msgpack, true);
+  if (to.empty()) return;
+  auto excluded = [&target](const Connection* c) {
+    return std::find(target.except.begin(), target.except.end(), c->connection_id()) != target.except.end();
+  };
+  detail::LoopSend s(msg, *ws_, *sse_, li);
+  ++pl.sending;
+  for (Connection* c : to) {
+    if (c->open_for_sends() && (target.except.empty() || !excluded(c))) c->send_shared(s);
   }
+  if (--pl.sending == 0) pl.leaving.clear();
 }
+
+namespace detail {
+
+void LoopSend::to_websocket(WebSocket& w, hub::HubProtocol p) {
+  const bool binary = p == hub::HubProtocol::MessagePack;
+  ws::Endpoint::PlacedFrame& f = placed_[binary];
+  if (!f.buf) {
+    const SharedMessage::Form& form = msg_.form(p);
+    f = ws_.place_frame(loop_, form.frame, form.header_bytes, binary);
+  }
+  // The hub's WebSockets are its own ws::Endpoint's sessions.
+  ws_.send_placed(static_cast<ws::Session&>(w), f);
+}
+
+void LoopSend::to_event_stream(SseStream& s) {
+  if (!event_) event_ = sse::Endpoint::format({.data = msg_.json.bytes()});
+  sse_.send_formatted(static_cast<sse::Stream&>(s), event_);
+}
+
+}  // namespace detail
 
 }  // namespace wirehub::hubhost

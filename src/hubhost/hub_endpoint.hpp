@@ -17,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "core/counter.hpp"
+#include "fanout/relay.hpp"
 #include "hubhost/call_state.hpp"
 #include "http/deferred_table.hpp"
 #include "http/http_connection.hpp"
@@ -53,6 +53,43 @@ struct PollRef {
   std::uint64_t key = 0;
   std::uint64_t since_ms = 0;
   explicit operator bool() const noexcept { return key != 0; }
+};
+
+// A hub message serialised once per protocol for many connections (a send to a group, a
+// user, everyone). Each form is one whole WebSocket frame (Text for JSON, Binary for
+// MessagePack) built once; its payload, the framed hub message, is also what a stateful
+// connection keeps for replay and what event streams and long polls carry.
+struct SharedMessage {
+  struct Form {
+    BufferRef frame;  // null: the hub does not speak that protocol
+    std::size_t header_bytes = 0;
+    std::string_view bytes() const noexcept { return frame->view().substr(header_bytes); }
+  };
+  Form json, messagepack;
+  const Form& form(hub::HubProtocol p) const noexcept { return p == hub::HubProtocol::Json ? json : messagepack; }
+};
+
+// One SharedMessage on its way to the receivers of one loop (that loop's thread only): each
+// form is prepared at its first receiver that needs it, once for all the others — the
+// WebSocket frames placed for the loop's sessions, the event of the event streams.
+class LoopSend {
+ public:
+  LoopSend(const SharedMessage& m, ws::Endpoint& websockets, sse::Endpoint& event_streams, std::size_t loop_index)
+      : msg_(m), ws_(websockets), sse_(event_streams), loop_(loop_index) {}
+  const SharedMessage& message() const noexcept { return msg_; }
+  // Queues the message to a WebSocket of this loop in protocol p's frame, as
+  // WebSocket::send would (admission, counters, order), without copying it.
+  void to_websocket(WebSocket& w, hub::HubProtocol p);
+  // Queues the message to an event stream of this loop (JSON: event streams carry text).
+  void to_event_stream(SseStream& s);
+
+ private:
+  const SharedMessage& msg_;
+  ws::Endpoint& ws_;
+  sse::Endpoint& sse_;
+  std::size_t loop_;
+  ws::Endpoint::PlacedFrame placed_[2];  // by protocol (Json, MessagePack); buf null until placed
+  BufferRef event_;                      // null until formatted
 };
 }  // namespace detail
 
@@ -103,6 +140,9 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   bool tick(std::uint64_t now_ms);
   // Pre-serialised messages (whole, framed) for this connection's protocol.
   void send_framed(std::string_view bytes, bool trackable);
+  // A trackable message serialised once for many connections (see SharedMessage): it goes
+  // through the same steps as send_framed, sharing its bytes instead of copying them.
+  void send_shared(detail::LoopSend& s);
   void send_message(const hub::Message& m);
   bool handshaken() const noexcept { return handshaken_; }
   hub::HubProtocol wire_protocol() const noexcept { return protocol_; }
@@ -111,8 +151,11 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void dispose(std::string_view error);
   bool is_disposed_here() const noexcept { return gone_; }
 
-  // Hub state the dispatcher keeps per connection.
-  std::set<std::string, std::less<>> groups;
+  // Hub state the dispatcher keeps per connection: its groups, each with its place in its
+  // loop's member list of that group (so that leaving one takes no search).
+  std::unordered_map<std::string, std::size_t> groups;
+  // Its node subscribes to its connection channel (several nodes; owner loop only).
+  bool relay_watched = false;
 
   // Async replies, streams, uploads and client results come back here (owner loop).
   // The method's call `serial` finished: its Completion (when it has an id), then the
@@ -137,6 +180,10 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void run_next_invocation();
   void fail_protocol(std::string_view why);
   void write_transport(std::string_view bytes);
+  // Stateful mode: keeps the trackable message `bytes` (buf[off, off + bytes.size()) when
+  // buf is given, shared; else copied) for a replay, or holds it back while the replay
+  // buffer is full. True when it also goes out now.
+  bool keep_for_replay(std::string_view bytes, const BufferRef* buf = nullptr, std::size_t off = 0);
   void close_websocket();
   void end_transport();
   void answer_poll(int status, std::string_view body);
@@ -257,6 +304,16 @@ class Endpoint final : public Hub {
   void send_to_target(const HubTarget& target, std::string_view method, Json arguments) override;
 
   const HubOptions& options() const noexcept { return options_; }
+  // Several nodes (the server runs with a backplane; ADR 0011). Sends to All, a group or
+  // a user also go to the relay (topics "", "g:<group>", "u:<user>"), sends to and group
+  // changes of a connection this node does not have go to "c:<connectionId>", and this
+  // node watches the topics of its groups, users and connections. Set once, before the
+  // server starts.
+  void set_relay(fanout::Relay* relay);
+  // Any thread: what another node's hub on this path relayed, done here as that call
+  // would do it. Unreadable messages are ignored and counted (relay_malformed).
+  void deliver_relayed(std::string_view topic, std::string_view message);
+  std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
   const RawConnectionHandlers* raw() const noexcept { return raw_ ? &*raw_ : nullptr; }
   WebSocketEndpoint& websockets() noexcept { return *ws_; }
   SseEndpoint& event_streams() noexcept { return *sse_; }
@@ -310,8 +367,19 @@ class Endpoint final : public Hub {
   std::vector<http::Header> cors_headers(const http::RequestHead& head) const;
   void respond(http::HttpConnection& c, const http::RequestHead& head, int status, std::string_view type,
                std::string_view body);
-  void deliver_on_loop(std::size_t li, const HubTarget& target, const std::string& json,
-                       const std::string& msgpack);
+  void deliver_on_loop(std::size_t li, const HubTarget& target, const detail::SharedMessage& msg);
+  // send_to_target's delivery to this node's connections; returns the ids of target.names
+  // (Connection/Connections) that are not connections of this node.
+  std::vector<std::string> deliver_here(const HubTarget& target, std::shared_ptr<const detail::SharedMessage> msg);
+  // The relay's topic watches as this loop's group or user lists gain their first member
+  // or lose their last, and a connection's own (owner loop).
+  void watch_relay(std::string_view kind, std::string_view name, bool on);
+  void relay_connection(Connection& c, bool on);
+  // What goes to the other nodes (hub_relay.cpp): a send (elsewhere: the target's
+  // connection ids this node does not have), a group change of a connection it does not
+  // have.
+  void relay_send(const HubTarget& target, const detail::SharedMessage& msg, const std::vector<std::string>& elsewhere);
+  void relay_group_change(std::string_view connection_id, std::string_view group, bool join);
   // token_is_id: the connectionId doubles as the token (negotiate version 0).
   std::shared_ptr<Connection> create(std::uint64_t now_ms, bool token_is_id = false);
 
@@ -341,6 +409,9 @@ class Endpoint final : public Hub {
   std::unique_ptr<ws::Endpoint> ws_;
   std::unique_ptr<sse::Endpoint> sse_;
   std::vector<std::unique_ptr<PerLoop>> per_loop_;
+
+  fanout::Relay* relay_ = nullptr;
+  std::atomic<std::uint64_t> relay_malformed_{0};
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Connection>> by_token_;  // guarded by mu_

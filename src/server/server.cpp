@@ -462,6 +462,13 @@ void Server::Impl::start_backplane() {
                           });
   // The endpoints take their relays only now, with the backplane's handlers set: watching
   // a topic subscribes at once.
+  std::vector<std::pair<BackplaneRelay*, hubhost::Endpoint*>> hubs_joined;
+  for (auto& h : hubs) {
+    if (h->raw() || !h->options().across_nodes) continue;  // a raw handler has no hub sends
+    join("hub " + h->path(), h.get());
+    hubs_joined.emplace_back(relays.back().get(), h.get());
+  }
+  for (auto [relay, h] : hubs_joined) h->set_relay(relay);
   for (auto [relay, ep] : ws_joined) ep->set_relay(relay);
   for (auto [relay, ep] : sse_joined) ep->set_relay(relay);
   backplane->start();
@@ -662,6 +669,7 @@ BackplaneStatus Server::backplane_status() const {
   b.reconnects = st.reconnects;
   b.channels = st.channels;
   b.malformed = s.relayed_unknown.load(std::memory_order_relaxed);
+  for (const auto& h : s.hubs) b.malformed += h->relay_malformed();
   for (const auto& ep : s.endpoints) b.malformed += ep->relay_malformed();
   for (const auto& ep : s.sse_endpoints) b.malformed += ep->relay_malformed();
   return b;

@@ -103,6 +103,14 @@ bool Endpoint::deliver(PerLoop& pl, Stream& s, const BufferRef& event) {
   return true;
 }
 
+bool Endpoint::send_formatted(Stream& s, const BufferRef& event) {
+  PerLoop& pl = *per_loop_[s.loop().index()];
+  if (!deliver(pl, s, event)) return false;
+  pl.stats.events_queued.add();
+  pl.stats.bytes_out.add(event->size());
+  return true;
+}
+
 void Endpoint::delivered(PerLoop& pl, std::size_t taken, std::size_t bytes, std::uint64_t called_ns) {
   if (!taken) return;
   pl.stats.events_queued.add(taken);

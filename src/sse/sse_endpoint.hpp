@@ -78,6 +78,13 @@ class Endpoint final : public SseEndpoint {
   std::size_t loop_count() const noexcept { return per_loop_.size(); }
   LoopStats& loop_stats(std::size_t loop_index) { return per_loop_[loop_index]->stats; }
 
+  // Formats e once into a buffer every receiver shares.
+  static BufferRef format(const SseEvent& e);
+  // Loop thread of s: queues event (from format) to s as s.send() would queue it (the same
+  // admission and counters), by reference: one event formatted once for receivers its
+  // sender picks itself (a hub's send to a group).
+  bool send_formatted(Stream& s, const BufferRef& event);
+
   // Stream bookkeeping (loop thread of the stream).
   bool subscribe(Stream& s, std::string_view topic);
   bool unsubscribe(Stream& s, std::string_view topic);
@@ -92,8 +99,6 @@ class Endpoint final : public SseEndpoint {
   // broadcast() and publish() of a formatted event on this node only.
   void broadcast_here(BufferRef event);
   void publish_here(std::string_view topic, BufferRef event);
-  // Formats e once into a buffer every receiver shares.
-  static BufferRef format(const SseEvent& e);
   // Posts fn(PerLoop&) to loop li (never runs it inline: see the ordering guarantee).
   template <class Fn>
   void post(std::size_t li, Fn&& fn);

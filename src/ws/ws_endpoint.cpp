@@ -314,6 +314,44 @@ std::uint64_t Endpoint::topic_tag(std::string_view topic) noexcept {
   return topic.empty() ? 0 : (std::hash<std::string_view>{}(topic) | 1);
 }
 
+void Endpoint::place(PerLoop& pl, const BufferRef& frame, BufferRef& buf, std::size_t& off, std::size_t& len) {
+  len = frame->size();
+  if (len > kArenaFrameMax) {
+    buf = frame;
+    off = 0;
+    return;
+  }
+  BufferRef& a = pl.arena;
+  if (a && a->unique()) a->set_size(0);  // no queue holds any of it any more
+  if (!a || a->capacity() - a->size() < len) a = BufferRef::allocate(kArenaBytes);
+  off = a->size();
+  std::memcpy(a->data() + off, frame->data(), len);
+  a->set_size(off + len);
+  buf = a;  // a reference of its own: the arena may be replaced by a later placement
+}
+
+Endpoint::PlacedFrame Endpoint::place_frame(std::size_t li, const BufferRef& frame, std::size_t header_bytes,
+                                            bool binary) {
+  PlacedFrame f;
+  place(*per_loop_[li], frame, f.buf, f.off, f.len);
+  f.header_bytes = header_bytes;
+  f.binary = binary;
+  return f;
+}
+
+bool Endpoint::send_placed(Session& s, const PlacedFrame& f) {
+  const std::string_view payload = f.payload();
+  if (s.broadcast_form(payload.size()) != Session::BroadcastForm::Plain) return s.send(payload, f.binary, {});
+  // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
+  const bool merge = options_.slow_consumer != SlowConsumerPolicy::DropOldest;
+  if (!s.send_frame(f.buf, f.off, f.len, 0, merge)) return false;
+  LoopStats& stats = per_loop_[s.loop().index()]->stats;
+  stats.messages_out.add();
+  stats.messages_queued.add();
+  stats.bytes_out.add(payload.size());
+  return true;
+}
+
 template <class Receivers>
 void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std::uint64_t tag, Receivers receivers) {
   PerLoop& pl = *per_loop_[li];
@@ -325,21 +363,6 @@ void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std:
     std::size_t off = 0, len = 0;
   };
   Placed placed[9];  // [0..7]: deflated by window bits - 8; [8]: plain
-  auto place = [&pl](const BufferRef& frame, Placed& p) {
-    if (p.buf) return;
-    p.len = frame->size();
-    if (p.len > kArenaFrameMax) {
-      p.buf = frame;
-      return;
-    }
-    BufferRef& a = pl.arena;
-    if (a && a->unique()) a->set_size(0);  // no queue holds any of it any more
-    if (!a || a->capacity() - a->size() < p.len) a = BufferRef::allocate(kArenaBytes);
-    p.off = a->size();
-    std::memcpy(a->data() + p.off, frame->data(), p.len);
-    a->set_size(p.off + p.len);
-    p.buf = a;
-  };
   const std::string_view payload(frames.plain->data() + frames.header_bytes,
                                  frames.plain->size() - frames.header_bytes);
   // Merged slices are dropped whole; DropOldest promises to drop no more than needed.
@@ -364,7 +387,7 @@ void Endpoint::deliver_local(std::size_t li, const BroadcastFrames& frames, std:
         sent += s.queue_message(payload, frames.binary, tag);
         return;
     }
-    place(*frame, *p);
+    if (!p->buf) place(pl, *frame, p->buf, p->off, p->len);
     sent += s.send_frame(p->buf, p->off, p->len, tag, merge);
   });
   pl.stats.messages_out.add(sent);

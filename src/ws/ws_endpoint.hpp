@@ -113,6 +113,25 @@ class Endpoint final : public WebSocketEndpoint {
   // payload as compressed (permessage-deflate).
   static BufferRef build_frame(std::string_view payload, bool binary, bool rsv1 = false);
 
+  // A data frame built once (build_frame) and placed for sessions of one loop that its
+  // sender picks itself (a hub's send to a group), each of which then queues a reference to
+  // it: small frames are copied into the loop's broadcast arena, so that consecutive ones
+  // merge in each receiver's queue as broadcast frames do.
+  struct PlacedFrame {
+    BufferRef buf;
+    std::size_t off = 0, len = 0;  // the frame is buf[off, off + len)
+    std::size_t header_bytes = 0;
+    bool binary = false;
+    std::string_view payload() const noexcept { return buf->view().substr(off + header_bytes, len - header_bytes); }
+  };
+  // Loop thread of loop_index: frame (from build_frame, uncompressed, its header
+  // header_bytes long) placed for that loop's sessions.
+  PlacedFrame place_frame(std::size_t loop_index, const BufferRef& frame, std::size_t header_bytes, bool binary);
+  // Loop thread of s: queues f to s as s.send(f.payload(), f.binary, {}) would (the same
+  // admission, order and counters), by reference instead of a copy; a session that
+  // compresses messages of that size compresses its own copy.
+  bool send_placed(Session& s, const PlacedFrame& f);
+
   // The session's own permessage-deflate state (context takeover), created on first use.
   ConnectionDeflate& deflate_state(Session& s);
   // The queue tag of a topic: 0 for none, else a non-zero 64-bit hash.
@@ -161,6 +180,9 @@ class Endpoint final : public WebSocketEndpoint {
     fanout::TopicIndex topics;
   };
   Session* find(PerLoop& pl, ConnectionId id) const noexcept;
+  // Where a frame is queued from on loop pl: small frames are copied into its arena (see
+  // PerLoop::arena), larger ones referenced in place. Sets buf, off and len.
+  static void place(PerLoop& pl, const BufferRef& frame, BufferRef& buf, std::size_t& off, std::size_t& len);
 
   // Keeps what the token said about a session that has just been attached.
   void remember_principal(Session& s, Principal p);

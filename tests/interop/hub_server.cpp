@@ -8,7 +8,8 @@
 //
 // Flags: --threads N (default 2), --keep-alive-ms, --client-timeout-ms,
 // --disconnect-timeout-ms, --handshake-timeout-ms (the hub timeouts, for tests that wait
-// for them), --jwt-secret S (32 bytes or more; without it /hubs/auth is not mounted).
+// for them), --jwt-secret S (32 bytes or more; without it /hubs/auth is not mounted),
+// --backplane URL (ServerOptions::backplane: redis://... joins the other servers using it).
 //
 // Methods (names as clients call them):
 //   Echo(v) -> v                      Add(a, b) -> a + b          Throw(msg): HubException
@@ -16,6 +17,7 @@
 //   Note(key, v): appends v to the list `key` (for sends, which get no answer)
 //   GetNotes(key) -> the list         Stats() -> the hub's HubStats as an object
 //   JoinGroup(g) / LeaveGroup(g)      SendToGroup(g, msg), SendToOthersInGroup(g, msg)
+//   AddToGroup(id, g) / RemoveFromGroup(id, g): another connection's membership
 //   SendToAll(msg), SendToOthers(msg), SendToUser(user, msg), SendToConnection(id, msg):
 //     the client method "message" gets (msg, sender connection id)
 //   AskCaller(method, args) -> {"result": v} or {"error": text}: a client result
@@ -188,6 +190,9 @@ void mount_methods(Hub& hub, Shared& shared) {
   hub.method("JoinGroup", [](HubCaller& c, std::string group) { c.hub().add_to_group(c.connection_id(), group); });
   hub.method("LeaveGroup",
              [](HubCaller& c, std::string group) { c.hub().remove_from_group(c.connection_id(), group); });
+  hub.method("AddToGroup", [](HubCaller& c, std::string id, std::string group) { c.hub().add_to_group(id, group); });
+  hub.method("RemoveFromGroup",
+             [](HubCaller& c, std::string id, std::string group) { c.hub().remove_from_group(id, group); });
   hub.method("SendToGroup", [](HubCaller& c, std::string group, Json msg) {
     c.hub().clients().group(group).send("message", {msg, c.connection_id()});
   });
@@ -277,6 +282,7 @@ int main(int argc, char** argv) {
   hub_options.stateful_reconnect = true;
   unsigned threads = 2;
   std::optional<std::string> jwt_secret;
+  std::string backplane;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string_view flag = argv[i];
@@ -294,6 +300,8 @@ int main(int argc, char** argv) {
         hub_options.handshake_timeout_ms = to_ms(argv[i - 1], value);
       } else if (flag == "--jwt-secret") {
         jwt_secret = value;
+      } else if (flag == "--backplane") {
+        backplane = value;
       } else {
         throw std::invalid_argument("unknown flag " + std::string(flag));
       }
@@ -307,6 +315,7 @@ int main(int argc, char** argv) {
   wirehub::ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.threads = threads;
+  options.backplane = backplane;
   wirehub::Server server(options);
 
   mount_methods(server.hub("/hubs/test", hub_options), shared);
@@ -318,7 +327,12 @@ int main(int argc, char** argv) {
     mount_methods(server.hub("/hubs/auth", auth), shared);
   }
 
-  server.start();
+  try {
+    server.start();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "wirehub-hub-test-server: %s\n", e.what());
+    return 2;
+  }
   std::printf("port %u\n", static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.run_until_signal();

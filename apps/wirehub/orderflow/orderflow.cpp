@@ -105,7 +105,11 @@ void OrderFlow::publish(const store::StoredOrder& o) {
 }
 
 void OrderFlow::mount_hub(Server& server) {
-  Hub& hub = server.hub("/hubs/orders", options_.hub);
+  // Like the feeds, the hub's "orders" group is served by each node from its own store
+  // (ADR 0011), never relayed.
+  HubOptions hub_options = options_.hub;
+  hub_options.across_nodes = false;
+  Hub& hub = server.hub("/hubs/orders", std::move(hub_options));
   hub_ = &hub;
   auto check_topic = [](const std::string& topic) {
     if (topic != kOrdersTopic)

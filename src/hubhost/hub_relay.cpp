@@ -1,0 +1,193 @@
+// A hub across several nodes (ADR 0011): what this node hands its relay, what it watches,
+// and what it does with what other nodes relayed.
+//
+// Topics (the server adds "hub <path> " to make a backplane channel):
+//   ""          a send to All (its exceptions in the message)
+//   "g:<group>" a send to a group (also OthersInGroup: the caller is an exception)
+//   "u:<user>"  a send to a user's connections
+//   "c:<id>"    a send to one connection, or a group change for it, from a node that does
+//               not have it
+// A node watches "" from the start, "g:"/"u:" while one of its loops has a member, and
+// "c:<id>" while it owns that connection.
+//
+// Messages: one op byte, then
+//   'S' send:  u16 exception count, each a u16 length and the id; u32 length and the JSON
+//              form (framed hub message); u32 length and the MessagePack form
+//   'J' / 'L'  join / leave: the group name (the rest)
+// Lengths little-endian. The forms are the bytes this node serialised once for its own
+// receivers, so a relayed send costs a receiving node no serialisation.
+
+#include <cstring>
+
+#include "core/log.hpp"
+#include "hubhost/hub_endpoint.hpp"
+
+namespace wirehub::hubhost {
+namespace {
+
+void put_u16(std::string& out, std::size_t v) {
+  out.push_back(static_cast<char>(v & 0xFF));
+  out.push_back(static_cast<char>((v >> 8) & 0xFF));
+}
+void put_u32(std::string& out, std::size_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+// Reads what the writer above wrote; any shortfall makes ok false.
+struct Reader {
+  std::string_view in;
+  bool ok = true;
+  std::size_t uint(int bytes) {
+    if (in.size() < static_cast<std::size_t>(bytes)) {
+      ok = false;
+      return 0;
+    }
+    std::size_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<std::size_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+    in.remove_prefix(static_cast<std::size_t>(bytes));
+    return v;
+  }
+  std::string_view bytes(std::size_t n) {
+    if (!ok || in.size() < n) {
+      ok = false;
+      return {};
+    }
+    std::string_view b = in.substr(0, n);
+    in.remove_prefix(n);
+    return b;
+  }
+};
+
+constexpr std::size_t kMaxExceptions = 0xFFFF;
+
+}  // namespace
+
+void Endpoint::set_relay(fanout::Relay* relay) {
+  relay_ = relay;
+  if (relay) relay->watch("");  // sends to All: every node takes them while it runs
+}
+
+void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on) {
+  if (!relay_) return;
+  std::string topic;
+  topic.reserve(kind.size() + 1 + name.size());
+  topic.append(kind).append(1, ':').append(name);
+  if (on) {
+    relay_->watch(topic);
+  } else {
+    relay_->unwatch(topic);
+  }
+}
+
+void Endpoint::relay_connection(Connection& c, bool on) {
+  if (!relay_ || c.relay_watched == on) return;
+  c.relay_watched = on;
+  watch_relay("c", c.connection_id(), on);
+}
+
+void Endpoint::relay_send(const HubTarget& target, const detail::SharedMessage& msg,
+                          const std::vector<std::string>& elsewhere) {
+  const std::string_view json = msg.json.bytes();
+  const std::string_view msgpack = msg.messagepack.frame ? msg.messagepack.bytes() : std::string_view{};
+  auto message = [&](const std::vector<std::string>& except) {
+    std::string m;
+    m.reserve(11 + json.size() + msgpack.size());
+    m.push_back('S');
+    const std::size_t n = std::min(except.size(), kMaxExceptions);
+    put_u16(m, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      put_u16(m, except[i].size());
+      m.append(except[i]);
+    }
+    put_u32(m, json.size());
+    m.append(json);
+    put_u32(m, msgpack.size());
+    m.append(msgpack);
+    return m;
+  };
+  switch (target.kind) {
+    case HubTarget::Kind::All:
+      relay_->send({}, message(target.except));
+      return;
+    case HubTarget::Kind::Group:
+    case HubTarget::Kind::User:
+      if (target.names.empty()) return;
+      relay_->send((target.kind == HubTarget::Kind::Group ? "g:" : "u:") + target.names[0], message(target.except));
+      return;
+    case HubTarget::Kind::Connection:
+    case HubTarget::Kind::Connections: {
+      if (elsewhere.empty()) return;
+      const std::string m = message({});
+      for (const std::string& id : elsewhere) relay_->send("c:" + id, m);
+      return;
+    }
+    case HubTarget::Kind::Nobody:
+      return;
+  }
+}
+
+void Endpoint::relay_group_change(std::string_view connection_id, std::string_view group, bool join) {
+  std::string m;
+  m.reserve(1 + group.size());
+  m.push_back(join ? 'J' : 'L');
+  m.append(group);
+  relay_->send("c:" + std::string(connection_id), m);
+}
+
+void Endpoint::deliver_relayed(std::string_view topic, std::string_view message) {
+  auto malformed = [this, topic] {
+    relay_malformed_.fetch_add(1, std::memory_order_relaxed);
+    log::warn("hub {}: ignored an unreadable message from another node (topic '{}')", path_, topic);
+  };
+  if (message.empty()) return malformed();
+  HubTarget target;
+  if (topic.empty()) {
+    target.kind = HubTarget::Kind::All;
+  } else if (topic.size() > 2 && topic[1] == ':' && (topic[0] == 'g' || topic[0] == 'u' || topic[0] == 'c')) {
+    target.kind = topic[0] == 'g' ? HubTarget::Kind::Group
+                  : topic[0] == 'u' ? HubTarget::Kind::User
+                                    : HubTarget::Kind::Connection;
+    target.names.emplace_back(topic.substr(2));
+  } else {
+    return malformed();
+  }
+
+  const char op = message[0];
+  if (op == 'J' || op == 'L') {
+    if (target.kind != HubTarget::Kind::Connection || message.size() < 2) return malformed();
+    // Only this node's connection: a change for a connection no node has goes nowhere.
+    auto c = find_by_id(target.names[0]);
+    if (!c) return;
+    on_owner(c, [this, join = op == 'J', g = std::string(message.substr(1))](Connection& conn) {
+      if (join) {
+        join_group(conn, g);
+      } else {
+        leave_group(conn, g);
+      }
+    });
+    return;
+  }
+  if (op != 'S') return malformed();
+
+  Reader r{message.substr(1)};
+  const std::size_t exceptions = r.uint(2);
+  for (std::size_t i = 0; i < exceptions && r.ok; ++i) target.except.emplace_back(r.bytes(r.uint(2)));
+  const std::string_view json = r.bytes(r.uint(4));
+  const std::string_view msgpack = r.bytes(r.uint(4));
+  if (!r.ok || !r.in.empty() || json.empty()) return malformed();
+
+  auto msg = std::make_shared<detail::SharedMessage>();
+  auto form = [](std::string_view bytes, bool binary, detail::SharedMessage::Form& f) {
+    f.frame = ws::Endpoint::build_frame(bytes, binary);
+    f.header_bytes = f.frame->size() - bytes.size();
+  };
+  form(json, false, msg->json);
+  if (options_.messagepack) {
+    if (msgpack.empty()) return malformed();
+    form(msgpack, true, msg->messagepack);
+  }
+  // Only this node's connections: a connection no node has is not looked for again.
+  deliver_here(target, std::move(msg));
+}
+
+}  // namespace wirehub::hubhost

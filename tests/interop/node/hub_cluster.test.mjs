@@ -1,0 +1,177 @@
+// Hubs across nodes: three hub test servers (tests/interop/hub_server.cpp) joined by a
+// real redis-server (--backplane redis://...), with the official SignalR client connected
+// to different nodes on every transport and protocol. Clients.All, Others, groups
+// (joined on one node, sent to from another; membership changed from a node that does not
+// own the connection), users with connections on two nodes, and Client(id) for a
+// connection on another node: each reaches exactly the connections it names, once.
+//
+// A subscription a node makes in Redis (its first member of a group, a new connection)
+// takes effect one Redis round trip later; the tests wait for it by sending numbered
+// probes until one arrives, and ignore probes afterwards.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { COMBOS, Inbox, connect, makeToken, startHubServer, withDeadline } from './hub_support.mjs';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function redisAnswers(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('error', () => resolve(false));
+    s.once('data', (d) => {
+      s.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    s.write('PING\r\n');
+  });
+}
+
+// A redis-server of this test's own (Debian's, installed by scripts/install-deps).
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.once('error', (e) => { throw new Error(`redis-server could not start: ${e.message} (run scripts/install-deps)`); });
+  await withDeadline((async () => {
+    while (!(await redisAnswers(port))) await new Promise((r) => setTimeout(r, 20));
+  })(), 10_000, 'redis-server to answer PING');
+  return { url: `redis://127.0.0.1:${port}`, async stop() { child.kill('SIGKILL'); await exited; } };
+}
+
+let redis;
+let nodes;
+before(async () => {
+  redis = await startRedis();
+  nodes = [];
+  for (let i = 0; i < 3; i++) nodes.push(await startHubServer(['--backplane', redis.url]));
+});
+after(async () => {
+  for (const n of nodes ?? []) assert.equal(await n.stop(), 0);
+  await redis?.stop();
+});
+
+async function withConnections(list, fn) {
+  const conns = [];
+  try {
+    for (const o of list) conns.push(await connect(nodes[o.node].url(o.path ?? '/hubs/test'), o));
+    return await fn(...conns);
+  } finally {
+    await Promise.all(conns.map((c) => c.stop()));
+  }
+}
+
+// Messages of the client method "message" that are not probes.
+class Messages {
+  constructor(connection) {
+    this.inbox = new Inbox(connection, 'message');
+    this.seen = 0;
+  }
+  real() { return this.inbox.calls.filter(([m]) => !String(m).startsWith('probe-')); }
+  probes() { return this.inbox.calls.filter(([m]) => String(m).startsWith('probe-')).length; }
+  // Resolves to the first n real messages once they are there.
+  async take(n, ms = 10_000) {
+    await withDeadline((async () => {
+      while (this.real().length < n) await this.inbox.count(this.inbox.calls.length + 1, ms);
+    })(), ms, `${n} messages (got ${JSON.stringify(this.real())})`);
+    return this.real().slice(0, n);
+  }
+}
+
+let probeSerial = 0;
+// Sends probes through send() until `to` has received one: the subscriptions the send
+// needs are then in effect.
+async function untilReached(send, to) {
+  await withDeadline((async () => {
+    for (;;) {
+      const before = to.probes();
+      await send(`probe-${++probeSerial}`);
+      const deadline = Date.now() + 200;
+      while (Date.now() < deadline && to.probes() === before) await new Promise((r) => setTimeout(r, 10));
+      if (to.probes() > before) return;
+    }
+  })(), 10_000, 'a probe to cross the backplane');
+}
+
+for (const combo of COMBOS) {
+  const name = `${combo.transport}/${combo.protocol}`;
+  describe(name, () => {
+    test('All and Others reach every node once', () =>
+      withConnections([{ ...combo, node: 0 }, { ...combo, node: 1 }, { transport: 'WebSockets', node: 2 }],
+        async (a, b, c) => {
+          const [ma, mb, mc] = [new Messages(a), new Messages(b), new Messages(c)];
+          await untilReached((p) => a.invoke('SendToAll', p), mc);
+          await untilReached((p) => a.invoke('SendToAll', p), mb);
+          await b.invoke('SendToAll', 'hello');
+          await c.invoke('SendToOthers', 'not to c');
+          // Two publishers on two nodes: each message once, in either order.
+          for (const m of [ma, mb]) {
+            assert.deepEqual((await m.take(2)).sort(), [['hello', b.connectionId], ['not to c', c.connectionId]]);
+          }
+          assert.deepEqual(await mc.take(1), [['hello', b.connectionId]]);
+          // Nothing more: a marker to each connection itself is the next real message.
+          for (const [conn, m, n] of [[a, ma, 3], [b, mb, 3], [c, mc, 2]]) {
+            await conn.invoke('SendToConnection', conn.connectionId, 'marker');
+            assert.deepEqual((await m.take(n)).at(-1), ['marker', conn.connectionId]);
+          }
+        }));
+
+    test('groups: joined on one node, sent to from another; changed from a third', () =>
+      withConnections([{ ...combo, node: 0 }, { ...combo, node: 1 }, { transport: 'WebSockets', node: 2 }],
+        async (a, b, c) => {
+          const [ma, mb, mc] = [new Messages(a), new Messages(b), new Messages(c)];
+          const group = `g-${name}`;
+          await b.invoke('JoinGroup', group);
+          // c (node 2) adds a (node 0) to the group: node 2 does not have a.
+          await untilReached((p) => c.invoke('SendToConnection', a.connectionId, p), ma);
+          await c.invoke('AddToGroup', a.connectionId, group);
+          await untilReached((p) => c.invoke('SendToGroup', group, p), ma);
+          await untilReached((p) => c.invoke('SendToGroup', group, p), mb);
+          await c.invoke('SendToGroup', group, 'to the group');
+          assert.deepEqual(await ma.take(1), [['to the group', c.connectionId]]);
+          assert.deepEqual(await mb.take(1), [['to the group', c.connectionId]]);
+          await b.invoke('SendToOthersInGroup', group, 'others in group');
+          assert.deepEqual(await ma.take(2), [['to the group', c.connectionId], ['others in group', b.connectionId]]);
+          // c removes a again, from its node; then only b gets the group's messages.
+          await c.invoke('RemoveFromGroup', a.connectionId, group);
+          await c.invoke('SendToConnection', a.connectionId, 'after removal');  // same path, in order after it
+          assert.deepEqual((await ma.take(3)).at(-1), ['after removal', c.connectionId]);
+          await c.invoke('SendToGroup', group, 'only b');
+          // (b's own OthersInGroup message is not for b.)
+          assert.deepEqual(await mb.take(2), [['to the group', c.connectionId], ['only b', c.connectionId]]);
+          await c.invoke('SendToConnection', a.connectionId, 'marker');
+          assert.deepEqual((await ma.take(4)).at(-1), ['marker', c.connectionId], 'a got nothing of the group after removal');
+          assert.equal(mc.real().length, 0);
+        }));
+
+    test('users with connections on two nodes, and Client(id) on another node', () => {
+      const alice = { ...combo, path: '/hubs/auth', token: makeToken({ sub: `alice-${name}` }) };
+      const bob = { transport: 'WebSockets', path: '/hubs/auth', token: makeToken({ sub: `bob-${name}` }), node: 2 };
+      return withConnections([{ ...alice, node: 0 }, { ...alice, node: 1 }, bob], async (a1, a2, b) => {
+        const [m1, m2, mb] = [new Messages(a1), new Messages(a2), new Messages(b)];
+        await untilReached((p) => b.invoke('SendToUser', `alice-${name}`, p), m1);
+        await untilReached((p) => b.invoke('SendToUser', `alice-${name}`, p), m2);
+        await b.invoke('SendToUser', `alice-${name}`, 'for alice');
+        assert.deepEqual(await m1.take(1), [['for alice', b.connectionId]]);
+        assert.deepEqual(await m2.take(1), [['for alice', b.connectionId]]);
+        await a1.invoke('SendToConnection', a2.connectionId, 'a1 to a2');
+        assert.deepEqual(await m2.take(2), [['for alice', b.connectionId], ['a1 to a2', a1.connectionId]]);
+        await b.invoke('SendToConnection', b.connectionId, 'marker');
+        assert.deepEqual(await mb.take(1), [['marker', b.connectionId]], 'bob got nothing meant for alice');
+        assert.equal(m1.real().length, 1);
+      });
+    });
+  });
+}
