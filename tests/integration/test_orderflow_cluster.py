@@ -13,6 +13,7 @@ notes the gap and refuses a resume across it with an ERROR.
 
 import http.client
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -230,6 +231,11 @@ def test_redis_killed_and_restarted_during_a_post_stream_loses_and_repeats_nothi
         t.start()
         try:
             wait_for(lambda: len(answers) >= 20, what="POSTs before the kill")
+            # Frozen first, so that an append is in flight (sent, unanswered) when it dies:
+            # the node cannot know whether Redis took it, and sends it again.
+            redis.process.send_signal(signal.SIGSTOP)
+            wait_for(lambda: metric(a, "wirehub_orderflow_log_unsent") + metric(b, "wirehub_orderflow_log_unsent") >= 1,
+                     what="an append in flight")
             redis.kill()
             n = len(answers)
             wait_for(lambda: sum(1 for s, _ in answers[n:] if s == 202) >= 10, what="POSTs answered 202")
