@@ -179,11 +179,11 @@ std::optional<std::string> OrderFlow::gap_error(store::OrderStore& store, std::i
   if (!log_) return std::nullopt;
   auto gap = store.gap_after(after);
   if (!gap) return std::nullopt;
-  return feed_error_json("resume point " + std::to_string(after) + " is before seqs " + std::to_string(gap->first) +
+  return "resume point " + std::to_string(after) + " is before seqs " + std::to_string(gap->first) +
                          ".." + std::to_string(gap->last) +
                          ", which the order log dropped before this node read them; page through GET "
                          "/api/orders and resume from seq " +
-                         std::to_string(gap->last) + " or later");
+                         std::to_string(gap->last) + " or later";
 }
 
 void OrderFlow::publish(const store::StoredOrder& o) {
@@ -224,7 +224,7 @@ void OrderFlow::mount_hub(Server& server) {
     if (after_seq < 0) throw HubException("afterSeq must be >= 0");
     service_->run([this, reply, after_seq, page = options_.max_page](store::OrderStore& store) {
       if (auto error = gap_error(store, after_seq)) {
-        reply.fail(HubException(Json::parse(*error).at("error").get<std::string>()));
+        reply.fail(HubException(*error));
         return;
       }
       Json events = Json::array();
@@ -473,7 +473,7 @@ void OrderFlow::resume_websocket(ConnectionId id, std::uintptr_t generation, std
       return reinterpret_cast<std::uintptr_t>(w.user_data) == generation;
     };
     if (auto error = gap_error(store, after)) {
-      feed_->post_to(id, [current, error = std::move(*error)](WebSocket& w) {
+      feed_->post_to(id, [current, error = feed_error_json(*error)](WebSocket& w) {
         if (current(w)) w.send(error);
       });
       return;
@@ -528,7 +528,7 @@ void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
     auto gap = gap_error(store, after);
     auto history = gap ? std::nullopt : read_history(store, after, options_.max_replay);
     if (!history) {
-      sse_->post_to(id, [error = gap ? std::move(*gap) : too_far_back(options_.max_replay)](SseStream& s) {
+      sse_->post_to(id, [error = gap ? feed_error_json(*gap) : too_far_back(options_.max_replay)](SseStream& s) {
         s.send(SseEvent{.data = error, .event = "error"});
         s.close();
       });

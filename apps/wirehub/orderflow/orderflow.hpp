@@ -100,7 +100,7 @@ class OrderFlow {
   void replicate(store::OrderStore& store, const std::vector<store::StoredOrder>& entries);
   // Shared log: answers every POST still waiting for its replica copy 202 (store thread).
   void answer_pending();
-  // Shared log: the error a resume after `after` gets when the replica misses seqs after it.
+  // Shared log: why a resume after `after` is refused when the replica misses seqs after it.
   std::optional<std::string> gap_error(store::OrderStore& store, std::int64_t after) const;
 
   OrderFlowOptions options_;
