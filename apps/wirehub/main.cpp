@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   if (!add_tls_listener(cfg, cli.count("--tls-listen") > 0)) return 2;
   if (cli.count("--data")) cfg.orderflow.data_dir = data_dir;
   if (cli.count("--redis")) cfg.server.backplane = redis;
+  cfg.orderflow.redis_url = cfg.server.backplane;  // the order log is shared through the same Redis
   // The binary joins nodes through Redis only (memory:// is for servers of one process).
   if (!cfg.server.backplane.empty() && !cfg.server.backplane.starts_with("redis://") &&
       !cfg.server.backplane.starts_with("rediss://")) {

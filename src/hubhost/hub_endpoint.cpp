@@ -120,6 +120,7 @@ void Endpoint::Ticker::on_timer() {
   for (auto& [raw, c] : pl.conns) all.push_back(c);
   for (auto& c : all) c->tick(now);
   if (li_ == 0) {
+    ep_.expire_remote_results(now);
     // Connections negotiated but never used by any transport (e.g. abandoned by a client
     // that fell back to another transport) belong to no loop: loop 0 ends them.
     std::lock_guard lock(ep_.mu_);
@@ -711,6 +712,11 @@ void Endpoint::remove_from_group(std::string_view connection_id, std::string_vie
 void Endpoint::invoke_client(std::string_view connection_id, std::string_view method, Json arguments,
                              std::function<void(HubClientResult)> done, std::uint32_t timeout_ms) {
   auto c = find_by_id(connection_id);
+  if (!c && relay_) {
+    // Perhaps another node's: its owner asks it and relays the answer back.
+    relay_client_invocation(connection_id, method, arguments, std::move(done), timeout_ms);
+    return;
+  }
   if (!c) {
     if (done) done({false, nullptr, "Connection '" + std::string(connection_id) + "' does not exist."});
     return;

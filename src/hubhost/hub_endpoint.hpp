@@ -380,6 +380,13 @@ class Endpoint final : public Hub {
   // have.
   void relay_send(const HubTarget& target, const detail::SharedMessage& msg, const std::vector<std::string>& elsewhere);
   void relay_group_change(std::string_view connection_id, std::string_view group, bool join);
+  // invoke_client for a connection this node does not have: asked over "c:<id>", answered
+  // over this node's "n:<node>"; done runs on loop 0. A pending call past its timeout is
+  // answered by loop 0's ticker (expire_remote_results).
+  void relay_client_invocation(std::string_view connection_id, std::string_view method, const Json& arguments,
+                               std::function<void(HubClientResult)> done, std::uint32_t timeout_ms);
+  void expire_remote_results(std::uint64_t now_ms);
+  void finish_remote_result(std::uint32_t call, HubClientResult r);
   // token_is_id: the connectionId doubles as the token (negotiate version 0).
   std::shared_ptr<Connection> create(std::uint64_t now_ms, bool token_is_id = false);
 
@@ -412,6 +419,15 @@ class Endpoint final : public Hub {
 
   fanout::Relay* relay_ = nullptr;
   std::atomic<std::uint64_t> relay_malformed_{0};
+  const std::string node_ = hub::random_id();  // this endpoint's name among the nodes
+  struct RemoteResult {
+    std::function<void(HubClientResult)> done;
+    std::uint64_t deadline_ms;
+    std::string connection_id;
+  };
+  std::mutex remote_mu_;
+  std::uint32_t next_remote_call_ = 0;                              // guarded by remote_mu_
+  std::unordered_map<std::uint32_t, RemoteResult> remote_results_;  // guarded by remote_mu_
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Connection>> by_token_;  // guarded by mu_

@@ -5,8 +5,9 @@
 //   ""          a send to All (its exceptions in the message)
 //   "g:<group>" a send to a group (also OthersInGroup: the caller is an exception)
 //   "u:<user>"  a send to a user's connections
-//   "c:<id>"    a send to one connection, or a group change for it, from a node that does
-//               not have it
+//   "c:<id>"    a send to one connection, a group change for it, or a client invocation
+//               of it, from a node that does not have it
+//   "n:<node>"  the answer to a client invocation this node relayed
 // A node watches "" from the start, "g:"/"u:" while one of its loops has a member, and
 // "c:<id>" while it owns that connection.
 //
@@ -14,6 +15,10 @@
 //   'S' send:  u16 exception count, each a u16 length and the id; u32 length and the JSON
 //              form (framed hub message); u32 length and the MessagePack form
 //   'J' / 'L'  join / leave: the group name (the rest)
+//   'I'        client invocation: u32 call number, u16 length and the asking node, u32
+//              timeout (ms), u16 length and the method, then the arguments as JSON text
+//   'R'        its answer: u32 call number, one byte 1 (a value: JSON text follows) or 0
+//              (an error: its text follows)
 // Lengths little-endian. The forms are the bytes this node serialised once for its own
 // receivers, so a relayed send costs a receiving node no serialisation.
 
@@ -64,7 +69,9 @@ constexpr std::size_t kMaxExceptions = 0xFFFF;
 
 void Endpoint::set_relay(fanout::Relay* relay) {
   relay_ = relay;
-  if (relay) relay->watch("");  // sends to All: every node takes them while it runs
+  if (!relay) return;
+  relay->watch("");           // sends to All: every node takes them while it runs
+  relay->watch("n:" + node_);  // answers to this node's client invocations
 }
 
 void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on) {
@@ -134,6 +141,60 @@ void Endpoint::relay_group_change(std::string_view connection_id, std::string_vi
   relay_->send("c:" + std::string(connection_id), m);
 }
 
+void Endpoint::relay_client_invocation(std::string_view connection_id, std::string_view method,
+                                       const Json& arguments, std::function<void(HubClientResult)> done,
+                                       std::uint32_t timeout_ms) {
+  const std::uint64_t wait = timeout_ms ? timeout_ms : 24ull * 3600 * 1000;
+  std::uint32_t call;
+  {
+    std::lock_guard lock(remote_mu_);
+    call = ++next_remote_call_;
+    remote_results_[call] = {std::move(done), loop::EventLoop::clock_ms() + wait, std::string(connection_id)};
+  }
+  std::string m;
+  m.push_back('I');
+  put_u32(m, call);
+  put_u16(m, node_.size());
+  m.append(node_);
+  put_u32(m, timeout_ms);
+  put_u16(m, std::min<std::size_t>(method.size(), 0xFFFF));
+  m.append(method.substr(0, 0xFFFF));
+  m.append(arguments.dump(-1, ' ', false, Json::error_handler_t::replace));
+  relay_->send("c:" + std::string(connection_id), m);
+}
+
+void Endpoint::finish_remote_result(std::uint32_t call, HubClientResult r) {
+  std::function<void(HubClientResult)> done;
+  {
+    std::lock_guard lock(remote_mu_);
+    auto it = remote_results_.find(call);
+    if (it == remote_results_.end()) return;  // answered already (timed out)
+    done = std::move(it->second.done);
+    remote_results_.erase(it);
+  }
+  if (done) gate_->run_on(*loops_[0], [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+}
+
+void Endpoint::expire_remote_results(std::uint64_t now_ms) {
+  std::vector<std::pair<std::function<void(HubClientResult)>, std::string>> expired;
+  {
+    std::lock_guard lock(remote_mu_);
+    for (auto it = remote_results_.begin(); it != remote_results_.end();) {
+      if (it->second.deadline_ms <= now_ms) {
+        expired.emplace_back(std::move(it->second.done), std::move(it->second.connection_id));
+        it = remote_results_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // No node answered: the connection is on none, or its node is gone, or its client was
+  // too slow (then its own node's answer would have said so first).
+  for (auto& [done, id] : expired) {
+    if (done) done({false, nullptr, "The client did not answer in time."});
+  }
+}
+
 void Endpoint::deliver_relayed(std::string_view topic, std::string_view message) {
   auto malformed = [this, topic] {
     relay_malformed_.fetch_add(1, std::memory_order_relaxed);
@@ -143,6 +204,8 @@ void Endpoint::deliver_relayed(std::string_view topic, std::string_view message)
   HubTarget target;
   if (topic.empty()) {
     target.kind = HubTarget::Kind::All;
+  } else if (topic.size() > 2 && topic[1] == ':' && topic[0] == 'n') {
+    target.kind = HubTarget::Kind::Nobody;  // answers to this node
   } else if (topic.size() > 2 && topic[1] == ':' && (topic[0] == 'g' || topic[0] == 'u' || topic[0] == 'c')) {
     target.kind = topic[0] == 'g' ? HubTarget::Kind::Group
                   : topic[0] == 'u' ? HubTarget::Kind::User
@@ -167,7 +230,50 @@ void Endpoint::deliver_relayed(std::string_view topic, std::string_view message)
     });
     return;
   }
-  if (op != 'S') return malformed();
+  if (op == 'I') {
+    if (target.kind != HubTarget::Kind::Connection) return malformed();
+    Reader r{message.substr(1)};
+    const auto call = static_cast<std::uint32_t>(r.uint(4));
+    const std::string node(r.bytes(r.uint(2)));
+    const auto timeout_ms = static_cast<std::uint32_t>(r.uint(4));
+    const std::string method(r.bytes(r.uint(2)));
+    Json arguments = r.ok ? Json::parse(r.in, nullptr, false) : Json();
+    if (!r.ok || node.empty() || arguments.is_discarded()) return malformed();
+    const std::string& id = target.names[0];
+    auto answer = [this, call, topic_back = "n:" + node](HubClientResult res) {
+      std::string m;
+      m.push_back('R');
+      put_u32(m, call);
+      m.push_back(res.ok ? 1 : 0);
+      m.append(res.ok ? res.value.dump(-1, ' ', false, Json::error_handler_t::replace) : res.error);
+      relay_->send(topic_back, m);
+    };
+    if (!find_by_id(id)) {
+      // The connection left this node (its channel was still watched): say so at once.
+      answer({false, nullptr, "Connection '" + id + "' does not exist."});
+      return;
+    }
+    invoke_client(id, method, std::move(arguments), std::move(answer), timeout_ms);
+    return;
+  }
+  if (op == 'R') {
+    if (topic != "n:" + node_) return malformed();
+    Reader r{message.substr(1)};
+    const auto call = static_cast<std::uint32_t>(r.uint(4));
+    const std::size_t ok = r.uint(1);
+    if (!r.ok || ok > 1) return malformed();
+    HubClientResult res;
+    res.ok = ok == 1;
+    if (res.ok) {
+      res.value = Json::parse(r.in, nullptr, false);
+      if (res.value.is_discarded()) return malformed();
+    } else {
+      res.error = std::string(r.in);
+    }
+    finish_remote_result(call, std::move(res));
+    return;
+  }
+  if (op != 'S' || target.kind == HubTarget::Kind::Nobody) return malformed();
 
   Reader r{message.substr(1)};
   const std::size_t exceptions = r.uint(2);

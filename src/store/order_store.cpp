@@ -18,7 +18,7 @@ namespace {
 
 // Migration i takes a database from user_version i to i + 1. Append only: a step that
 // has shipped is never edited, a later step changes what it made.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: the orders. AUTOINCREMENT makes SQLite keep the highest rowid ever used in
     // sqlite_sequence, so a seq is never handed out twice, even after the newest order
     // is deleted (plain INTEGER PRIMARY KEY would reuse max(rowid) + 1).
@@ -30,6 +30,24 @@ constexpr std::array<const char*, 1> kMigrations = {
         total       REAL    NOT NULL,
         items       TEXT,
         created_at  TEXT    NOT NULL
+      );
+    )sql",
+    // 2: a replica of the shared order log. The outbox holds orders accepted while the log
+    // was unreachable, in arrival order (AUTOINCREMENT: a deleted row's id is not reused,
+    // so the order of what is left never changes); log_gaps the seqs this replica will
+    // never hold.
+    R"sql(
+      CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id    TEXT    NOT NULL UNIQUE,
+        customer_id TEXT    NOT NULL,
+        total       REAL    NOT NULL,
+        items       TEXT,
+        created_at  TEXT    NOT NULL
+      );
+      CREATE TABLE log_gaps (
+        first_seq   INTEGER NOT NULL,
+        last_seq    INTEGER NOT NULL PRIMARY KEY
       );
     )sql",
 };
@@ -74,6 +92,29 @@ std::string uuid_v4() {
     id += kHex[b[i] & 0x0f];
   }
   return id;
+}
+
+// Binds order_id, customer_id, total, items, created_at to ?first .. ?first+4. SQLITE_STATIC
+// (nullptr): o outlives the statement's step.
+void bind_order(sqlite3_stmt* s, int first, const StoredOrder& o) {
+  sqlite3_bind_text(s, first, o.order_id.data(), static_cast<int>(o.order_id.size()), nullptr);
+  sqlite3_bind_text(s, first + 1, o.customer_id.data(), static_cast<int>(o.customer_id.size()), nullptr);
+  sqlite3_bind_double(s, first + 2, o.total);
+  if (o.items_json.empty()) {
+    sqlite3_bind_null(s, first + 3);
+  } else {
+    sqlite3_bind_text(s, first + 3, o.items_json.data(), static_cast<int>(o.items_json.size()), nullptr);
+  }
+  sqlite3_bind_text(s, first + 4, o.created_at.data(), static_cast<int>(o.created_at.size()), nullptr);
+}
+
+void check_new_orders(std::span<const NewOrder> orders) {
+  for (const NewOrder& order : orders) {
+    if (!std::isfinite(order.total)) throw std::invalid_argument("store: order total is not finite");
+    if (order.customer_id.size() > INT_MAX || order.items_json.size() > INT_MAX) {
+      throw std::invalid_argument("store: order too large");
+    }
+  }
 }
 
 std::string column_text(sqlite3_stmt* s, int col) {
@@ -221,6 +262,53 @@ void OrderStore::prepare_statements() {
       "SELECT seq, order_id, customer_id, total, items, created_at FROM orders "
       "ORDER BY seq DESC LIMIT ?1");
   last_seq_ = prepare("SELECT seq FROM sqlite_sequence WHERE name = 'orders'");
+  insert_seq_ = prepare(
+      "INSERT INTO orders (seq, order_id, customer_id, total, items, created_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (order_id) DO NOTHING");
+  // A replica's last seq may be a gap (no row): sqlite_sequence is moved up by hand, which
+  // SQLite allows (https://sqlite.org/autoinc.html), so last_seq() stays the log position.
+  set_last_seq_ = prepare("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'orders' AND seq < ?1");
+  add_last_seq_ = prepare(
+      "INSERT INTO sqlite_sequence (name, seq) SELECT 'orders', ?1 "
+      "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'orders')");
+  insert_gap_ = prepare("INSERT INTO log_gaps (first_seq, last_seq) VALUES (?1, ?2)");
+  gap_after_ = prepare("SELECT first_seq, last_seq FROM log_gaps WHERE last_seq > ?1 ORDER BY last_seq LIMIT 1");
+  outbox_insert_ = prepare(
+      "INSERT INTO outbox (order_id, customer_id, total, items, created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+  outbox_read_ = prepare(
+      "SELECT 0, order_id, customer_id, total, items, created_at FROM outbox ORDER BY id LIMIT ?1");
+  outbox_get_ = prepare(
+      "SELECT 0, order_id, customer_id, total, items, created_at FROM outbox WHERE order_id = ?1");
+  outbox_delete_ = prepare("DELETE FROM outbox WHERE order_id = ?1");
+  outbox_count_ = prepare("SELECT count(*) FROM outbox");
+}
+
+template <typename Body>
+void OrderStore::transaction(Body&& body) {
+  {
+    StmtUse use(begin_.get());
+    step_done(begin_.get(), "cannot begin a transaction");
+  }
+  try {
+    body();
+    // Stored only when COMMIT has returned: with synchronous=FULL the log is fsynced then.
+    StmtUse use(commit_.get());
+    step_done(commit_.get(), "cannot commit");
+  } catch (...) {
+    if (!sqlite3_get_autocommit(db_.get())) {
+      StmtUse use(rollback_.get());
+      sqlite3_step(rollback_.get());
+    }
+    throw;
+  }
+}
+
+std::vector<StoredOrder> OrderStore::read_all(sqlite3_stmt* s, std::string_view what) {
+  std::vector<StoredOrder> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_row(s));
+  if (rc != SQLITE_DONE) fail(what);
+  return out;
 }
 
 StoredOrder OrderStore::read_row(sqlite3_stmt* s) const {
@@ -323,6 +411,120 @@ std::optional<StoredOrder> OrderStore::get(std::string_view order_id) {
   if (rc == SQLITE_ROW) return read_row(s);
   if (rc != SQLITE_DONE) fail("cannot read order");
   return std::nullopt;
+}
+
+std::vector<SeqGap> OrderStore::replicate(std::span<const StoredOrder> orders) {
+  std::vector<SeqGap> gaps;
+  if (orders.empty()) return gaps;
+  const std::int64_t start = last_seq();
+  std::int64_t prev = start;
+  for (const StoredOrder& o : orders) {
+    if (o.seq <= prev) {
+      throw std::invalid_argument("store: replicated seq " + std::to_string(o.seq) + " is not above " +
+                                  std::to_string(prev));
+    }
+    if (!std::isfinite(o.total)) throw std::invalid_argument("store: order total is not finite");
+    if (o.order_id.size() > INT_MAX || o.customer_id.size() > INT_MAX || o.items_json.size() > INT_MAX ||
+        o.created_at.size() > INT_MAX) {
+      throw std::invalid_argument("store: order too large");
+    }
+    prev = o.seq;
+  }
+  transaction([&] {
+    auto gap = [&](std::int64_t first, std::int64_t last) {
+      // Adjacent gaps (a trimmed range, then a duplicate) are one range.
+      if (!gaps.empty() && gaps.back().last + 1 == first) {
+        gaps.back().last = last;
+      } else {
+        gaps.push_back({first, last});
+      }
+    };
+    std::int64_t at = start;
+    for (const StoredOrder& o : orders) {
+      if (o.seq > at + 1) gap(at + 1, o.seq - 1);
+      sqlite3_stmt* s = insert_seq_.get();
+      StmtUse use(s);
+      sqlite3_bind_int64(s, 1, o.seq);
+      bind_order(s, 2, o);
+      step_done(s, "cannot insert replicated order");
+      if (sqlite3_changes(db_.get()) == 0) gap(o.seq, o.seq);  // a duplicate order_id
+      sqlite3_stmt* d = outbox_delete_.get();
+      StmtUse use_d(d);
+      sqlite3_bind_text(d, 1, o.order_id.data(), static_cast<int>(o.order_id.size()), nullptr);
+      step_done(d, "cannot delete from the outbox");
+      at = o.seq;
+    }
+    for (const SeqGap& g : gaps) {
+      sqlite3_stmt* s = insert_gap_.get();
+      StmtUse use(s);
+      sqlite3_bind_int64(s, 1, g.first);
+      sqlite3_bind_int64(s, 2, g.last);
+      step_done(s, "cannot record a gap");
+    }
+    for (sqlite3_stmt* s : {set_last_seq_.get(), add_last_seq_.get()}) {
+      StmtUse use(s);
+      sqlite3_bind_int64(s, 1, at);
+      step_done(s, "cannot move the last seq");
+    }
+  });
+  return gaps;
+}
+
+std::optional<SeqGap> OrderStore::gap_after(std::int64_t after_seq) {
+  sqlite3_stmt* s = gap_after_.get();
+  StmtUse use(s);
+  sqlite3_bind_int64(s, 1, after_seq);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return SeqGap{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)};
+  if (rc != SQLITE_DONE) fail("cannot read gaps");
+  return std::nullopt;
+}
+
+std::vector<StoredOrder> OrderStore::outbox_add_all(std::span<const NewOrder> orders) {
+  check_new_orders(orders);
+  std::vector<StoredOrder> out(orders.size());
+  if (orders.empty()) return out;
+  transaction([&] {
+    for (std::size_t i = 0; i < orders.size(); ++i) {
+      StoredOrder& o = out[i];
+      o.order_id = uuid_v4();
+      o.customer_id = orders[i].customer_id;
+      o.total = orders[i].total;
+      o.items_json = orders[i].items_json;
+      o.created_at = format_rfc3339_ms(clock_());
+      sqlite3_stmt* s = outbox_insert_.get();
+      StmtUse use(s);
+      bind_order(s, 1, o);
+      step_done(s, "cannot add to the outbox");
+    }
+  });
+  return out;
+}
+
+std::vector<StoredOrder> OrderStore::outbox(std::size_t limit) {
+  if (limit == 0) return {};
+  sqlite3_stmt* s = outbox_read_.get();
+  StmtUse use(s);
+  sqlite3_bind_int64(s, 1, limit > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(limit));
+  return read_all(s, "cannot read the outbox");
+}
+
+std::optional<StoredOrder> OrderStore::outbox_get(std::string_view order_id) {
+  if (order_id.size() > INT_MAX) return std::nullopt;
+  sqlite3_stmt* s = outbox_get_.get();
+  StmtUse use(s);
+  sqlite3_bind_text(s, 1, order_id.data(), static_cast<int>(order_id.size()), nullptr);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return read_row(s);
+  if (rc != SQLITE_DONE) fail("cannot read the outbox");
+  return std::nullopt;
+}
+
+std::size_t OrderStore::outbox_size() {
+  sqlite3_stmt* s = outbox_count_.get();
+  StmtUse use(s);
+  if (sqlite3_step(s) != SQLITE_ROW) fail("cannot count the outbox");
+  return static_cast<std::size_t>(sqlite3_column_int64(s, 0));
 }
 
 std::int64_t OrderStore::last_seq() {

@@ -11,6 +11,13 @@
 // SQLite's mutex, and the prepared statements are shared). Errors are exceptions: the
 // store is reached at start-up and from the REST handler, never on the per-message path.
 // Input validation is the REST layer's job; the store only refuses a non-finite total.
+//
+// With a shared order log (OrderFlow across nodes, ADR 0011) the store is a replica: the
+// seqs come from the log (`replicate`), orders accepted while the log is unreachable wait
+// in a durable outbox (`outbox_add_all`), and seqs the log dropped before this replica
+// read them are kept as gaps, so a resume across them can be refused instead of silently
+// skipping them. A file is used in one mode: `append` and `replicate` both advance the
+// same seq, and `replicate` refuses a seq not above the last one.
 
 #include <chrono>
 #include <cstdint>
@@ -42,6 +49,15 @@ struct StoredOrder {
   std::string created_at;   // RFC 3339 UTC with milliseconds: 2026-01-31T12:00:00.123Z
 
   bool operator==(const StoredOrder&) const = default;
+};
+
+// Seqs first..last (inclusive) that this replica will never hold: the shared log had
+// trimmed them before the replica read them (or held a duplicate of an order it has).
+struct SeqGap {
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+
+  bool operator==(const SeqGap&) const = default;
 };
 
 // The clock append stamps created_at with; tests pass a fixed one.
@@ -81,8 +97,29 @@ class OrderStore {
   // The order with this id, if there is one.
   std::optional<StoredOrder> get(std::string_view order_id);
 
-  // The highest seq ever assigned (0 before the first order); never goes down.
+  // The highest seq ever assigned (0 before the first order); never goes down. For a
+  // replica: the highest seq of the shared log it has read (stored or a gap).
   std::int64_t last_seq();
+
+  // Replica: stores orders that carry their seq from the shared log, in one transaction
+  // (one fsync), all or none, and deletes the outbox row of each (same order_id) in it.
+  // Seqs must be increasing and above last_seq() (std::invalid_argument otherwise, and
+  // nothing is stored). A seq that skips ahead of the previous one records the skipped
+  // range as a gap; an order whose order_id is already stored is not stored again and its
+  // seq is recorded as a gap. Returns the gaps recorded, oldest first. Throws as append.
+  std::vector<SeqGap> replicate(std::span<const StoredOrder> orders);
+  // The oldest gap that has a seq above after_seq: a resume after after_seq would miss it.
+  std::optional<SeqGap> gap_after(std::int64_t after_seq);
+
+  // Outbox: stores new orders durably without a seq (seq 0 in the result), with their
+  // order_id and created_at, in one transaction, all or none, in the given order. Throws
+  // as append_all.
+  std::vector<StoredOrder> outbox_add_all(std::span<const NewOrder> orders);
+  // Up to limit outbox orders, oldest first.
+  std::vector<StoredOrder> outbox(std::size_t limit);
+  // The outbox order with this id, if it is still waiting.
+  std::optional<StoredOrder> outbox_get(std::string_view order_id);
+  std::size_t outbox_size();
 
  private:
   struct DbClose {
@@ -103,11 +140,17 @@ class OrderStore {
   [[noreturn]] void fail(std::string_view what) const;
   void step_done(sqlite3_stmt* s, std::string_view what);
   StoredOrder read_row(sqlite3_stmt* s) const;
+  // Runs body between BEGIN IMMEDIATE and COMMIT; rolls back and rethrows if it throws.
+  template <typename Body>
+  void transaction(Body&& body);
+  std::vector<StoredOrder> read_all(sqlite3_stmt* s, std::string_view what);
 
   std::string path_;
   Db db_;
   SystemClock clock_;
   Stmt begin_, commit_, rollback_, insert_, after_, latest_, get_, last_seq_;
+  Stmt insert_seq_, set_last_seq_, add_last_seq_, insert_gap_, gap_after_, outbox_insert_, outbox_read_, outbox_get_,
+      outbox_delete_, outbox_count_;
 };
 
 }  // namespace wirehub::store

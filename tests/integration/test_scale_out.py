@@ -145,10 +145,10 @@ def test_a_node_starts_without_redis_and_joins_when_it_appears():
                 assert texts(on_a, 1) == ["joined"]
 
 
-def test_bad_redis_values_exit_2_with_a_message():
+def test_bad_redis_values_exit_2_with_a_message(tmp_path):
     for value, expected in [("redis://127.0.0.1:0", "port"), ("http://127.0.0.1:6379", "redis://"),
                             ("rediss://127.0.0.1:6379", "TLS"), ("redis://", "host")]:
         r = subprocess.run([binary_path(), "--listen", f"127.0.0.1:{free_port()}", "--redis", value],
-                           capture_output=True, text=True, timeout=20)
+                           capture_output=True, text=True, timeout=20, cwd=tmp_path)
         assert r.returncode == 2, (value, r.returncode, r.stderr)
         assert expected in r.stderr, (value, r.stderr)

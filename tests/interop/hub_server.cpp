@@ -21,6 +21,7 @@
 //   SendToAll(msg), SendToOthers(msg), SendToUser(user, msg), SendToConnection(id, msg):
 //     the client method "message" gets (msg, sender connection id)
 //   AskCaller(method, args) -> {"result": v} or {"error": text}: a client result
+//   AskConnection(id, method, args, timeoutMs): the same of another connection (any node)
 //   CountThenFail(count, error): a stream of 0..count-1, then it fails with HubException(error)
 //   Counter(count, delayMs): a stream of 0..count-1, one item per delay; when the client
 //     cancels it, the caller gets "streamCanceled"(count) and CancelCount() grows
@@ -209,6 +210,13 @@ void mount_methods(Hub& hub, Shared& shared) {
     c.hub().clients().client(id).send("message", {msg, c.connection_id()});
   });
 
+  hub.method("AskConnection", [](HubCaller& c, std::string id, std::string method, Json args, int timeout_ms,
+                                 HubReply reply) {
+    c.hub().invoke_client(
+        id, method, std::move(args),
+        [reply](HubClientResult r) { reply.ok(r.ok ? Json{{"result", r.value}} : Json{{"error", r.error}}); },
+        static_cast<std::uint32_t>(timeout_ms));
+  });
   hub.method("AskCaller", [](HubCaller& c, std::string method, Json args, HubReply reply) {
     c.hub().invoke_client(
         c.connection_id(), method, std::move(args),

@@ -133,6 +133,17 @@ json order_object(const store::StoredOrder& o) {
 
 std::string order_json(const store::StoredOrder& o) { return dump(order_object(o)); }
 
+std::string pending_order_json(const store::StoredOrder& o) {
+  json j = order_object(o);
+  j.erase("seq");
+  json out = json::object();
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    out[it.key()] = it.value();
+    if (it.key() == "orderId") out["status"] = "pending";
+  }
+  return dump(out);
+}
+
 std::string order_list_json(const std::vector<store::StoredOrder>& orders, std::int64_t last_seq) {
   json list = json::array();
   for (const store::StoredOrder& o : orders) list.push_back(order_object(o));

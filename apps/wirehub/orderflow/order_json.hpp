@@ -40,6 +40,10 @@ std::string error_json(std::string_view message, std::string_view field);
 // The REST representation of a stored order:
 // {"orderId","seq","customerId","total","items"? ,"createdAt"}.
 std::string order_json(const store::StoredOrder& o);
+// An order accepted and not yet in the order log (no seq yet): POST's 202 body and GET
+// /api/orders/{id} while it waits. {"orderId","status":"pending","customerId","total",
+// "items"?,"createdAt"}.
+std::string pending_order_json(const store::StoredOrder& o);
 // The body of GET /api/orders: {"orders":[order_json...],"lastSeq":last_seq}.
 std::string order_list_json(const std::vector<store::StoredOrder>& orders, std::int64_t last_seq);
 

@@ -12,8 +12,8 @@ namespace {
 constexpr std::size_t kMaxBatch = 256;
 }  // namespace
 
-OrderService::OrderService(std::unique_ptr<store::OrderStore> store, OnCreated on_created)
-    : store_(std::move(store)), on_created_(std::move(on_created)), thread_([this] { loop(); }) {}
+OrderService::OrderService(std::unique_ptr<store::OrderStore> store, OnCreated on_created, Appends appends)
+    : store_(std::move(store)), on_created_(std::move(on_created)), appends_(appends), thread_([this] { loop(); }) {}
 
 OrderService::~OrderService() {
   {
@@ -86,7 +86,7 @@ void OrderService::run_appends(std::vector<Append>& batch) {
   for (Append& a : batch) orders.push_back(std::move(a.order));
   std::vector<store::StoredOrder> stored;
   try {
-    stored = store_->append_all(orders);
+    stored = appends_ == Appends::Store ? store_->append_all(orders) : store_->outbox_add_all(orders);
   } catch (const std::exception& e) {
     // Nothing of the batch is stored; say so to every waiting client.
     failed_.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -104,7 +104,7 @@ void OrderService::run_appends(std::vector<Append>& batch) {
   for (std::size_t i = 0; i < stored.size(); ++i) {
     // A callback that throws must not take the thread (and every later order) down.
     try {
-      if (on_created_) on_created_(stored[i]);
+      if (on_created_ && appends_ == Appends::Store) on_created_(stored[i]);
     } catch (const std::exception& e) {
       spdlog::error("publishing order {} failed: {}", stored[i].seq, e.what());
     }

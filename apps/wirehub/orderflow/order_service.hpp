@@ -29,6 +29,10 @@ namespace wirehub::orderflow {
 
 class OrderService {
  public:
+  // Where append() puts an order: in the store with the next seq (one node), or in the
+  // store's outbox without one (a replica of the shared log: the seq comes from the log,
+  // and the order is published when it comes back from there, not by the service).
+  enum class Appends : std::uint8_t { Store, Outbox };
   // Called on the service thread for each new order, after its commit and before the
   // append's callback: publish its event here.
   using OnCreated = std::function<void(const store::StoredOrder&)>;
@@ -36,13 +40,14 @@ class OrderService {
   using AppendResult = std::variant<store::StoredOrder, std::string>;
   using AppendDone = std::function<void(AppendResult)>;
 
-  OrderService(std::unique_ptr<store::OrderStore> store, OnCreated on_created);
+  OrderService(std::unique_ptr<store::OrderStore> store, OnCreated on_created, Appends appends = Appends::Store);
   // Runs what is queued, then stops the thread.
   ~OrderService();
   OrderService(const OrderService&) = delete;
   OrderService& operator=(const OrderService&) = delete;
 
-  // Stores order; done runs on the service thread once it is committed (or failed).
+  // Stores order; done runs on the service thread once it is committed (or failed). With
+  // Appends::Outbox the stored order has seq 0 and on_created does not run.
   void append(store::NewOrder order, AppendDone done);
   // Runs job on the service thread with the store, in queue order. Exceptions are logged
   // and swallowed (the job reports its own outcome).
@@ -64,6 +69,7 @@ class OrderService {
 
   std::unique_ptr<store::OrderStore> store_;
   OnCreated on_created_;
+  Appends appends_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

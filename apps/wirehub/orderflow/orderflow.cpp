@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "backplane/redis_backplane.hpp"
 #include "orderflow/order_json.hpp"
 
 namespace wirehub::orderflow {
@@ -89,10 +90,101 @@ OrderFlow::OrderFlow(OrderFlowOptions options) : options_(std::move(options)) {
   const std::string path = (std::filesystem::path(options_.data_dir) / "orders.db").string();
   auto store = store::OrderStore::open(path);
   spdlog::info("order store {} opened, last seq {}", path, store->last_seq());
-  service_ = std::make_unique<OrderService>(std::move(store), [this](const store::StoredOrder& o) { publish(o); });
+  if (options_.redis_url.empty()) {
+    service_ = std::make_unique<OrderService>(std::move(store), [this](const store::StoredOrder& o) { publish(o); });
+    return;
+  }
+  backplane::RedisUrl url = backplane::parse_redis_url(options_.redis_url);
+  if (!url.error.empty()) throw std::invalid_argument("orderflow: " + url.error);
+  OrderLogOptions log;
+  log.endpoint.host = url.options.host;
+  log.endpoint.port = url.options.port;
+  log.endpoint.user = url.options.user;
+  log.endpoint.password = url.options.password;
+  log.endpoint.db = url.options.db;
+  log.key_prefix = options_.log_key_prefix;
+  log.limits.max_len = options_.log_max_len;
+  log.limits.dedupe_ttl_s = options_.log_dedupe_ttl_s;
+  // The replica's position and the orders still waiting for the log (a restart sends them).
+  initial_seq_ = store->last_seq();
+  initial_outbox_ = store->outbox(SIZE_MAX);
+  outbox_size_.store(initial_outbox_.size());
+  spdlog::info("order log redis {}:{} key {}log; replica at seq {}, {} order(s) in the outbox", log.endpoint.host,
+               log.endpoint.port, log.key_prefix, initial_seq_, initial_outbox_.size());
+  service_ = std::make_unique<OrderService>(std::move(store), [this](const store::StoredOrder& o) { publish(o); },
+                                            OrderService::Appends::Outbox);
+  log_ = std::make_unique<OrderLog>(
+      std::move(log),
+      OrderLog::Callbacks{
+          .on_entries =
+              [this](std::vector<store::StoredOrder> entries) {
+                service_->run([this, entries = std::move(entries)](store::OrderStore& replica) {
+                  replicate(replica, entries);
+                });
+              },
+          .on_stalled = [this] { service_->run([this](store::OrderStore&) { answer_pending(); }); },
+      });
 }
 
-OrderFlow::~OrderFlow() = default;
+OrderFlow::~OrderFlow() {
+  if (log_) log_->stop();
+}
+
+void OrderFlow::replicate(store::OrderStore& store, const std::vector<store::StoredOrder>& entries) {
+  std::vector<store::SeqGap> gaps;
+  try {
+    gaps = store.replicate(entries);
+  } catch (const std::exception& e) {
+    spdlog::error("storing {} order(s) from the order log failed: {}", entries.size(), e.what());
+    log_->stored(store.last_seq(), false);
+    return;
+  }
+  for (const store::SeqGap& g : gaps) {
+    gaps_.fetch_add(1, std::memory_order_relaxed);
+    gap_seqs_.fetch_add(static_cast<std::uint64_t>(g.last - g.first + 1), std::memory_order_relaxed);
+    spdlog::warn("order log: seqs {}..{} were trimmed from the log (or were duplicates) before this node read "
+                 "them; feed clients resuming before {} get an error",
+                 g.first, g.last, g.last + 1);
+  }
+  outbox_size_.store(store.outbox_size(), std::memory_order_relaxed);
+  std::size_t next_gap = 0;
+  for (const store::StoredOrder& o : entries) {
+    while (next_gap < gaps.size() && gaps[next_gap].last < o.seq) ++next_gap;
+    if (next_gap < gaps.size() && gaps[next_gap].first <= o.seq) continue;  // a duplicate: not stored
+    try {
+      publish(o);
+    } catch (const std::exception& e) {
+      spdlog::error("publishing order {} failed: {}", o.seq, e.what());
+    }
+    auto it = waiting_.find(o.order_id);
+    if (it == waiting_.end()) continue;
+    HttpResponse res = json_response(201, order_json(o));
+    res.headers.emplace_back("Location", "/api/orders/" + o.order_id);
+    it->second.responder->respond(std::move(res));
+    waiting_.erase(it);
+  }
+  log_->stored(store.last_seq(), true);
+}
+
+void OrderFlow::answer_pending() {
+  for (auto& [id, w] : waiting_) {
+    HttpResponse res = json_response(202, pending_order_json(w.order));
+    res.headers.emplace_back("Location", "/api/orders/" + id);
+    w.responder->respond(std::move(res));
+  }
+  waiting_.clear();
+}
+
+std::optional<std::string> OrderFlow::gap_error(store::OrderStore& store, std::int64_t after) const {
+  if (!log_) return std::nullopt;
+  auto gap = store.gap_after(after);
+  if (!gap) return std::nullopt;
+  return "resume point " + std::to_string(after) + " is before seqs " + std::to_string(gap->first) +
+                         ".." + std::to_string(gap->last) +
+                         ", which the order log dropped before this node read them; page through GET "
+                         "/api/orders and resume from seq " +
+                         std::to_string(gap->last) + " or later";
+}
 
 void OrderFlow::publish(const store::StoredOrder& o) {
   const std::string event = order_created_event(o);
@@ -134,7 +226,11 @@ void OrderFlow::mount_hub(Server& server) {
   // while it gets full pages.
   hub.method("GetRecent", [this](std::int64_t after_seq, HubReply reply) {
     if (after_seq < 0) throw HubException("afterSeq must be >= 0");
-    service_->run([reply, after_seq, page = options_.max_page](store::OrderStore& store) {
+    service_->run([this, reply, after_seq, page = options_.max_page](store::OrderStore& store) {
+      if (auto error = gap_error(store, after_seq)) {
+        reply.fail(HubException(*error));
+        return;
+      }
       Json events = Json::array();
       for (const store::StoredOrder& o : store.after(after_seq, page)) events.push_back(Json::parse(order_created_event(o)));
       reply.ok(std::move(events));
@@ -191,6 +287,7 @@ void OrderFlow::mount(Server& server) {
         }
         // std::function needs a copyable callable; the responder is move-only.
         auto shared = std::make_shared<HttpResponder>(std::move(responder));
+        if (log_) return post_to_log(std::move(std::get<store::NewOrder>(parsed)), std::move(shared));
         service_->append(std::move(std::get<store::NewOrder>(parsed)), [shared](OrderService::AppendResult r) {
           if (auto* o = std::get_if<store::StoredOrder>(&r)) {
             HttpResponse res = json_response(201, order_json(*o));
@@ -239,10 +336,14 @@ void OrderFlow::mount(Server& server) {
 
   server.route_async("GET", "/api/orders/{id}", [this](const HttpRequest& req, HttpResponder responder) {
     auto shared = std::make_shared<HttpResponder>(std::move(responder));
-    service_->run([shared, id = std::string(req.param("id").value_or(""))](store::OrderStore& store) {
+    service_->run([this, shared, id = std::string(req.param("id").value_or(""))](store::OrderStore& store) {
       auto o = store.get(id);
-      shared->respond(o ? json_response(200, order_json(*o))
-                        : json_response(404, error_json("order not found", "orderId")));
+      if (o) return shared->respond(json_response(200, order_json(*o)));
+      // Accepted here and not in the log yet: say so, rather than "not found".
+      if (log_) {
+        if (auto pending = store.outbox_get(id)) return shared->respond(json_response(200, pending_order_json(*pending)));
+      }
+      shared->respond(json_response(404, error_json("order not found", "orderId")));
     });
   });
 
@@ -260,10 +361,21 @@ void OrderFlow::mount(Server& server) {
       return responder.respond(std::move(res));
     }
     auto shared = std::make_shared<HttpResponder>(std::move(responder));
-    service_->run([shared](store::OrderStore& store) {
+    service_->run([this, shared](store::OrderStore& store) {
       store.last_seq();  // a read: the database answers
       HttpResponse res;
       res.body = "ready\n";
+      // The shared log's state is reported, not required: while Redis is away every node
+      // still serves its replica and takes orders into its outbox, and taking every node
+      // out of rotation at once would turn a Redis outage into a full one (ADR 0011).
+      if (log_) {
+        const OrderLog::Stats st = log_->stats();
+        res.body += "order log: " + std::string(st.up ? "up" : "down (orders wait in the outbox)") +
+                    ", replica at seq " + std::to_string(st.replica) + ", lag " +
+                    std::to_string(st.head - st.replica) + ", outbox " +
+                    std::to_string(outbox_size_.load(std::memory_order_relaxed)) + "/" +
+                    std::to_string(options_.max_outbox) + "\n";
+      }
       shared->respond(std::move(res));
     });
   });
@@ -283,6 +395,33 @@ void OrderFlow::mount(Server& server) {
   sse_ = &server.sse("/sse/orders",
                      {.on_open = [this](SseStream& s, const HttpRequest& req) { on_sse_open(s, req); }},
                      std::move(sse_options));
+  // Last: the log's batches are published to the endpoints above.
+  if (log_) log_->start(initial_seq_, std::move(initial_outbox_));
+}
+
+void OrderFlow::post_to_log(store::NewOrder order, std::shared_ptr<HttpResponder> responder) {
+  if (outbox_size_.load(std::memory_order_relaxed) >= options_.max_outbox) {
+    HttpResponse res = json_response(
+        503, error_json("the order log is unreachable and this node's outbox is full (" +
+                            std::to_string(options_.max_outbox) + " orders wait); retry later",
+                        ""));
+    res.headers.emplace_back("Retry-After", "1");
+    return responder->respond(std::move(res));
+  }
+  // Durable in the outbox first: then the order survives a lost connection or a restart
+  // of this node, and is sent to the log in the order it was accepted.
+  service_->append(std::move(order), [this, responder](OrderService::AppendResult r) {
+    auto* o = std::get_if<store::StoredOrder>(&r);
+    if (o == nullptr) {
+      HttpResponse res = json_response(503, error_json("the order could not be stored", ""));
+      res.headers.emplace_back("Retry-After", "1");
+      return responder->respond(std::move(res));
+    }
+    outbox_size_.fetch_add(1, std::memory_order_relaxed);
+    // Answered 201 by replicate() once the replica holds it, or 202 by answer_pending().
+    waiting_.emplace(o->order_id, Waiting{responder, *o});
+    log_->submit(std::move(*o));
+  });
 }
 
 // A feed connection's user_data holds a counter, not a pointer: the number of commands
@@ -334,10 +473,16 @@ void OrderFlow::on_feed_message(WebSocket& ws, std::string_view text, bool binar
 
 void OrderFlow::resume_websocket(ConnectionId id, std::uintptr_t generation, std::int64_t after) {
   service_->run([this, id, generation, after](store::OrderStore& store) {
-    auto history = read_history(store, after, options_.max_replay);
     auto current = [generation](const WebSocket& w) {
       return reinterpret_cast<std::uintptr_t>(w.user_data) == generation;
     };
+    if (auto error = gap_error(store, after)) {
+      feed_->post_to(id, [current, error = feed_error_json(*error)](WebSocket& w) {
+        if (current(w)) w.send(error);
+      });
+      return;
+    }
+    auto history = read_history(store, after, options_.max_replay);
     if (!history) {
       feed_->post_to(id, [current, error = too_far_back(options_.max_replay)](WebSocket& w) {
         if (current(w)) w.send(error);
@@ -384,9 +529,10 @@ void OrderFlow::on_sse_open(SseStream& stream, const HttpRequest& req) {
 
 void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
   service_->run([this, id, after](store::OrderStore& store) {
-    auto history = read_history(store, after, options_.max_replay);
+    auto gap = gap_error(store, after);
+    auto history = gap ? std::nullopt : read_history(store, after, options_.max_replay);
     if (!history) {
-      sse_->post_to(id, [error = too_far_back(options_.max_replay)](SseStream& s) {
+      sse_->post_to(id, [error = gap ? feed_error_json(*gap) : too_far_back(options_.max_replay)](SseStream& s) {
         s.send(SseEvent{.data = error, .event = "error"});
         s.close();
       });
@@ -413,6 +559,26 @@ void OrderFlow::write_metrics(std::string& out) const {
   w.sample("wirehub_order_store_failures_total", {}, service_->append_failures());
   w.family("wirehub_order_store_backlog", MetricType::Gauge, "Jobs waiting for the store thread.");
   w.sample("wirehub_order_store_backlog", {}, service_->backlog());
+  if (!log_) return;
+  const OrderLog::Stats st = log_->stats();
+  w.family("wirehub_orderflow_log_up", MetricType::Gauge, "1 while this node appends to and reads the shared order log.");
+  w.sample("wirehub_orderflow_log_up", {}, st.up ? 1 : 0);
+  w.family("wirehub_orderflow_log_seq", MetricType::Gauge, "The last seq this node's replica holds.");
+  w.sample("wirehub_orderflow_log_seq", {}, static_cast<std::uint64_t>(st.replica));
+  w.family("wirehub_orderflow_log_lag", MetricType::Gauge,
+           "Seqs between the newest this node has seen in the log and its replica.");
+  w.sample("wirehub_orderflow_log_lag", {}, static_cast<std::uint64_t>(st.head - st.replica));
+  w.family("wirehub_orderflow_log_outbox", MetricType::Gauge, "Orders accepted here and not yet in the replica.");
+  w.sample("wirehub_orderflow_log_outbox", {}, outbox_size_.load(std::memory_order_relaxed));
+  w.family("wirehub_orderflow_log_unsent", MetricType::Gauge, "Orders accepted here the log has not given a seq yet.");
+  w.sample("wirehub_orderflow_log_unsent", {}, st.unsent);
+  w.family("wirehub_orderflow_log_gaps_total", MetricType::Counter,
+           "Ranges of seqs trimmed from the log before this node read them.");
+  w.sample("wirehub_orderflow_log_gaps_total", {}, gaps_.load(std::memory_order_relaxed));
+  w.family("wirehub_orderflow_log_gap_seqs_total", MetricType::Counter, "Seqs in those ranges.");
+  w.sample("wirehub_orderflow_log_gap_seqs_total", {}, gap_seqs_.load(std::memory_order_relaxed));
+  w.family("wirehub_orderflow_log_reconnects_total", MetricType::Counter, "Connections to the log re-established.");
+  w.sample("wirehub_orderflow_log_reconnects_total", {}, st.reconnects);
 }
 
 }  // namespace wirehub::orderflow

@@ -14,12 +14,22 @@
 // Every stored order becomes one ORDER_CREATED event, published to topic "orders" on
 // both feeds from the store thread right after its commit (see order_service.hpp for why
 // that makes resumption exact).
+//
+// With redis_url set (the binary's --redis) the order log is a Redis Stream every node
+// shares (ADR 0011 section 4, order_log.hpp): a POST goes to the store's durable outbox,
+// then to the log, which gives it the global seq; every node tails the log into its store
+// (a replica) and publishes from there, so every node's feeds carry every order once, in
+// seq order. POST answers 201 once this node's replica holds the order, or 202 (pending)
+// while the log is unreachable; /readyz and /metrics report the log.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
+#include "orderflow/order_log.hpp"
 #include "orderflow/order_service.hpp"
 #include "wirehub/server.hpp"
 #include "wirehub/sse.hpp"
@@ -48,6 +58,14 @@ struct OrderFlowOptions {
   WebSocketOptions feed_websocket;  // /ws/orders/feed
   SseOptions sse;                   // /sse/orders
   HubOptions hub;                   // /hubs/orders
+
+  // The shared order log. Empty: this node's store is the log (one node).
+  std::string redis_url;                    // redis://[[user]:password@]host[:port][/db]
+  std::string log_key_prefix = "wirehub:orderflow:";  // Redis keys: <prefix>log, seq, id:<orderId>
+  std::size_t log_max_len = 1'000'000;      // entries the stream keeps (MAXLEN ~)
+  std::uint32_t log_dedupe_ttl_s = 86'400;  // how long an append re-sent after a lost reply is recognised
+  // Orders waiting in this node's outbox (the log unreachable) above which POST answers 503.
+  std::size_t max_outbox = 10'000;
 };
 
 class OrderFlow {
@@ -62,7 +80,8 @@ class OrderFlow {
   // Registers the routes and endpoints above (before server.start()).
   void mount(Server& server);
 
-  // The app's own metrics in Prometheus text (orders created, store failures, backlog).
+  // The app's own metrics in Prometheus text (orders created, store failures, backlog;
+  // wirehub_orderflow_log_* with a shared log).
   void write_metrics(std::string& out) const;
 
  private:
@@ -75,6 +94,14 @@ class OrderFlow {
   // subscribes it; `generation` guards against a newer command of the same connection.
   void resume_websocket(ConnectionId id, std::uintptr_t generation, std::int64_t after);
   void resume_sse(ConnectionId id, std::int64_t after);
+  // Shared log: the POST of order, once checked: outbox, then the log.
+  void post_to_log(store::NewOrder order, std::shared_ptr<HttpResponder> responder);
+  // Shared log: stores a batch read from it in the replica and publishes it (store thread).
+  void replicate(store::OrderStore& store, const std::vector<store::StoredOrder>& entries);
+  // Shared log: answers every POST still waiting for its replica copy 202 (store thread).
+  void answer_pending();
+  // Shared log: why a resume after `after` is refused when the replica misses seqs after it.
+  std::optional<std::string> gap_error(store::OrderStore& store, std::int64_t after) const;
 
   OrderFlowOptions options_;
   std::optional<BearerAuth> post_jwt_;
@@ -83,6 +110,21 @@ class OrderFlow {
   WebSocketEndpoint* feed_ = nullptr;
   Hub* hub_ = nullptr;
   SseEndpoint* sse_ = nullptr;
+
+  // Shared log only. The log thread queues jobs on the service; the service's jobs call
+  // the log: ~OrderFlow stops the log first, then the service drains (log calls are then
+  // ignored).
+  std::unique_ptr<OrderLog> log_;
+  std::int64_t initial_seq_ = 0;
+  std::vector<store::StoredOrder> initial_outbox_;
+  struct Waiting {
+    std::shared_ptr<HttpResponder> responder;
+    store::StoredOrder order;  // seq 0
+  };
+  std::unordered_map<std::string, Waiting> waiting_;  // by order id; store thread only
+  std::atomic<std::size_t> outbox_size_{0};
+  std::atomic<std::uint64_t> gaps_{0}, gap_seqs_{0};
+
   std::unique_ptr<OrderService> service_;  // last: its thread uses the members above
 };
 

@@ -156,6 +156,22 @@ for (const combo of COMBOS) {
           assert.equal(mc.real().length, 0);
         }));
 
+    test('client results from a connection on another node', () =>
+      withConnections([{ ...combo, node: 0 }, { transport: 'WebSockets', node: 1 }], async (a, b) => {
+        a.on('ask', (x) => {
+          if (x === 'fail') throw new Error('from the callback');
+          return { doubled: x * 2 };
+        });
+        // The owner's connection channel must be watched before b's node can reach it.
+        const ma = new Messages(a);
+        await untilReached((p) => b.invoke('SendToConnection', a.connectionId, p), ma);
+        assert.deepEqual(await b.invoke('AskConnection', a.connectionId, 'ask', [21], 10_000), { result: { doubled: 42 } });
+        assert.deepEqual(await b.invoke('AskConnection', a.connectionId, 'ask', ['fail'], 10_000),
+          { error: 'Error: from the callback' });
+        assert.deepEqual(await b.invoke('AskConnection', 'no-such-connection', 'ask', [1], 300),
+          { error: 'The client did not answer in time.' });
+      }));
+
     test('users with connections on two nodes, and Client(id) on another node', () => {
       const alice = { ...combo, path: '/hubs/auth', token: makeToken({ sub: `alice-${name}` }) };
       const bob = { transport: 'WebSockets', path: '/hubs/auth', token: makeToken({ sub: `bob-${name}` }), node: 2 };

@@ -383,5 +383,157 @@ TEST_F(OrderStoreTest, EveryAcknowledgedOrderSurvivesSigkill) {
   EXPECT_GE(store->last_seq(), acked.back());
 }
 
+// --- a replica of the shared order log: replicate, gaps, outbox ---
+
+// An order as it comes from the shared log: its seq and everything else set by the node
+// that took it.
+StoredOrder logged(std::int64_t seq, std::string id = "") {
+  StoredOrder o;
+  o.seq = seq;
+  o.order_id = id.empty() ? "id-" + std::to_string(seq) : std::move(id);
+  o.customer_id = "cust-" + std::to_string(seq);
+  o.total = static_cast<double>(seq) + 0.25;
+  o.items_json = seq % 2 ? R"([{"sku":"A"}])" : "";
+  o.created_at = "2026-01-31T12:00:00.123Z";
+  return o;
+}
+
+TEST_F(OrderStoreTest, AFileFromSchemaVersionOneIsMigratedAndKeepsItsOrders) {
+  StoredOrder a;
+  {
+    auto store = OrderStore::open(path_);
+    a = store->append(order("old"));
+    Raw raw(path_);  // as a version-1 build left it
+    raw.exec("DROP TABLE outbox; DROP TABLE log_gaps; PRAGMA user_version = 1");
+  }
+  auto store = OrderStore::open(path_);
+  EXPECT_EQ(store->get(a.order_id), a);
+  EXPECT_EQ(store->outbox_size(), 0u);
+  EXPECT_EQ(store->gap_after(0), std::nullopt);
+}
+
+TEST_F(OrderStoreTest, ReplicateStoresOrdersWithTheirOwnSeqs) {
+  auto store = OrderStore::open(path_);
+  const std::vector<StoredOrder> batch = {logged(1), logged(2), logged(3)};
+  EXPECT_TRUE(store->replicate(batch).empty());
+  EXPECT_EQ(store->after(0, 100), batch);
+  EXPECT_EQ(store->get("id-2"), batch[1]);
+  EXPECT_EQ(store->last_seq(), 3);
+  EXPECT_EQ(store->gap_after(0), std::nullopt);
+  EXPECT_TRUE(store->replicate({}).empty());
+}
+
+TEST_F(OrderStoreTest, ReplicateRefusesASeqNotAboveTheLastOneAndStoresNothing) {
+  auto store = OrderStore::open(path_);
+  store->replicate(std::vector<StoredOrder>{logged(5)});
+  EXPECT_THROW(store->replicate(std::vector<StoredOrder>{logged(6), logged(5, "again")}), std::invalid_argument);
+  EXPECT_THROW(store->replicate(std::vector<StoredOrder>{logged(7), logged(7, "twice")}), std::invalid_argument);
+  EXPECT_EQ(store->last_seq(), 5);
+  EXPECT_EQ(store->after(5, 10).size(), 0u);
+}
+
+TEST_F(OrderStoreTest, ASkippedRangeIsRecordedAsAGapAndSurvivesReopening) {
+  {
+    auto store = OrderStore::open(path_);
+    store->replicate(std::vector<StoredOrder>{logged(1), logged(2)});
+    const auto gaps = store->replicate(std::vector<StoredOrder>{logged(10), logged(11), logged(15)});
+    EXPECT_EQ(gaps, (std::vector<SeqGap>{{3, 9}, {12, 14}}));
+  }
+  auto store = OrderStore::open(path_);
+  EXPECT_EQ(store->last_seq(), 15);
+  EXPECT_EQ(store->gap_after(0), (SeqGap{3, 9}));
+  EXPECT_EQ(store->gap_after(2), (SeqGap{3, 9}));
+  EXPECT_EQ(store->gap_after(5), (SeqGap{3, 9}));  // inside the gap: 6..9 are missing too
+  EXPECT_EQ(store->gap_after(9), (SeqGap{12, 14}));
+  EXPECT_EQ(store->gap_after(14), std::nullopt);
+  EXPECT_EQ(store->gap_after(15), std::nullopt);
+}
+
+TEST_F(OrderStoreTest, AFreshReplicaOfATrimmedLogHasAGapFromSeqOne) {
+  auto store = OrderStore::open(path_);
+  EXPECT_EQ(store->replicate(std::vector<StoredOrder>{logged(100)}), (std::vector<SeqGap>{{1, 99}}));
+  EXPECT_EQ(store->gap_after(0), (SeqGap{1, 99}));
+}
+
+TEST_F(OrderStoreTest, ADuplicateOrderIdIsStoredOnceAndItsSeqBecomesAGap) {
+  auto store = OrderStore::open(path_);
+  store->replicate(std::vector<StoredOrder>{logged(1, "same")});
+  // Last in its batch: the seq still moves on, so the next batch sees no second gap.
+  EXPECT_EQ(store->replicate(std::vector<StoredOrder>{logged(2), logged(3, "same")}),
+            (std::vector<SeqGap>{{3, 3}}));
+  EXPECT_EQ(store->last_seq(), 3);
+  EXPECT_TRUE(store->replicate(std::vector<StoredOrder>{logged(4)}).empty());
+  EXPECT_EQ(store->get("same")->seq, 1);
+  EXPECT_EQ(store->after(0, 10).size(), 3u);
+}
+
+TEST_F(OrderStoreTest, OutboxKeepsOrdersWithoutSeqInArrivalOrderAcrossReopening) {
+  std::vector<StoredOrder> added;
+  {
+    auto store = OrderStore::open(path_, [] { return std::chrono::system_clock::time_point{}; });
+    const std::vector<NewOrder> batch = {order("a", 1), order("b", 2, "")};
+    added = store->outbox_add_all(batch);
+    ASSERT_EQ(added.size(), 2u);
+    EXPECT_EQ(added[0].seq, 0);
+    EXPECT_EQ(added[0].customer_id, "a");
+    EXPECT_EQ(added[1].items_json, "");
+    EXPECT_EQ(added[0].created_at, "1970-01-01T00:00:00.000Z");
+    EXPECT_NE(added[0].order_id, added[1].order_id);
+    EXPECT_EQ(store->last_seq(), 0);          // no seq taken
+    EXPECT_TRUE(store->after(0, 10).empty());  // not an order of the replica yet
+  }
+  auto store = OrderStore::open(path_);
+  EXPECT_EQ(store->outbox_size(), 2u);
+  EXPECT_EQ(store->outbox(10), added);
+  EXPECT_EQ(store->outbox(1), std::vector<StoredOrder>{added[0]});
+  EXPECT_EQ(store->outbox_get(added[1].order_id), added[1]);
+  EXPECT_EQ(store->outbox_get("nope"), std::nullopt);
+}
+
+TEST_F(OrderStoreTest, ReplicatingAnOutboxOrderTakesItOutOfTheOutbox) {
+  auto store = OrderStore::open(path_);
+  const std::vector<NewOrder> batch = {order("a"), order("b"), order("c")};
+  const auto added = store->outbox_add_all(batch);
+  StoredOrder b = added[1];
+  b.seq = 7;
+  store->replicate(std::vector<StoredOrder>{b});
+  EXPECT_EQ(store->outbox(10), (std::vector<StoredOrder>{added[0], added[2]}));
+  EXPECT_EQ(store->outbox_size(), 2u);
+  EXPECT_EQ(store->get(b.order_id), b);
+}
+
+TEST_F(OrderStoreTest, OutboxAddIsAllOrNothing) {
+  auto store = OrderStore::open(path_);
+  std::vector<NewOrder> batch = {order("a"), order("b", std::nan(""))};
+  EXPECT_THROW(store->outbox_add_all(batch), std::invalid_argument);
+  {
+    Raw raw(path_);
+    raw.exec(
+        "CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.customer_id = 'bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+  }
+  batch = {order("a"), order("bad")};
+  EXPECT_THROW(store->outbox_add_all(batch), std::runtime_error);
+  EXPECT_EQ(store->outbox_size(), 0u);
+}
+
+TEST_F(OrderStoreTest, AFailedReplicateStoresNothingAndRecordsNoGap) {
+  auto store = OrderStore::open(path_);
+  const auto added = store->outbox_add_all(std::vector<NewOrder>{order("a")});
+  {
+    Raw raw(path_);
+    raw.exec(
+        "CREATE TRIGGER refuse BEFORE INSERT ON orders WHEN NEW.seq = 9 "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+  }
+  StoredOrder a = added[0];
+  a.seq = 5;
+  EXPECT_THROW(store->replicate(std::vector<StoredOrder>{a, logged(9)}), std::runtime_error);
+  EXPECT_EQ(store->last_seq(), 0);
+  EXPECT_EQ(store->gap_after(0), std::nullopt);
+  EXPECT_EQ(store->outbox_size(), 1u);
+  EXPECT_EQ(store->get(a.order_id), std::nullopt);
+}
+
 }  // namespace
 }  // namespace wirehub::store
