@@ -30,6 +30,7 @@
 //     an upload ended with error E fails the call with "HubException: E"
 //   Emit(count, delayMs): the caller gets "tick"(i) for i in 0..count-1, one per delay,
 //     from another thread; then "ticksDone"(count)
+//   EmitToGroup(group, count, delayMs): the same, to the group's members at each send
 //   CloseMe(error, allowReconnect): the server ends the connection with Close
 
 #include <atomic>
@@ -269,6 +270,14 @@ void mount_methods(Hub& hub, Shared& shared) {
   hub.method("Emit", [&shared](HubCaller& c, int count, int delay_ms) {
     const auto start = Clock::now();
     shared.scheduler.at(start, [&shared, to = c.caller(), count, start, delay = std::chrono::milliseconds(delay_ms)] {
+      emit(shared, to, 0, count, start, delay);
+    });
+  });
+
+  hub.method("EmitToGroup", [&shared](HubCaller& c, std::string group, int count, int delay_ms) {
+    const auto start = Clock::now();
+    shared.scheduler.at(start, [&shared, to = c.hub().clients().group(std::move(group)), count, start,
+                                delay = std::chrono::milliseconds(delay_ms)] {
       emit(shared, to, 0, count, start, delay);
     });
   });

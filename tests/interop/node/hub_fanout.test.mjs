@@ -179,3 +179,41 @@ test('members that leave or go in any order: each send reaches exactly the membe
     await Promise.all([...members.filter((_, k) => !stopped.has(k)), publisher].map((c) => c.stop()));
   }
 });
+
+test('group sends from an application thread while members come and go on every loop: in order, never twice', async () => {
+  const url = server.url('/hubs/test');
+  const group = 'fanout-from-a-thread';
+  // Members that stay for the whole run get every message; the others join, leave and
+  // disconnect meanwhile, and get some of them, in order.
+  const steady = await openAll(url, [...COMBOS, ...STATEFUL]);
+  const sender = await connect(url, { transport: 'WebSockets', protocol: 'json' });
+  const comers = [];
+  try {
+    const ticks = steady.map((c) => new Inbox(c, 'tick'));
+    const done = steady.map((c) => new Inbox(c, 'ticksDone'));
+    for (const c of steady) await c.invoke('JoinGroup', group);
+    const count = 300;
+    await sender.invoke('EmitToGroup', group, count, 5);
+    const comerTicks = [];
+    const kinds = [...COMBOS, ...STATEFUL];
+    for (let round = 0; round < 3; round++) {
+      const batch = await openAll(url, kinds);
+      comers.push(...batch);
+      const inboxes = batch.map((c) => new Inbox(c, 'tick'));
+      comerTicks.push(...inboxes);
+      await Promise.all(batch.map((c) => c.invoke('JoinGroup', group)));
+      await Promise.all(batch.filter((_, k) => k % 2).map((c) => c.invoke('LeaveGroup', group)));
+      await Promise.all(batch.filter((_, k) => k % 2 === 0).map((c) => c.stop()));
+    }
+    for (const [k, inbox] of done.entries()) assert.deepEqual(await inbox.next(20_000), [count], `steady member ${k}: done`);
+    for (const [k, inbox] of ticks.entries()) {
+      assert.deepEqual(inbox.calls.map(([i]) => i), [...Array(count).keys()], `steady member ${k}: every tick once, in order`);
+    }
+    for (const [k, inbox] of comerTicks.entries()) {
+      const got = inbox.calls.map(([i]) => i);
+      assert.ok(got.every((v, j) => j === 0 || v === got[j - 1] + 1), `member ${k} that came and went: a run without gaps or repeats: ${got}`);
+    }
+  } finally {
+    await Promise.all([...steady, sender, ...comers].map((c) => c.stop()));
+  }
+});
