@@ -407,10 +407,13 @@ class Hub {
 
   // Registers a method clients call by name (case-insensitively). fn's parameters, in any
   // order: an optional HubCaller&; the client's arguments, each converted from JSON or
-  // MessagePack with nlohmann::json's get<T>(); HubUpload parameters for the streams the
+  // MessagePack with nlohmann::json's get<T>() (std::string, bool, integer and
+  // floating-point parameters are read straight from the wire when the argument is of
+  // that kind there, with the same result); HubUpload parameters for the streams the
   // client passes; and last, optionally, a HubReply (an async method: its return value is
   // ignored, the reply is the answer) or a HubStreamWriter (a streaming method). The
-  // return value of a synchronous method (converted with nlohmann::json) is the result.
+  // return value of a synchronous method (converted with nlohmann::json; a std::string is
+  // written as it is, the same bytes) is the result.
   template <class F>
   void method(std::string name, F fn) {
     using Sig = hub_detail::Signature<F>;

@@ -21,7 +21,7 @@ void Arguments::clear() noexcept {
   wire_ = false;
   bytes_.clear();
   spans_.clear();
-  held_ = nullptr;
+  if (!held_.is_null()) held_ = nullptr;
 }
 
 void Arguments::set_wire(HubProtocol p, std::string_view array_bytes) {

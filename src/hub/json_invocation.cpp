@@ -334,6 +334,11 @@ bool read_json_invocation(std::string_view text, Message& m) {
         if (!c.number()) return false;
         const auto r = std::from_chars(start, c.pos(), type);
         if (r.ec != std::errc() || r.ptr != c.pos()) return false;
+        // Not an invocation: no need to read on.
+        if (type != static_cast<std::uint64_t>(MessageType::Invocation) &&
+            type != static_cast<std::uint64_t>(MessageType::StreamInvocation)) {
+          return false;
+        }
         break;
       }
       case Property::InvocationId:

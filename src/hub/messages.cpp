@@ -22,9 +22,9 @@ void reset(Message& m) noexcept {
   m.target.clear();
   m.arguments.clear();
   m.stream_ids.clear();
-  m.item = nullptr;
+  if (!m.item.is_null()) m.item = nullptr;
   m.completion = CompletionKind::Void;
-  m.result = nullptr;
+  if (!m.result.is_null()) m.result = nullptr;
   m.error.clear();
   m.allow_reconnect = false;
   m.sequence_id = 0;
