@@ -63,9 +63,9 @@ void check_arguments(const hub::Arguments& a) {
     std::uint64_t bits = 0;
     bool negative = false;
     if (a.read_integer(i, bits, negative) != v.is_number_integer()) std::abort();
-    if (v.is_number_integer() && (bits != v.get<std::uint64_t>() || negative != (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))) {
-      std::abort();
-    }
+    if (!v.is_number_integer()) continue;
+    const bool below_zero = !v.is_number_unsigned() && v.get<std::int64_t>() < 0;
+    if (bits != v.get<std::uint64_t>() || negative != below_zero) std::abort();
   }
 }
 

@@ -110,12 +110,22 @@ TEST(HubJsonInvocation, LeavesEverythingElseToTheGeneralPath) {
            R"({"type":1,"target":"T","arguments":["\ud800"]})", R"({"type":1,"target":"T","arguments":["\udc00"]})",
            R"({"type":1,"target":"T","arguments":["\ud800\u0041"]})", R"({"type":1,"target":"T","arguments":["\ud800x"]})",
            "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\t\"]}",  // a raw control character
-           "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xc3\x28\"]}", "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xe0\x80\x80\"]}",
-           "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xed\xa0\x80\"]}", "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xf4\x90\x80\x80\"]}",
-           "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xc0\xaf\"]}", "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xe2\x82\"]}",
-           "{\"type\":1,\"target\":\"T\",\"arguments\":[\"\xf0\x9f\x98\"]", "{\"type\":1,\"target\":\"T\",\"arguments\":[\"",
        }) {
     EXPECT_FALSE(taken(text)) << text;
+  }
+  // Ill-formed UTF-8 in a string: a bad continuation, overlong forms, a surrogate, past
+  // U+10FFFF, sequences cut short, a lone continuation byte, and a text cut short.
+  for (const char* bytes : {"\xc3\x28", "\xe0\x80\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                            "\xf5\x80\x80\x80", "\xe2\x82", "\xf0\x9f\x98", "\x80", "\xff"}) {
+    const std::string text = std::string(R"({"type":1,"target":"T","arguments":[")") + bytes + R"("]})";
+    EXPECT_FALSE(taken(text)) << text;
+  }
+  EXPECT_FALSE(taken(R"({"type":1,"target":"T","arguments":[")"));
+  // The edges of the well-formed ranges are taken: U+0080, U+0800, U+D7FF, U+E000, U+10000, U+10FFFF.
+  for (const char* bytes : {"\xc2\x80", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xf0\x90\x80\x80",
+                            "\xf4\x8f\xbf\xbf"}) {
+    const std::string text = std::string(R"({"type":1,"target":"T","arguments":[")") + bytes + R"("]})";
+    EXPECT_TRUE(taken(text)) << text;
   }
 }
 
@@ -146,8 +156,10 @@ TEST(HubJsonInvocation, DecodesEveryEscape) {
 // oddities (checked by the table above), so only agreement is asserted here.
 TEST(HubJsonInvocation, AgreesWithNlohmannOnRandomEdits) {
   const std::vector<std::string> seeds = {
-      R"({"type":1,"invocationId":"12","target":"Echo","arguments":["h\u00e9llo",42,-7,true,null,[1,{"k":"v"}]],"streamIds":["a"]})",
-      R"({"target":"Send","arguments":[3.25,"\ud83d\ude00",{"a":{"b":[false]}}],"headers":{"h":"v"},"type":4,"invocationId":"x"})",
+      R"({"type":1,"invocationId":"12","target":"Echo",)"
+      R"("arguments":["h\u00e9llo",42,-7,true,null,[1,{"k":"v"}]],"streamIds":["a"]})",
+      R"({"target":"Send","arguments":[3.25,"\ud83d\ude00",{"a":{"b":[false]}}],)"
+      R"("headers":{"h":"v"},"type":4,"invocationId":"x"})",
   };
   const std::string alphabet = "{}[]\":,\\u0123456789abcdefnrtlsux-+.eE \t\n\x1e\xc3\xa9\xed\xa0\x80\xf0\x9f";
   std::mt19937 rng(20261126);
