@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test build deps bench bench-hub bench-scale bench-instructions fuzz fuzz-build fuzz-smoke test-asan test-tsan clean format
+.PHONY: run test build deps bench bench-hub bench-nodes bench-scale bench-instructions fuzz fuzz-build fuzz-smoke test-asan test-tsan clean format
 
 deps:
 	scripts/install-deps
@@ -43,6 +43,13 @@ bench-hub:
 
 # Idle connections one server process holds (keep-alive pings running), memory per
 # connection projected to 1,000,000, and running out of descriptors: docs/BENCHMARKS-SCALE.md.
+# One broadcast fanned out by 1, 2 and 3 nodes over one Redis, against a lone node
+# (scripts/bench-nodes; the figures go into docs/BENCHMARKS.md by hand).
+bench-nodes:
+	scripts/install-deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS) --target wirehub wirehub-bench
+	BUILD=$(BUILD) scripts/bench-nodes
+
 bench-scale:
 	scripts/install-deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)

@@ -440,6 +440,7 @@ int run_broadcast(const Options& o) {
                o.hub ? "(hub " : "", o.hub ? std::string(hub_protocol_name(*o.hub)).append(" group) ").c_str() : "",
                o.url.c_str(), o.subscribers, o.size, o.binary_frames() ? "binary" : "text", o.window, window_s,
                o.warmup);
+  for (const std::string& u : o.also_urls) std::fprintf(out, "  also %s (subscribers round-robin)\n", u.c_str());
   std::fprintf(out, "  deliveries/s %.0f  (%.1f MB/s out of the server)\n", deliveries,
                deliveries * static_cast<double>(o.size) / 1e6);
   std::fprintf(out, "  messages/s   %.0f  delivered to all %u subscribers\n", messages, subscribers);
@@ -458,6 +459,7 @@ int run_broadcast(const Options& o) {
   if (o.json) {
     nlohmann::json j = {{"mode", "broadcast"},
                         {"url", o.url},
+                        {"also_urls", o.also_urls},
                         {"subscribers", o.subscribers},
                         {"subscribers_open", subscribers},
                         {"size", o.size},

@@ -75,6 +75,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, std::size_t 
   CLI::App* b = cli.add_subcommand("broadcast", "fan-out: one publisher, N subscribers on the same endpoint");
   add_common(*b, bcast, "/ws/broadcast");
   add_timing(*b, bcast);
+  b->add_option("--also-url", bcast.also_urls,
+                 "another node of the same deployment (repeatable): subscribers go round-robin over --url and these");
   b->add_option("--subscribers", bcast.subscribers, "subscriber connections")
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
@@ -129,6 +131,13 @@ std::optional<int> parse_options(int argc, const char* const* argv, std::size_t 
   if (!t) return usage(why);
   o.target = std::move(*t);
   o.target.offer_deflate = o.offer_deflate;
+  for (const std::string& u : o.also_urls) {
+    auto more = parse_target(u, &why);
+    if (!more) return usage("--also-url: " + why);
+    if (more->tls != o.target.tls || more->address.storage.ss_family != o.target.address.storage.ss_family)
+      return usage("--also-url " + u + ": every URL needs the scheme and address family of --url");
+    o.more_targets.push_back(std::move(*more));
+  }
   if (o.source_ips > 1 && o.target.address.storage.ss_family != AF_INET)
     return usage("--source-ips needs an IPv4 target");
   if (o.total_connections() + kSpareFds > fd_limit)

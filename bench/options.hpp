@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hub_wire.hpp"
 #include "target.hpp"
@@ -16,6 +17,10 @@ struct Options {
   Mode mode = Mode::Echo;
   std::string url;
   Target target;
+  // broadcast: more servers (nodes of one deployment) whose subscribers share the load:
+  // connections go round-robin over url and these (the publisher to url).
+  std::vector<std::string> also_urls;
+  std::vector<Target> more_targets;
   std::size_t connections = 100;  // echo, connect
   std::size_t inflight = 1;       // echo: messages outstanding per connection
   std::size_t size = 32;          // echo, broadcast: payload bytes

@@ -34,6 +34,7 @@ Run::~Run() {
 WorkerConfig Run::worker_config(unsigned i, std::size_t n, std::size_t max_frame) const {
   WorkerConfig c;
   c.target = opts_.target;
+  c.more_targets = opts_.more_targets;
   c.index = i;
   c.workers = opts_.threads;
   c.connections = n / opts_.threads + (i < n % opts_.threads ? 1 : 0);

@@ -179,7 +179,7 @@ void Worker::dial_one() {
   std::uint64_t expected = 0;
   first_dial_ns_.compare_exchange_strong(expected, start, std::memory_order_relaxed);
 
-  const net::Address& a = cfg_.target.address;
+  const net::Address& a = cfg_.target_for(global).address;
   int fd = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   auto failed = [&](const char* what) {
     const int e = errno;
@@ -213,7 +213,9 @@ void Worker::dial_one() {
       return;
     }
   }
-  make_client(fd, global, start)->start_handshake();
+  WsClient* c = make_client(fd, global, start);
+  c->set_target(cfg_.target_for(global));
+  c->start_handshake();
 }
 
 void Worker::dial_done(Dialer& d, int fd, int error) {
@@ -234,7 +236,9 @@ void Worker::dial_done(Dialer& d, int fd, int error) {
     return;
   }
   // The client now owns the fd; pending_ drops when its handshake ends either way.
-  make_client(fd, d.global_index(), d.start_ns())->start_handshake();
+  WsClient* c = make_client(fd, d.global_index(), d.start_ns());
+  c->set_target(cfg_.target_for(d.global_index()));
+  c->start_handshake();
 }
 
 void Worker::client_opened(WsClient& c) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/counter.hpp"
 #include "histogram.hpp"
@@ -53,6 +54,13 @@ struct WorkerStats {
 
 struct WorkerConfig {
   Target target;
+  // broadcast --also-url: connection i goes to target when i % (1 + more_targets.size())
+  // is 0, else to more_targets[that - 1] (connection 0, the publisher, to target).
+  std::vector<Target> more_targets;
+  const Target& target_for(std::size_t global_index) const noexcept {
+    const std::size_t k = global_index % (1 + more_targets.size());
+    return k == 0 ? target : more_targets[k - 1];
+  }
   unsigned index = 0;         // this worker's position
   unsigned workers = 1;       // how many workers share the connections round-robin
   std::size_t connections = 0;  // connections this worker opens

@@ -33,7 +33,7 @@ void WsClient::start_handshake() {
   const std::string key = make_websocket_key(rng_);
   accept_ = std::make_unique<std::string>(ws::accept_key(key));
   head_ = std::make_unique<std::string>();
-  const Target& t = worker_.target();
+  const Target& t = target_ ? *target_ : worker_.target();
   // The TLS handshake starts with the first send; the handshake timer covers both.
   if (t.tls && !start_tls(tls_context())) return;
   send(upgrade_request(t.host_header, t.path, key, t.offer_deflate));
@@ -109,7 +109,7 @@ void WsClient::read_handshake(char* data, std::size_t n) {
     return;
   }
   if (const char* why = check_upgrade_response(std::string_view(*head_).substr(0, end), *accept_,
-                                                worker_.target().offer_deflate)) {
+                                                (target_ ? *target_ : worker_.target()).offer_deflate)) {
     std::string line = head_->substr(0, head_->find("\r\n"));
     fail(worker_.stats().handshake_errors, std::string("handshake: ") + why + " (" + line + ")");
     return;

@@ -15,6 +15,7 @@
 
 #include "core/counter.hpp"
 #include "net/connection.hpp"
+#include "target.hpp"
 #include "wire.hpp"
 #include "ws/protocol.hpp"
 
@@ -35,6 +36,8 @@ class WsClient : public net::Connection, private ws::Handler {
   WsClient(Worker& worker, int fd, std::uint64_t dial_start_ns);
   ~WsClient() override;
 
+  // The server this connection speaks to (the worker's first target until set).
+  void set_target(const Target& t) noexcept { target_ = &t; }
   // Sends the upgrade request and arms the handshake deadline.
   void start_handshake();
   // Sends one masked data frame whose payload is prefix followed by body.
@@ -86,6 +89,7 @@ class WsClient : public net::Connection, private ws::Handler {
   void send_close_frame(std::uint16_t code, std::string_view reason);
 
   Worker& worker_;
+  const Target* target_ = nullptr;  // set_target; nullptr: the worker's first
   ws::Protocol protocol_{ws::Role::Client};
   std::unique_ptr<std::string> head_;     // handshake only: response bytes so far
   std::unique_ptr<std::string> accept_;   // handshake only: the expected accept value

@@ -249,13 +249,37 @@ class HubUpload {
 
 namespace hub_detail {
 
+// The client's arguments to one call (implemented by the hub). Parameters of the common
+// types are read straight from the wire: read_string, read_integer and read_bool answer
+// true when argument i is of that kind there (a string; an integer that fits 64 bits —
+// bits holds its two's complement, negative says it is below zero; true or false), and
+// false otherwise, when value(i), the argument as a Json, decides as for any other type.
+class CallArguments {
+ public:
+  virtual ~CallArguments() = default;
+  virtual std::size_t size() const noexcept = 0;
+  virtual bool read_string(std::size_t i, std::string& out) const = 0;
+  virtual bool read_integer(std::size_t i, std::uint64_t& bits, bool& negative) const = 0;
+  virtual bool read_bool(std::size_t i, bool& out) const = 0;
+  virtual Json value(std::size_t i) const = 0;
+};
+
+// What a synchronous unary method returned: a std::string is kept as one (the hub writes
+// it without building a Json), anything else is converted to Json (null for void).
+struct CallResult {
+  bool is_string = false;
+  std::string string;
+  Json value;
+};
+
 // A registered method, type-erased: the hub binds the call, then run() gets everything.
 struct Call {
   HubCaller& caller;
-  Json& arguments;                   // the client's arguments (uploads removed)
+  const CallArguments& arguments;    // the client's arguments (uploads removed)
   std::vector<HubUpload>& uploads;   // one per upload stream id
-  std::shared_ptr<CallState> reply;  // unary methods
+  std::shared_ptr<CallState> reply;  // async methods
   std::shared_ptr<StreamState> stream;  // streaming methods
+  CallResult result{};               // set by run() for a synchronous unary method
 };
 struct MethodInfo {
   std::size_t arguments = 0;  // JSON arguments the method takes
@@ -263,9 +287,9 @@ struct MethodInfo {
   bool streaming = false;     // takes a HubStreamWriter
   bool async = false;         // takes a HubReply
   bool returns_value = false;  // a synchronous unary method with a result (not void)
-  // Returns the result of a synchronous unary method (null for void). Throws what the
-  // method throws, or ArgumentError when an argument does not convert.
-  std::function<Json(Call&)> run;
+  // Calls the method; a synchronous unary method's result goes to call.result. Throws
+  // what the method throws, or ArgumentError when an argument does not convert.
+  std::function<void(Call&)> run;
 };
 struct ArgumentError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -290,6 +314,41 @@ struct Signature<R (C::*)(A...) const> : Signature<R (*)(A...)> {};
 template <class R, class C, class... A>
 struct Signature<R (C::*)(A...)> : Signature<R (*)(A...)> {};
 
+// Argument i as a P: straight from the wire for std::string, bool, integers and floating
+// point when the argument is of the matching kind there, else through Json's get<P>().
+// Either way the value (or the ArgumentError) is what get<P>() on the argument's Json
+// gives: an integer converts as nlohmann converts a stored 64-bit integer (static_cast
+// from int64 or uint64), and every other case takes nlohmann's own path.
+template <class P>
+P bind_argument(const CallArguments& args, std::size_t i) {
+  if constexpr (std::is_same_v<P, std::string>) {
+    std::string s;
+    if (args.read_string(i, s)) return s;
+  } else if constexpr (std::is_same_v<P, bool>) {
+    bool b = false;
+    if (args.read_bool(i, b)) return b;
+  } else if constexpr (std::is_integral_v<P> || std::is_floating_point_v<P>) {
+    std::uint64_t bits = 0;
+    bool negative = false;
+    if (args.read_integer(i, bits, negative)) {
+      if constexpr (std::is_integral_v<P>) {
+        return static_cast<P>(bits);  // modular, as from either stored integer type
+      } else {
+        return negative ? static_cast<P>(static_cast<std::int64_t>(bits)) : static_cast<P>(bits);
+      }
+    }
+  }
+  try {
+    if constexpr (std::is_same_v<P, Json>) {
+      return args.value(i);
+    } else {
+      return args.value(i).template get<P>();
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw ArgumentError("argument " + std::to_string(i + 1) + " does not convert");
+  }
+}
+
 template <class T>
 decltype(auto) bind_one(Call& call, std::size_t& arg, std::size_t& upload) {
   using P = Plain<T>;
@@ -302,26 +361,23 @@ decltype(auto) bind_one(Call& call, std::size_t& arg, std::size_t& upload) {
   } else if constexpr (std::is_same_v<P, HubUpload>) {
     return call.uploads.at(upload++);
   } else {
-    const std::size_t i = arg++;
-    try {
-      return call.arguments.at(i).template get<P>();
-    } catch (const nlohmann::json::exception&) {
-      throw ArgumentError("argument " + std::to_string(i + 1) + " does not convert");
-    }
+    return bind_argument<P>(call.arguments, arg++);
   }
 }
 
 template <class F, class... A>
-Json invoke_bound(F& fn, Call& call, std::tuple<A...>*) {
+void invoke_bound(F& fn, Call& call, std::tuple<A...>*) {
   std::size_t arg = 0, upload = 0;
   // Braced initialisation evaluates the arguments left to right.
   using R = typename Signature<F>::Result;
   std::tuple<decltype(bind_one<A>(call, arg, upload))...> bound{bind_one<A>(call, arg, upload)...};
   if constexpr (std::is_void_v<R>) {
     std::apply(fn, std::move(bound));
-    return nullptr;
+  } else if constexpr (std::is_same_v<Plain<R>, std::string>) {
+    call.result.string = std::apply(fn, std::move(bound));
+    call.result.is_string = true;
   } else {
-    return Json(std::apply(fn, std::move(bound)));
+    call.result.value = Json(std::apply(fn, std::move(bound)));
   }
 }
 
@@ -355,17 +411,20 @@ class Hub {
 
   // Registers a method clients call by name (case-insensitively). fn's parameters, in any
   // order: an optional HubCaller&; the client's arguments, each converted from JSON or
-  // MessagePack with nlohmann::json's get<T>(); HubUpload parameters for the streams the
+  // MessagePack with nlohmann::json's get<T>() (std::string, bool, integer and
+  // floating-point parameters are read straight from the wire when the argument is of
+  // that kind there, with the same result); HubUpload parameters for the streams the
   // client passes; and last, optionally, a HubReply (an async method: its return value is
   // ignored, the reply is the answer) or a HubStreamWriter (a streaming method). The
-  // return value of a synchronous method (converted with nlohmann::json) is the result.
+  // return value of a synchronous method (converted with nlohmann::json; a std::string is
+  // written as it is, the same bytes) is the result.
   template <class F>
   void method(std::string name, F fn) {
     using Sig = hub_detail::Signature<F>;
     hub_detail::MethodInfo info = hub_detail::describe(static_cast<typename Sig::Args*>(nullptr));
     info.returns_value = !std::is_void_v<typename Sig::Result> && !info.async && !info.streaming;
     info.run = [f = std::move(fn)](hub_detail::Call& call) mutable {
-      return hub_detail::invoke_bound(f, call, static_cast<typename Sig::Args*>(nullptr));
+      hub_detail::invoke_bound(f, call, static_cast<typename Sig::Args*>(nullptr));
     };
     add_method(std::move(name), std::move(info));
   }

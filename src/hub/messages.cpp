@@ -6,30 +6,33 @@
 #include <utility>
 
 #include "hub/framing.hpp"
+#include "hub/json_invocation.hpp"
 
 namespace wirehub::hub {
 namespace {
 
 using nlohmann::json;
 
-ParseResult failed(std::string why) {
-  ParseResult r;
-  r.status = ParseResult::Status::Error;
-  r.error = std::move(why);
-  return r;
+using Status = ParseResult::Status;
+
+// Forgets everything but the buffers' capacity.
+void reset(Message& m) noexcept {
+  m.type = MessageType::Ping;
+  m.invocation_id.clear();
+  m.target.clear();
+  m.arguments.clear();
+  m.stream_ids.clear();
+  if (!m.item.is_null()) m.item = nullptr;
+  m.completion = CompletionKind::Void;
+  if (!m.result.is_null()) m.result = nullptr;
+  m.error.clear();
+  m.allow_reconnect = false;
+  m.sequence_id = 0;
 }
 
-ParseResult ignored() {
-  ParseResult r;
-  r.status = ParseResult::Status::Ignored;
-  return r;
-}
-
-ParseResult ok(Message&& m) {
-  ParseResult r;
-  r.status = ParseResult::Status::Ok;
-  r.message = std::move(m);
-  return r;
+Status failed(std::string& error, std::string why) {
+  error = std::move(why);
+  return Status::Error;
 }
 
 std::string missing(std::string_view name) { return "Missing required property '" + std::string(name) + "'."; }
@@ -115,20 +118,40 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-// Dumps a value straight into out, without the temporary string json::dump() returns.
-// nlohmann's serializer is what dump() itself uses; `replace` makes invalid UTF-8 in the
-// value's strings U+FFFD instead of an exception.
-void append_json_value(std::string& out, const json& v) {
-  nlohmann::detail::serializer<json> s(nlohmann::detail::output_adapter<char>(out), ' ',
-                                       json::error_handler_t::replace);
-  s.dump(v, /*pretty_print=*/false, /*ensure_ascii=*/false, /*indent_step=*/0);
-}
-
 template <typename Integer>
 void append_decimal(std::string& out, Integer n) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
   out.append(digits, end);
+}
+
+// Dumps a value straight into out, as json::dump() would with invalid UTF-8 replaced.
+// Strings, integers, booleans and null are written here (the same bytes as nlohmann's
+// serializer, whose set-up costs more than the value: an allocation and a localeconv());
+// the rest by nlohmann's serializer, what dump() itself uses, with the `replace` handler
+// (invalid UTF-8 in strings becomes U+FFFD instead of an exception).
+void append_json_value(std::string& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: out.append("null"); return;
+    case json::value_t::boolean: out.append(v.get_ref<const json::boolean_t&>() ? "true" : "false"); return;
+    case json::value_t::number_integer: append_decimal(out, v.get_ref<const json::number_integer_t&>()); return;
+    case json::value_t::number_unsigned: append_decimal(out, v.get_ref<const json::number_unsigned_t&>()); return;
+    case json::value_t::string: append_json_string(out, v.get_ref<const json::string_t&>()); return;
+    default: break;
+  }
+  nlohmann::detail::serializer<json> s(nlohmann::detail::output_adapter<char>(out), ' ',
+                                       json::error_handler_t::replace);
+  s.dump(v, /*pretty_print=*/false, /*ensure_ascii=*/false, /*indent_step=*/0);
+}
+
+void append_json_arguments(std::string& out, const Arguments& a) {
+  if (a.on_wire()) {
+    append_json_value(out, a.to_json());
+  } else if (a.held().is_null()) {
+    out.append("[]");
+  } else {
+    append_json_value(out, a.held());
+  }
 }
 
 void append_json_id(std::string& out, const Message& m) {
@@ -342,6 +365,8 @@ class MsgpackReader {
     return !at_end() && ((*p_ >= 0x90 && *p_ <= 0x9f) || *p_ == 0xdc || *p_ == 0xdd);
   }
 
+  bool next_is_string() const noexcept { return !at_end() && ((*p_ >= 0xa0 && *p_ <= 0xbf) || (*p_ >= 0xd9 && *p_ <= 0xdb)); }
+
   bool nil() noexcept {
     if (at_end() || *p_ != 0xc0) return false;
     ++p_;
@@ -410,26 +435,55 @@ class MsgpackReader {
     return true;
   }
 
+  // Reads an arguments array (at depth 2) into args as its wire bytes, each element
+  // validated as value() validates: what value() accepts, this accepts, and the other way
+  // round.
+  bool arguments(Arguments& args) {
+    const unsigned char* start = p_;
+    std::uint64_t n = 0;
+    if (!array_header(n)) return false;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const unsigned char* element = p_;
+      if (!skip(2, /*string_keys=*/true)) {
+        p_ = start;
+        return false;
+      }
+      args.add(static_cast<std::size_t>(element - start), static_cast<std::size_t>(p_ - element));
+    }
+    args.set_wire(HubProtocol::MessagePack,
+                  std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p_ - start)));
+    return true;
+  }
+
   // Steps over one well-formed value whose containers start at depth base_depth + 1,
-  // refusing deeper nesting. Iterative: the input chooses the depth.
-  bool skip(std::size_t base_depth) noexcept {
+  // refusing deeper nesting and, with string_keys, maps with a key that is not a string
+  // (which nlohmann's reader refuses). Iterative: the input chooses the depth.
+  bool skip(std::size_t base_depth, bool string_keys = false) noexcept {
     const unsigned char* start = p_;
     std::uint64_t pending[kMaxDepth + 1];  // elements left in each open container; [0]: the value
+    bool map[kMaxDepth + 1];               // whether that container is a map (keys, values alternating)
     std::size_t open = 0;
     pending[0] = 1;
+    map[0] = false;
     for (;;) {
       while (pending[open] == 0) {
         if (open == 0) return true;
         --open;
       }
+      // A map of n entries holds 2n elements, a key where an even number is left.
+      const bool key = string_keys && map[open] && pending[open] % 2 == 0;
       --pending[open];
       std::uint64_t elements = 0;
-      bool container = false;
-      if (!skip_one(elements, container) || (container && base_depth + open + 1 > kMaxDepth)) {
+      bool container = false, is_map = false;
+      if ((key && !next_is_string()) || !skip_one(elements, container, is_map) ||
+          (container && base_depth + open + 1 > kMaxDepth)) {
         p_ = start;
         return false;
       }
-      if (container && elements > 0) pending[++open] = elements;
+      if (container && elements > 0) {
+        pending[++open] = elements;
+        map[open] = is_map;
+      }
     }
   }
 
@@ -452,7 +506,7 @@ class MsgpackReader {
 
   // Steps over one element's own bytes; for an array or map, its header only (elements:
   // how many values follow inside it, two per map entry).
-  bool skip_one(std::uint64_t& elements, bool& container) noexcept {
+  bool skip_one(std::uint64_t& elements, bool& container, bool& is_map) noexcept {
     if (at_end()) return false;
     const unsigned char b = *p_;
     const auto left = static_cast<std::uint64_t>(end_ - p_);
@@ -461,6 +515,7 @@ class MsgpackReader {
       size = 1;
     } else if (b <= 0x8f || b == 0xde || b == 0xdf) {
       container = true;
+      is_map = true;
       if (!map_header(elements)) return false;
       elements *= 2;
       return true;
@@ -555,18 +610,20 @@ class MsgpackFields {
 
   bool value(std::string_view name, json& out) {
     if (!need(name)) return false;
-    if (!r_.value(out, 1)) {
-      error = "Reading '" + std::string(name) + "' failed: invalid MessagePack, a map key that is not a string, "
-              "or nesting deeper than " + std::to_string(kMaxDepth) + ".";
-      return false;
-    }
-    return true;
+    return r_.value(out, 1) || unreadable(name);
+  }
+
+  bool unreadable(std::string_view name) {
+    error = "Reading '" + std::string(name) + "' failed: invalid MessagePack, a map key that is not a string, "
+            "or nesting deeper than " + std::to_string(kMaxDepth) + ".";
+    return false;
   }
 
   bool invocation(Message& m, bool id_required) {
     if (!headers() || !id(m, id_required) || !string("target", m.target)) return false;
     if (left_ > 0 && !r_.next_is_array()) return wrong_type("arguments", "Array");
-    if (!value("arguments", m.arguments)) return false;
+    if (!need("arguments")) return false;
+    if (!r_.arguments(m.arguments)) return unreadable("arguments");
     if (!optional() || r_.nil()) return true;  // 5 elements: no upload streams
     std::uint64_t n = 0;
     if (!r_.array_header(n)) return wrong_type("streamIds", "Array");
@@ -645,16 +702,7 @@ class MsgpackWriter {
     if (v >= -32 && v <= 127) {
       out_.push_back(static_cast<char>(v));  // positive or negative fixint
     } else if (v >= 0) {
-      const auto u = static_cast<std::uint64_t>(v);
-      if (u <= 0xff) {
-        sized(0xcc, u, 1);
-      } else if (u <= 0xffff) {
-        sized(0xcd, u, 2);
-      } else if (u <= 0xffffffff) {
-        sized(0xce, u, 4);
-      } else {
-        sized(0xcf, u, 8);
-      }
+      unsigned_integer(static_cast<std::uint64_t>(v));
     } else if (v >= INT8_MIN) {
       sized(0xd0, static_cast<std::uint64_t>(v), 1);
     } else if (v >= INT16_MIN) {
@@ -663,6 +711,20 @@ class MsgpackWriter {
       sized(0xd2, static_cast<std::uint64_t>(v), 4);
     } else {
       sized(0xd3, static_cast<std::uint64_t>(v), 8);
+    }
+  }
+
+  void unsigned_integer(std::uint64_t u) {
+    if (u <= 127) {
+      out_.push_back(static_cast<char>(u));  // positive fixint
+    } else if (u <= 0xff) {
+      sized(0xcc, u, 1);
+    } else if (u <= 0xffff) {
+      sized(0xcd, u, 2);
+    } else if (u <= 0xffffffff) {
+      sized(0xce, u, 4);
+    } else {
+      sized(0xcf, u, 8);
     }
   }
 
@@ -682,7 +744,30 @@ class MsgpackWriter {
     out_.append(s);
   }
 
-  void value(const json& v) { json::to_msgpack(v, nlohmann::detail::output_adapter<char>(out_)); }
+  // The bytes json::to_msgpack writes: strings, integers, booleans and nil here (the same
+  // shortest forms), the rest by nlohmann (e.g. a double that a float holds exactly
+  // becomes a float 32).
+  void value(const json& v) {
+    switch (v.type()) {
+      case json::value_t::null: nil(); return;
+      case json::value_t::boolean: boolean(v.get_ref<const json::boolean_t&>()); return;
+      case json::value_t::number_integer: integer(v.get_ref<const json::number_integer_t&>()); return;
+      case json::value_t::number_unsigned: unsigned_integer(v.get_ref<const json::number_unsigned_t&>()); return;
+      case json::value_t::string: string(v.get_ref<const json::string_t&>()); return;
+      default: break;
+    }
+    json::to_msgpack(v, nlohmann::detail::output_adapter<char>(out_));
+  }
+
+  void arguments(const Arguments& a) {
+    if (a.on_wire()) {
+      value(a.to_json());
+    } else if (a.held().is_null()) {
+      array(0);
+    } else {
+      value(a.held());
+    }
+  }
 
  private:
   // A type byte and the low `bytes` bytes of v, big-endian.
@@ -710,7 +795,7 @@ void write_messagepack_body(MsgpackWriter& w, const Message& m) {
         w.string(m.invocation_id);
       }
       w.string(m.target);
-      w.value(m.arguments);
+      w.arguments(m.arguments);
       if (!m.stream_ids.empty()) {
         w.array(m.stream_ids.size());
         for (const std::string& id : m.stream_ids) w.string(id);
@@ -772,25 +857,29 @@ void write_messagepack_body(MsgpackWriter& w, const Message& m) {
   w.integer(static_cast<std::int64_t>(m.type));
 }
 
-}  // namespace
-
-ParseResult parse_json_message(std::string_view text) {
-  if (!within_depth(text)) return failed("The message nests deeper than " + std::to_string(kMaxDepth) + " levels.");
+Status parse_json_into(std::string_view text, Message& m, std::string& error) {
+  reset(m);
+  if (read_json_invocation(text, m)) return Status::Ok;
+  // The general path: a nlohmann document, then its properties.
+  reset(m);
+  if (!within_depth(text)) {
+    return failed(error, "The message nests deeper than " + std::to_string(kMaxDepth) + " levels.");
+  }
   json v = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (v.is_discarded()) return failed("Error reading JSON.");
+  if (v.is_discarded()) return failed(error, "Error reading JSON.");
   if (!v.is_object()) {
-    return failed("Unexpected JSON Token Type '" + std::string(token_type_name(v)) + "'. Expected a JSON Object.");
+    return failed(error,
+                  "Unexpected JSON Token Type '" + std::string(token_type_name(v)) + "'. Expected a JSON Object.");
   }
   JsonFields f(v);
   const json* type = f.find("type");
-  if (!type) return failed(missing("type"));
-  if (!type->is_number_integer()) return failed("Expected 'type' to be of type Integer.");
+  if (!type) return failed(error, missing("type"));
+  if (!type->is_number_integer()) return failed(error, "Expected 'type' to be of type Integer.");
   // Non-negative integers parse as unsigned; a negative one is no known type either.
   const std::uint64_t number = type->is_number_unsigned() ? type->get<std::uint64_t>() : 0;
-  if (!known_type(number)) return ignored();
-  if (!f.headers()) return failed(std::move(f.error));
+  if (!known_type(number)) return Status::Ignored;
+  if (!f.headers()) return failed(error, std::move(f.error));
 
-  Message m;
   m.type = static_cast<MessageType>(number);
   bool good = true;
   switch (m.type) {
@@ -815,24 +904,24 @@ ParseResult parse_json_message(std::string_view text) {
     case MessageType::Ack:
     case MessageType::Sequence: good = f.sequence_id(m); break;
   }
-  return good ? ok(std::move(m)) : failed(std::move(f.error));
+  return good ? Status::Ok : failed(error, std::move(f.error));
 }
 
-ParseResult parse_messagepack_message(std::string_view bytes) {
+Status parse_messagepack_into(std::string_view bytes, Message& m, std::string& error) {
+  reset(m);
   MsgpackReader r(bytes);
   std::uint64_t elements = 0;
-  if (!r.array_header(elements)) return failed("Expected a MessagePack array.");
-  if (elements == 0) return failed(missing("type"));
+  if (!r.array_header(elements)) return failed(error, "Expected a MessagePack array.");
+  if (elements == 0) return failed(error, missing("type"));
   std::int64_t number = 0;
   switch (r.integer(number)) {
     case MsgpackReader::Int::Ok: break;
-    case MsgpackReader::Int::OutOfRange: return ignored();
-    case MsgpackReader::Int::NotInteger: return failed("Reading 'type' as Int32 failed.");
+    case MsgpackReader::Int::OutOfRange: return Status::Ignored;
+    case MsgpackReader::Int::NotInteger: return failed(error, "Reading 'type' as Int32 failed.");
   }
-  if (number < 1 || !known_type(static_cast<std::uint64_t>(number))) return ignored();
+  if (number < 1 || !known_type(static_cast<std::uint64_t>(number))) return Status::Ignored;
 
   MsgpackFields f(r, elements - 1);
-  Message m;
   m.type = static_cast<MessageType>(number);
   bool good = true;
   switch (m.type) {
@@ -846,14 +935,33 @@ ParseResult parse_messagepack_message(std::string_view bytes) {
     case MessageType::Ack:
     case MessageType::Sequence: good = f.sequence_id(m); break;
   }
-  if (!good || !f.skip_rest()) return failed(std::move(f.error));
-  if (!r.at_end()) return failed("Unexpected bytes after the message's array.");
-  return ok(std::move(m));
+  if (!good || !f.skip_rest()) return failed(error, std::move(f.error));
+  if (!r.at_end()) return failed(error, "Unexpected bytes after the message's array.");
+  return Status::Ok;
+}
+
+ParseResult parse_into_result(HubProtocol p, std::string_view piece) {
+  ParseResult r;
+  r.status = parse_message(p, piece, r.message, r.error);
+  if (r.status != Status::Ok) r.message = Message{};
+  return r;
+}
+
+}  // namespace
+
+ParseResult parse_json_message(std::string_view text) { return parse_into_result(HubProtocol::Json, text); }
+
+ParseResult parse_messagepack_message(std::string_view bytes) {
+  return parse_into_result(HubProtocol::MessagePack, bytes);
 }
 
 ParseResult parse_message(HubProtocol p, std::string_view framed_payload_piece) {
-  return p == HubProtocol::Json ? parse_json_message(framed_payload_piece)
-                                : parse_messagepack_message(framed_payload_piece);
+  return parse_into_result(p, framed_payload_piece);
+}
+
+Status parse_message(HubProtocol p, std::string_view framed_payload_piece, Message& m, std::string& error) {
+  return p == HubProtocol::Json ? parse_json_into(framed_payload_piece, m, error)
+                                : parse_messagepack_into(framed_payload_piece, m, error);
 }
 
 void append_json_message(std::string& out, const Message& m) {
@@ -867,7 +975,7 @@ void append_json_message(std::string& out, const Message& m) {
       out.append(",\"target\":");
       append_json_string(out, m.target);
       out.append(",\"arguments\":");
-      append_json_value(out, m.arguments);
+      append_json_arguments(out, m.arguments);
       if (!m.stream_ids.empty()) {
         out.append(",\"streamIds\":[");
         for (std::size_t i = 0; i < m.stream_ids.size(); ++i) {
@@ -911,14 +1019,18 @@ void append_json_message(std::string& out, const Message& m) {
   out.push_back(kRecordSeparator);
 }
 
-void append_messagepack_message(std::string& out, const Message& m) {
+namespace {
+
+// Appends the VarInt-framed message that body writes.
+template <class Body>
+void append_messagepack_framed(std::string& out, Body&& body) {
   // The length prefix is known only after the body: write the body after a one-byte
   // prefix (right for messages under 128 bytes) and make room for a longer one after.
   const std::size_t start = out.size();
   try {
     out.push_back('\0');
     MsgpackWriter w(out);
-    write_messagepack_body(w, m);
+    body(w);
     const std::size_t length = out.size() - start - 1;
     if (length > kMaxVarIntLength) throw std::length_error("hub message over 2^31 - 1 bytes");
     char prefix[5];
@@ -929,6 +1041,33 @@ void append_messagepack_message(std::string& out, const Message& m) {
     out.resize(start);  // out as it was: no half message ever goes out
     throw;
   }
+}
+
+}  // namespace
+
+void append_messagepack_message(std::string& out, const Message& m) {
+  append_messagepack_framed(out, [&m](MsgpackWriter& w) { write_messagepack_body(w, m); });
+}
+
+void append_string_completion(std::string& out, HubProtocol p, std::string_view invocation_id,
+                              std::string_view text) {
+  if (p == HubProtocol::Json) {
+    out.append("{\"type\":3,\"invocationId\":");
+    append_json_string(out, invocation_id);
+    out.append(",\"result\":");
+    append_json_string(out, text);
+    out.push_back('}');
+    out.push_back(kRecordSeparator);
+    return;
+  }
+  append_messagepack_framed(out, [&](MsgpackWriter& w) {
+    w.array(5);
+    w.integer(3);
+    w.empty_map();
+    w.string(invocation_id);
+    w.integer(3);
+    w.string(text);
+  });
 }
 
 void append_message(std::string& out, HubProtocol p, const Message& m) {

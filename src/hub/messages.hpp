@@ -3,15 +3,18 @@
 //
 // Parsing takes ONE message as framing split it (JSON text without its 0x1E, or
 // MessagePack bytes without their VarInt prefix); writing appends the message WITH its
-// framing. Argument, item and result values are nlohmann::json values in both protocols:
-// MessagePack `bin` stays a binary value and extension types (the timestamp -1 clients
-// use for dates) stay binary values with their subtype, so they are written back as the
-// same bytes.
+// framing. Item and result values are nlohmann::json values in both protocols, and so
+// are arguments when read (hub::Arguments keeps parsed arguments as their wire bytes and
+// converts on demand): MessagePack `bin` stays a binary value and extension types (the
+// timestamp -1 clients use for dates) stay binary values with their subtype, so they are
+// written back as the same bytes.
 //
 // Parsing never throws: a message is Ok, Ignored (a type number this protocol version
 // does not know; clients and servers skip those) or an Error with a short description in
 // the style of ASP.NET's hub protocol messages. Optional properties given as null (JSON)
 // or nil (MessagePack) count as absent. Arrays and maps may nest at most kMaxDepth deep.
+// A JSON Invocation or StreamInvocation is read without a nlohmann document when it can
+// be (json_invocation.hpp); the result is the same Message either way.
 //
 // Writers produce what the official JS client accepts (PROTOCOL.md sections 8 and 14).
 // A string to write as JSON that is not valid UTF-8 has each invalid byte replaced by
@@ -26,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hub/arguments.hpp"
 #include "hub/handshake.hpp"
 
 namespace wirehub::hub {
@@ -53,7 +57,7 @@ struct Message {
   MessageType type = MessageType::Ping;
   std::string invocation_id;                            // "" = none (fire-and-forget Invocation)
   std::string target;                                   // Invocation / StreamInvocation
-  nlohmann::json arguments = nlohmann::json::array();   // always an array
+  Arguments arguments;                                  // parsed: wire bytes; to write: an array
   std::vector<std::string> stream_ids;                  // upload stream ids (Invocation / StreamInvocation)
   nlohmann::json item;                                  // StreamItem (may be null)
   CompletionKind completion = CompletionKind::Void;
@@ -96,5 +100,15 @@ void append_messagepack_message(std::string& out, const Message& m);
 // The same, choosing the writer or parser by protocol.
 void append_message(std::string& out, HubProtocol p, const Message& m);
 ParseResult parse_message(HubProtocol p, std::string_view framed_payload_piece);
+// The same into m, whose strings and buffers are reused (m is reset first; on Error or
+// Ignored its contents are unspecified); error is set on Error.
+ParseResult::Status parse_message(HubProtocol p, std::string_view framed_payload_piece, Message& m,
+                                  std::string& error);
+
+// A Completion whose result is the string text: the bytes append_message writes for a
+// Message with CompletionKind::Result and nlohmann::json(text) as its result, without
+// building that value.
+void append_string_completion(std::string& out, HubProtocol p, std::string_view invocation_id,
+                              std::string_view text);
 
 }  // namespace wirehub::hub

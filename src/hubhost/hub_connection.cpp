@@ -33,6 +33,22 @@ bool trackable(hub::MessageType t) {
 
 std::string in_quotes(std::string_view target) { return "'" + std::string(target) + "'"; }
 
+// A call's view of its Invocation's arguments (hub::Arguments) for the binding templates.
+class WireArguments final : public hub_detail::CallArguments {
+ public:
+  explicit WireArguments(const hub::Arguments& a) : a_(a) {}
+  std::size_t size() const noexcept override { return a_.size(); }
+  bool read_string(std::size_t i, std::string& out) const override { return a_.read_string(i, out); }
+  bool read_integer(std::size_t i, std::uint64_t& bits, bool& negative) const override {
+    return a_.read_integer(i, bits, negative);
+  }
+  bool read_bool(std::size_t i, bool& out) const override { return a_.read_bool(i, out); }
+  Json value(std::size_t i) const override { return a_.value(i); }
+
+ private:
+  const hub::Arguments& a_;
+};
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -291,9 +307,18 @@ void Connection::send_framed(std::string_view bytes, bool track) {
 }
 
 void Connection::send_message(const hub::Message& m) {
-  std::string out;
-  hub::append_message(out, protocol_, m);
-  send_framed(out, trackable(m.type));
+  send_written([&m, this](std::string& out) { hub::append_message(out, protocol_, m); }, trackable(m.type));
+}
+
+template <class Write>
+void Connection::send_written(Write&& write, bool track) {
+  // The connection's scratch buffer, taken out while in use: a send nested in this one
+  // (none is known) would start from an empty string instead of overwriting it.
+  std::string out = std::move(scratch_out_);
+  out.clear();
+  write(out);
+  send_framed(out, track);
+  scratch_out_ = std::move(out);
 }
 
 void Connection::end_transport() {
@@ -529,18 +554,24 @@ void Connection::process(std::string_view bytes) {
       in_.assign(tail);  // the rest of the message comes with the next data
     }
   }
-  // The views point into bytes, which stay valid while the messages are dispatched.
+  // The views point into bytes, which stay valid while the messages are dispatched. The
+  // scratch list and message are taken out while in use (a nested process() — none is
+  // known — would start with empty ones) and put back after, keeping their capacity.
   std::vector<std::string_view> messages = std::move(pieces_);
-  pieces_.clear();
+  hub::Message m = std::move(scratch_message_);
+  std::string error;
   for (std::string_view piece : messages) {
-    if (gone_ || ending_) return;
-    auto r = hub::parse_message(protocol_, piece);
-    if (r.status == hub::ParseResult::Status::Error) {
-      fail_protocol(r.error);
-      return;
+    if (gone_ || ending_) break;
+    const auto status = hub::parse_message(protocol_, piece, m, error);
+    if (status == hub::ParseResult::Status::Error) {
+      failure = std::move(error);
+      break;
     }
-    if (r.status == hub::ParseResult::Status::Ok) dispatch(r.message, piece.size());
+    if (status == hub::ParseResult::Status::Ok) dispatch(m, piece.size());
   }
+  messages.clear();
+  pieces_ = std::move(messages);
+  scratch_message_ = std::move(m);
   if (!failure.empty() && !gone_ && !ending_) fail_protocol(failure);
 }
 
@@ -685,7 +716,7 @@ void Connection::invoke(hub::Message& m, bool streaming) {
     uploads.emplace_back(state);
     upload_ids.push_back(sid);
   }
-  std::shared_ptr<hub_detail::CallState> call_state;
+  std::shared_ptr<hub_detail::CallState> call_state;  // only a HubReply needs one
   std::shared_ptr<hub_detail::StreamState> stream_state;
   const std::uint64_t serial = ++call_serial_;
   if (streaming) {
@@ -696,20 +727,22 @@ void Connection::invoke(hub::Message& m, bool streaming) {
     stream_state->detailed_errors = detailed;
     streams_[m.invocation_id] = stream_state;
   } else {
-    call_state = std::make_shared<hub_detail::CallState>();
-    call_state->ref = ref();
-    call_state->serial = serial;
-    call_state->invocation_id = m.invocation_id;
-    call_state->target = target;
-    call_state->detailed_errors = detailed;
+    if (info.async) {
+      call_state = std::make_shared<hub_detail::CallState>();
+      call_state->ref = ref();
+      call_state->serial = serial;
+      call_state->invocation_id = m.invocation_id;
+      call_state->target = target;
+      call_state->detailed_errors = detailed;
+    }
     call_running_ = true;
     call_uploads_ = upload_ids;
   }
-  hub_detail::Call call{*this, m.arguments, uploads, call_state, stream_state};
+  const WireArguments arguments(m.arguments);
+  hub_detail::Call call{*this, arguments, uploads, call_state, stream_state};
   std::string error;
-  Json result;
   try {
-    result = info.run(call);
+    info.run(call);
   } catch (const hub_detail::ArgumentError&) {
     error = "Failed to invoke " + in_quotes(target) + " due to an error on the server.";
     if (detailed)
@@ -732,19 +765,34 @@ void Connection::invoke(hub::Message& m, bool streaming) {
     }
     return;
   }
-  if (!error.empty() || !info.async) {
-    call_state->answered = true;
-    complete_invocation(serial, m.invocation_id, std::move(result), info.returns_value, std::move(error));
+  if (error.empty() && info.returns_value && call.result.is_string) {
+    // The common answer, a string, is written without building a Json value.
+    if (end_call(serial) && !m.invocation_id.empty() && !gone_) {
+      send_written(
+          [&](std::string& out) {
+            hub::append_string_completion(out, protocol_, m.invocation_id, call.result.string);
+          },
+          true);
+    }
+  } else if (!error.empty() || !info.async) {
+    if (call_state) call_state->answered = true;
+    complete_invocation(serial, m.invocation_id, std::move(call.result.value), info.returns_value,
+                        std::move(error));
   }
 }
 
-void Connection::complete_invocation(std::uint64_t serial, const std::string& invocation_id, Json result,
-                                     bool has_result, std::string error) {
-  if (serial != call_serial_ || !call_running_) return;
+bool Connection::end_call(std::uint64_t serial) {
+  if (serial != call_serial_ || !call_running_) return false;
   call_running_ = false;
   // The method is over: its upload streams are closed, late items are ignored.
   for (const auto& sid : call_uploads_) uploads_.erase(sid);
   call_uploads_.clear();
+  return true;
+}
+
+void Connection::complete_invocation(std::uint64_t serial, const std::string& invocation_id, Json result,
+                                     bool has_result, std::string error) {
+  if (!end_call(serial)) return;
   if (!invocation_id.empty() && !gone_) {
     hub::Message c;
     c.type = hub::MessageType::Completion;

@@ -175,6 +175,11 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   void process(std::string_view bytes);
   std::uint64_t now() const noexcept;
   void send_completion_error(const std::string& invocation_id, std::string text);
+  // The running call `serial` is over (false: it is not the running one).
+  bool end_call(std::uint64_t serial);
+  // Sends what write(out) appends to an empty buffer (one framed message).
+  template <class Write>
+  void send_written(Write&& write, bool trackable);
   void dispatch(hub::Message& m, std::size_t bytes);
   void invoke(hub::Message& m, bool streaming);
   void run_next_invocation();
@@ -240,6 +245,8 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   std::string in_;  // inbound bytes of an incomplete message
   std::uint64_t last_in_ms_ = 0, last_out_ms_ = 0, attached_ms_ = 0;
   std::vector<std::string_view> pieces_;  // scratch for framing
+  hub::Message scratch_message_;          // scratch for parsing
+  std::string scratch_out_;               // scratch for writing
 
   // Invocations: one non-streaming call at a time, in arrival order.
   std::vector<hub::Message> waiting_;

@@ -326,6 +326,16 @@ StoredOrder OrderStore::append(const NewOrder& order) {
   return std::move(append_all(std::span<const NewOrder>(&order, 1)).front());
 }
 
+StoredOrder OrderStore::stamp(const NewOrder& order) {
+  StoredOrder o;
+  o.order_id = uuid_v4();
+  o.customer_id = order.customer_id;
+  o.total = order.total;
+  o.items_json = order.items_json;
+  o.created_at = format_rfc3339_ms(clock_());
+  return o;
+}
+
 std::vector<StoredOrder> OrderStore::append_all(std::span<const NewOrder> orders) {
   for (const NewOrder& order : orders) {
     if (!std::isfinite(order.total)) throw std::invalid_argument("store: order total is not finite");
@@ -342,11 +352,7 @@ std::vector<StoredOrder> OrderStore::append_all(std::span<const NewOrder> orders
   try {
     for (std::size_t i = 0; i < orders.size(); ++i) {
       StoredOrder& o = out[i];
-      o.order_id = uuid_v4();
-      o.customer_id = orders[i].customer_id;
-      o.total = orders[i].total;
-      o.items_json = orders[i].items_json;
-      o.created_at = format_rfc3339_ms(clock_());
+      o = stamp(orders[i]);
       sqlite3_stmt* s = insert_.get();
       StmtUse use(s);
       // SQLITE_STATIC (nullptr): the strings outlive the step below.
@@ -487,11 +493,7 @@ std::vector<StoredOrder> OrderStore::outbox_add_all(std::span<const NewOrder> or
   transaction([&] {
     for (std::size_t i = 0; i < orders.size(); ++i) {
       StoredOrder& o = out[i];
-      o.order_id = uuid_v4();
-      o.customer_id = orders[i].customer_id;
-      o.total = orders[i].total;
-      o.items_json = orders[i].items_json;
-      o.created_at = format_rfc3339_ms(clock_());
+      o = stamp(orders[i]);
       sqlite3_stmt* s = outbox_insert_.get();
       StmtUse use(s);
       bind_order(s, 1, o);

@@ -122,6 +122,8 @@ class OrderStore {
   std::size_t outbox_size();
 
  private:
+  // A new order as it will be stored: a fresh id and the creation time (seq not yet set).
+  StoredOrder stamp(const NewOrder& order);
   struct DbClose {
     void operator()(sqlite3* db) const noexcept;
   };

@@ -35,7 +35,11 @@ def ping(port: int, timeout: float = 0.5) -> bool:
 
 
 class RedisServer:
-    def __init__(self):
+    """durable: AOF fsynced before every reply, so the data survives kill() and start() —
+    how the README says to run Redis for OrderFlow's order log."""
+
+    def __init__(self, durable: bool = False):
+        self.durable = durable
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="wirehub-redis-")
@@ -53,8 +57,9 @@ class RedisServer:
         self._dir.cleanup()
 
     def start(self) -> None:
-        argv = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self._dir.name, "--logfile", ""]
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
+        argv = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof,
+                "--dir", self._dir.name, "--logfile", ""]
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -14,40 +14,18 @@ notes the gap and refuses a resume across it with an ERROR.
 import http.client
 import json
 import signal
-import subprocess
 import threading
-import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
 import rawws
-from redis_server import RedisServer, ping, redis_binary
+from redis_server import RedisServer
 from test_orders_feed import SseClient
-from wirehub_server import WirehubServer
+from wirehub_server import WirehubServer, wait_for
 
 OP_TEXT = 0x1
 
 
-class DurableRedis(RedisServer):
-    """A RedisServer that keeps its data across kill() and start(): AOF, fsynced before
-    every reply. The order log is as durable as Redis is; this is how the README says to
-    run it."""
-
-    def start(self) -> None:
-        argv = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes", "--appendfsync", "always", "--dir", self._dir.name, "--logfile", ""]
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        wait_for(lambda: self.process.poll() is None and ping(self.port), what="redis-server to answer PING")
-
-
-def wait_for(pred, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def call(srv, method, path, body=None):
@@ -213,7 +191,7 @@ def test_a_feed_client_resumes_on_another_node_from_a_seq_seen_on_the_first():
 
 
 def test_redis_killed_and_restarted_during_a_post_stream_loses_and_repeats_nothing():
-    with DurableRedis() as redis, node(redis) as a, node(redis) as b:
+    with RedisServer(durable=True) as redis, node(redis) as a, node(redis) as b:
         for srv in (a, b):
             wait_for(lambda: log_up(srv), what="the order log to be up")
         feeds = [subscribe(srv)[0] for srv in (a, b)]

@@ -20,6 +20,16 @@ STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 
 
+def wait_for(pred, timeout: float = 20.0, what: str = "condition") -> None:
+    """Polls pred every 20 ms until it holds; AssertionError naming `what` after timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def binary_path() -> str:
     """The server binary under test; fails loudly rather than skipping when absent."""
     path = os.environ.get("WIREHUB_BIN") or str(REPO_ROOT / "build" / "bin" / "wirehub")

@@ -148,7 +148,7 @@ class FakeHub {
       done.type = hub::MessageType::Completion;
       done.invocation_id = call.invocation_id;
       if (call.target == "Echo") {
-        std::string text = call.arguments.at(0).get<std::string>();
+        std::string text = call.arguments.value(0).get<std::string>();
         if (h_.behavior_ == Behavior::AlterEchoResult) text.back() ^= 1;
         done.completion = hub::CompletionKind::Result;
         done.result = text;
@@ -159,7 +159,7 @@ class FakeHub {
         hub::Message receive;
         receive.type = hub::MessageType::Invocation;
         receive.target = "receive";
-        receive.arguments = nlohmann::json::array({call.arguments.at(1)});
+        receive.arguments = nlohmann::json::array({call.arguments.value(1)});
         std::lock_guard lock(h_.mu_);
         const bool skip = h_.behavior_ == Behavior::SkipADelivery && ++h_.publishes_ == 3;
         for (Handler* member : h_.group_) {

@@ -1,4 +1,5 @@
 #include "options.hpp"
+#include "worker.hpp"
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,27 @@ TEST(Options, BroadcastAndConnect) {
   EXPECT_EQ(o.mode, Mode::Connect);
   EXPECT_EQ(o.source_ips, 8u);
   EXPECT_EQ(o.rate, 500.0);
+}
+
+TEST(Options, BroadcastSpreadsSubscribersOverMoreNodes) {
+  Options o;
+  ASSERT_EQ(parse({"broadcast", "--url", "ws://127.0.0.1:9001/ws/broadcast", "--also-url",
+                   "ws://127.0.0.1:9002/ws/broadcast", "--also-url", "ws://127.0.0.2:9003/x"},
+                  o),
+            std::nullopt);
+  ASSERT_EQ(o.more_targets.size(), 2u);
+  EXPECT_EQ(o.more_targets[0].address.port, 9002);
+  EXPECT_EQ(o.more_targets[1].path, "/x");
+  WorkerConfig c;
+  c.target = o.target;
+  c.more_targets = o.more_targets;
+  // Connection 0 (the publisher) and every third one to --url, the others in turn.
+  EXPECT_EQ(c.target_for(0).address.port, 9001);
+  EXPECT_EQ(c.target_for(1).address.port, 9002);
+  EXPECT_EQ(c.target_for(2).address.port, 9003);
+  EXPECT_EQ(c.target_for(3).address.port, 9001);
+  EXPECT_EQ(parse({"broadcast", "--also-url", "ws://192.168.1.1:80/"}, o), std::optional<int>(kExitUsage));
+  EXPECT_EQ(parse({"broadcast", "--also-url", "wss://127.0.0.1:80/"}, o), std::optional<int>(kExitUsage));
 }
 
 TEST(Options, NonLoopbackTargetsExitWithTwo) {

@@ -385,11 +385,11 @@ TEST(HubMessagesMessagePack, TimestampsAndBinaryRoundTripExactly) {
   std::string with_bin16 = body + std::string(256, 'b');
   const Message m = parsed(HubProtocol::MessagePack, with_bin16);
   ASSERT_EQ(m.arguments.size(), 5u);
-  EXPECT_TRUE(m.arguments[0].is_binary());
-  EXPECT_FALSE(m.arguments[0].get_binary().has_subtype());
-  EXPECT_TRUE(m.arguments[1].is_binary());
-  EXPECT_EQ(m.arguments[1].get_binary().subtype(), 0xffu);  // -1
-  EXPECT_EQ(m.arguments[3].get_binary().size(), 12u);
+  EXPECT_TRUE(m.arguments.value(0).is_binary());
+  EXPECT_FALSE(m.arguments.value(0).get_binary().has_subtype());
+  EXPECT_TRUE(m.arguments.value(1).is_binary());
+  EXPECT_EQ(m.arguments.value(1).get_binary().subtype(), 0xffu);  // -1
+  EXPECT_EQ(m.arguments.value(3).get_binary().size(), 12u);
   std::string framed;
   append_messagepack_message(framed, m);
   EXPECT_EQ(only_message(HubProtocol::MessagePack, framed), with_bin16);
