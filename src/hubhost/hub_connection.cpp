@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "hub/framing.hpp"
 #include "hubhost/hub_endpoint.hpp"
+#include "hubhost/wire_arguments.hpp"
 
 namespace wirehub::hubhost {
 
@@ -32,22 +33,6 @@ bool trackable(hub::MessageType t) {
 }
 
 std::string in_quotes(std::string_view target) { return "'" + std::string(target) + "'"; }
-
-// A call's view of its Invocation's arguments (hub::Arguments) for the binding templates.
-class WireArguments final : public hub_detail::CallArguments {
- public:
-  explicit WireArguments(const hub::Arguments& a) : a_(a) {}
-  std::size_t size() const noexcept override { return a_.size(); }
-  bool read_string(std::size_t i, std::string& out) const override { return a_.read_string(i, out); }
-  bool read_integer(std::size_t i, std::uint64_t& bits, bool& negative) const override {
-    return a_.read_integer(i, bits, negative);
-  }
-  bool read_bool(std::size_t i, bool& out) const override { return a_.read_bool(i, out); }
-  Json value(std::size_t i) const override { return a_.value(i); }
-
- private:
-  const hub::Arguments& a_;
-};
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -204,7 +204,13 @@ struct Server::Impl {
   std::vector<std::unique_ptr<BackplaneRelay>> relays;
   // Where a backplane message goes, by the "<kind> <path>" part of its channel; filled
   // before the backplane starts, read-only afterwards.
-  std::unordered_map<std::string, std::function<void(std::string_view topic, std::string_view payload)>> relayed;
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, std::function<void(std::string_view topic, std::string_view payload)>, KeyHash,
+                     std::equal_to<>>
+      relayed;
   std::atomic<std::uint64_t> relayed_unknown{0};  // channels no endpoint of this node has
 
   // Creates the backplane of options.backplane and joins every endpoint to it.
@@ -479,7 +485,7 @@ void Server::Impl::deliver_relayed(std::string_view channel, std::string_view pa
   const std::size_t path_end = kind_end == std::string_view::npos ? kind_end : channel.find(' ', kind_end + 1);
   const std::string_view key = channel.substr(0, path_end);
   const std::string_view topic = path_end == std::string_view::npos ? std::string_view{} : channel.substr(path_end + 1);
-  auto it = relayed.find(std::string(key));
+  auto it = relayed.find(key);  // no allocation per message
   // Another node may run other endpoints (a rolling upgrade); a topic channel never ends
   // in an empty topic.
   if (kind_end == std::string_view::npos || it == relayed.end() || (path_end != std::string_view::npos && topic.empty())) {

@@ -12,28 +12,13 @@
 #include <vector>
 
 #include "hub/messages.hpp"
+#include "hubhost/wire_arguments.hpp"
 #include "wirehub/hub.hpp"
 
 namespace wirehub {
 namespace {
 
 using hub::HubProtocol;
-
-// What the hub host hands the templates (hub_connection.cpp's adapter does the same).
-class Adapter final : public hub_detail::CallArguments {
- public:
-  explicit Adapter(const hub::Arguments& a) : a_(a) {}
-  std::size_t size() const noexcept override { return a_.size(); }
-  bool read_string(std::size_t i, std::string& out) const override { return a_.read_string(i, out); }
-  bool read_integer(std::size_t i, std::uint64_t& bits, bool& negative) const override {
-    return a_.read_integer(i, bits, negative);
-  }
-  bool read_bool(std::size_t i, bool& out) const override { return a_.read_bool(i, out); }
-  Json value(std::size_t i) const override { return a_.value(i); }
-
- private:
-  const hub::Arguments& a_;
-};
 
 // The methods under test never look at their caller.
 class NoCaller final : public HubCaller {
@@ -110,7 +95,7 @@ template <class P>
 void expect_bound_as_nlohmann_binds(const char* type) {
   int bound = 0, refused = 0;
   for (const hub::Message& m : corpus()) {
-    const Adapter args(m.arguments);
+    const hubhost::WireArguments args(m.arguments);
     const Json value = m.arguments.value(0);
     std::optional<P> expected;
     try {
@@ -158,7 +143,7 @@ TEST(HubBinding, OtherTypesGoThroughNlohmann) {
 TEST(HubBinding, ResultsOfSynchronousMethods) {
   hub::ParseResult r = hub::parse_json_message(R"({"type":1,"target":"T","arguments":["ab",3,true]})");
   ASSERT_EQ(r.status, hub::ParseResult::Status::Ok);
-  const Adapter args(r.message.arguments);
+  const hubhost::WireArguments args(r.message.arguments);
   std::vector<HubUpload> uploads;
   NoCaller caller;
   auto run = [&](auto fn) {
