@@ -399,10 +399,12 @@ class RedisBackplane final : public Backplane {
       if (up) flush();
       return;
     }
-    up_.store(up, std::memory_order_release);
     {
+      // Both under the lock, link_up_ first: whoever has seen the state change (stats())
+      // and then publishes gets the answer of the new state, never the old one.
       std::lock_guard lock(mu_);
       link_up_ = up;
+      up_.store(up, std::memory_order_release);
     }
     if (up) flush();
     log::info("redis backplane: {} ({})", up ? "up" : "connecting", where());
