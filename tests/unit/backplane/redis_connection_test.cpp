@@ -54,12 +54,7 @@ class Probe {
 
   template <class F>
   void on_loop(F f) {
-    std::promise<void> done;
-    loop_.post([&] {
-      f();
-      done.set_value();
-    });
-    done.get_future().wait();
+    test::run_on(loop_, f);
   }
 
   // Sends a command from the loop; the reply (or "lost") is appended to replies().

@@ -44,6 +44,17 @@ inline std::string redis_server_binary() {
   return {};
 }
 
+// Runs f on loop's thread and returns once it has run (the loop must be running).
+template <class F>
+void run_on(loop::EventLoop& loop, F& f) {
+  std::promise<void> done;
+  loop.post([&] {
+    f();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
 // A loopback port nothing listens on at the time of the call.
 inline std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -181,12 +192,7 @@ class RedisClient {
  private:
   template <class F>
   void on_loop(F f) {
-    std::promise<void> done;
-    loop_.post([&] {
-      f();
-      done.set_value();
-    });
-    done.get_future().wait();
+    run_on(loop_, f);
   }
 
   loop::EventLoop loop_;
