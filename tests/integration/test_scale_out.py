@@ -32,6 +32,16 @@ def metric(srv, name: str, **labels) -> float | None:
     return None
 
 
+def readyz(srv) -> tuple[int, str]:
+    """/readyz's status and its backplane line."""
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+    conn.request("GET", "/readyz")
+    r = conn.getresponse()
+    body = r.read().decode()
+    conn.close()
+    return r.status, next((line for line in body.splitlines() if line.startswith("backplane:")), "")
+
+
 def backplane_up(srv) -> bool:
     return metric(srv, "wirehub_backplane_up", kind="redis") == 1
 
@@ -91,6 +101,8 @@ def test_redis_killed_and_restarted_while_a_node_broadcasts():
             for i in range(20):
                 send(i)
             assert texts(on_b, 20) == sent
+            status, line = readyz(a)
+            assert status == 200 and line.startswith("backplane: redis up,") and line.endswith("refused 0"), line
             redis.kill()
             wait_for(lambda: not backplane_up(a) and not backplane_up(b), what="both nodes to see Redis gone")
             for i in range(20, 40):  # buffered on a for b; a's own clients get them at once
@@ -100,6 +112,9 @@ def test_redis_killed_and_restarted_while_a_node_broadcasts():
             # (At least: replies to earlier PUBLISHes may have been lost with Redis; those are
             # re-sent too, and b drops what it already has.)
             assert metric(a, "wirehub_backplane_buffered_messages", kind="redis") >= 20
+            # Still ready (every node shares this Redis), and saying why not all is well.
+            status, line = readyz(a)
+            assert status == 200 and line.startswith("backplane: redis down"), (status, line)
             redis.start()
             wait_for(lambda: backplane_up(a) and backplane_up(b), timeout=20, what="both nodes to reconnect")
             for i in range(40, 60):

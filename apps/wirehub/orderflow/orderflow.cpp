@@ -361,10 +361,17 @@ void OrderFlow::mount(Server& server) {
       return responder.respond(std::move(res));
     }
     auto shared = std::make_shared<HttpResponder>(std::move(responder));
-    service_->run([this, shared](store::OrderStore& store) {
+    // The backplane the same way (Server::backplane_status is thread-safe).
+    const BackplaneStatus bp = server.backplane_status();
+    std::string backplane_line;
+    if (!bp.kind.empty()) {
+      backplane_line = "backplane: " + bp.kind + (bp.up ? " up" : " down (messages for other nodes are buffered)") +
+                       ", buffered " + std::to_string(bp.buffered) + ", refused " + std::to_string(bp.refused) + "\n";
+    }
+    service_->run([this, shared, backplane_line = std::move(backplane_line)](store::OrderStore& store) {
       store.last_seq();  // a read: the database answers
       HttpResponse res;
-      res.body = "ready\n";
+      res.body = "ready\n" + backplane_line;
       // The shared log's state is reported, not required: while Redis is away every node
       // still serves its replica and takes orders into its outbox, and taking every node
       // out of rotation at once would turn a Redis outage into a full one (ADR 0011).
