@@ -77,13 +77,13 @@ std::string_view Connection::transport() const noexcept {
 }
 
 std::optional<std::string> Connection::header(std::string_view name) const {
-  for (const auto& [k, v] : headers_) {
+  for (const auto& [k, v] : request_.headers) {
     if (iequals(k, name)) return v;
   }
   return std::nullopt;
 }
 
-std::optional<std::string> Connection::query(std::string_view key) const { return http::query_param(query_, key); }
+std::optional<std::string> Connection::query(std::string_view key) const { return http::query_param(request_.query, key); }
 
 std::optional<std::string> Connection::cookie(std::string_view name) const {
   auto h = header("Cookie");
@@ -96,14 +96,17 @@ void Connection::set_principal(std::optional<Principal> p, std::string user) {
   user_ = std::move(user);
 }
 
-void Connection::set_request(const http::RequestHead& head) {
-  headers_.clear();
+void Connection::set_request(detail::RequestCopy request) { request_ = std::move(request); }
+
+detail::RequestCopy detail::copy_request(const http::RequestHead& head) {
+  RequestCopy r;
   for (const auto& h : head.headers) {
     // The token stays out of what hub code can read back.
     if (iequals(h.name, "Authorization")) continue;
-    headers_.emplace_back(std::string(h.name), std::string(h.value));
+    r.headers.emplace_back(std::string(h.name), std::string(h.value));
   }
-  query_ = std::string(head.query);
+  r.query = std::string(head.query);
+  return r;
 }
 
 // --- transports ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@
 //              timeout (ms), u16 length and the method, then the arguments as JSON text
 //   'R'        its answer: u32 call number, one byte 1 (a value: JSON text follows) or 0
 //              (an error: its text follows)
+//   'T' 'P' 'D' a request for the connection that reached another node, and 'Z' 'K' 'H'
+//              the answers (hub_forward.cpp)
 // Lengths little-endian. The forms are the bytes this node serialised once for its own
 // receivers, so a relayed send costs a receiving node no serialisation.
 
@@ -26,42 +28,14 @@
 
 #include "core/log.hpp"
 #include "hubhost/hub_endpoint.hpp"
+#include "hubhost/relay_wire.hpp"
 
 namespace wirehub::hubhost {
 namespace {
 
-void put_u16(std::string& out, std::size_t v) {
-  out.push_back(static_cast<char>(v & 0xFF));
-  out.push_back(static_cast<char>((v >> 8) & 0xFF));
-}
-void put_u32(std::string& out, std::size_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-// Reads what the writer above wrote; any shortfall makes ok false.
-struct Reader {
-  std::string_view in;
-  bool ok = true;
-  std::size_t uint(int bytes) {
-    if (in.size() < static_cast<std::size_t>(bytes)) {
-      ok = false;
-      return 0;
-    }
-    std::size_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= static_cast<std::size_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-    in.remove_prefix(static_cast<std::size_t>(bytes));
-    return v;
-  }
-  std::string_view bytes(std::size_t n) {
-    if (!ok || in.size() < n) {
-      ok = false;
-      return {};
-    }
-    std::string_view b = in.substr(0, n);
-    in.remove_prefix(n);
-    return b;
-  }
-};
+using relay_wire::put_u16;
+using relay_wire::put_u32;
+using relay_wire::Reader;
 
 constexpr std::size_t kMaxExceptions = 0xFFFF;
 
@@ -86,10 +60,20 @@ void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on
   }
 }
 
-void Endpoint::relay_connection(Connection& c, bool on) {
-  if (!relay_ || c.relay_watched == on) return;
-  c.relay_watched = on;
-  watch_relay("c", c.connection_id(), on);
+void Endpoint::watch_connection(Connection& c, std::function<void()> on_active) {
+  {
+    std::lock_guard lock(mu_);
+    c.relay_watched = true;
+  }
+  relay_->watch("c:" + c.connection_id(), std::move(on_active));
+}
+
+void Endpoint::unwatch_connection(Connection& c) {
+  {
+    std::lock_guard lock(mu_);
+    if (!std::exchange(c.relay_watched, false)) return;
+  }
+  relay_->unwatch("c:" + c.connection_id());
 }
 
 void Endpoint::relay_send(const HubTarget& target, const detail::SharedMessage& msg,
@@ -216,6 +200,16 @@ void Endpoint::deliver_relayed(std::string_view topic, std::string_view message)
   }
 
   const char op = message[0];
+  if (op == 'T' || op == 'P' || op == 'D') {
+    if (target.kind != HubTarget::Kind::Connection) return malformed();
+    serve_forwarded(op, target.names[0], message.substr(1));
+    return;
+  }
+  if (op == 'Z' || op == 'K' || op == 'H') {
+    if (topic != "n:" + node_) return malformed();
+    forward_answered(op, message.substr(1));
+    return;
+  }
   if (op == 'J' || op == 'L') {
     if (target.kind != HubTarget::Kind::Connection || message.size() < 2) return malformed();
     // Only this node's connection: a change for a connection no node has goes nowhere.
