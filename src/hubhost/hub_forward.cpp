@@ -40,7 +40,7 @@ using relay_wire::put_u16;
 using relay_wire::put_u32;
 using relay_wire::Reader;
 
-constexpr std::uint64_t kAnswerWithinMs = 5000;  // the node that has a connection answers in ms
+constexpr std::uint64_t kAnswerWithinMs = 3000;  // the node that has a connection answers in ms
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kOctets = "application/octet-stream";
 constexpr std::size_t kIdLength = 22;  // hub::random_id()

@@ -11,6 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { COMBOS, Inbox, connect, makeToken, startHubServer, withDeadline } from './hub_support.mjs';
@@ -191,3 +192,102 @@ for (const combo of COMBOS) {
     });
   });
 }
+
+// A load balancer without affinity: every HTTP request, and every WebSocket upgrade, goes
+// to the next node in turn. It records which node each request of a connection reached.
+async function roundRobin(ports) {
+  let next = 0;
+  const seen = [];  // { method, id, port }
+  const pick = (req) => {
+    const port = ports[next++ % ports.length];
+    const id = new URL(req.url, 'http://x').searchParams.get('id');
+    seen.push({ method: req.headers.upgrade ? 'UPGRADE' : req.method, id, port });
+    return port;
+  };
+  const server = http.createServer((req, res) => {
+    const upstream = http.request({ host: '127.0.0.1', port: pick(req), method: req.method, path: req.url,
+      headers: req.headers, agent: false }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());  // the client left (an event stream it closed)
+    req.pipe(upstream);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const upstream = net.connect(pick(req), '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: (path) => `http://127.0.0.1:${server.address().port}${path}`,
+    seen,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+describe('no sticky sessions: every request to the next node', () => {
+  let lb;
+  before(async () => { lb = await roundRobin(nodes.map((n) => n.port)); });
+  after(async () => { await lb?.close(); });
+
+  for (const combo of COMBOS) {
+    const name = `${combo.transport}/${combo.protocol}`;
+    test(`${name}: invocations, streams, groups, users and client results`, async () => {
+      const user = `carol-${name}`;
+      const a = await connect(lb.url('/hubs/auth'), { ...combo, token: makeToken({ sub: user }) });
+      const b = await connect(lb.url('/hubs/test'), { ...combo });
+      const bId = b.connectionId;  // (null once stopped)
+      try {
+        assert.equal(await a.invoke('GetTransport'), combo.transport);
+        assert.equal(await a.invoke('GetUser'), user);  // the user from negotiate, wherever it opened
+        assert.equal(await a.invoke('GetConnectionId'), a.connectionId);
+        for (let i = 0; i < 12; i++) assert.equal(await b.invoke('Add', i, 1), i + 1);
+        const items = [];
+        await new Promise((resolve, reject) => {
+          b.stream('Counter', 5, 0).subscribe({ next: (x) => items.push(x), complete: resolve, error: reject });
+        });
+        assert.deepEqual(items, [0, 1, 2, 3, 4]);
+        // Groups and users: a is /hubs/auth, b is /hubs/test; b's messages to itself and its
+        // group, a's to its own user.
+        const mb = new Messages(b);
+        await b.invoke('JoinGroup', `lb-${name}`);
+        await b.invoke('SendToGroup', `lb-${name}`, 'to the group');
+        assert.deepEqual(await mb.take(1), [['to the group', b.connectionId]]);
+        const ma = new Messages(a);
+        await a.invoke('SendToUser', user, 'to my user');
+        assert.deepEqual(await ma.take(1), [['to my user', a.connectionId]]);
+        b.on('ask', (x) => x + 1);
+        const c = await connect(lb.url('/hubs/test'), { transport: 'WebSockets' });
+        try {
+          assert.deepEqual(await c.invoke('AskConnection', b.connectionId, 'ask', [41], 10_000), { result: 42 });
+        } finally {
+          await c.stop();
+        }
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
+      // The requests of b's connection really were spread: SSE and long polling — the stream
+      // or the first poll on one node, POSTs and polls on the others; WebSockets — the socket
+      // on the node after the one that negotiated it.
+      const ofB = lb.seen.filter((r) => r.id?.startsWith(bId));
+      if (combo.transport === 'WebSockets') {
+        const at = lb.seen.findIndex((r) => r.method === 'UPGRADE' && r.id?.startsWith(bId));
+        const negotiate = lb.seen[at - 1];
+        assert.ok(negotiate.method === 'POST' && !negotiate.id && negotiate.port !== lb.seen[at].port,
+          JSON.stringify(lb.seen));
+      } else {
+        assert.ok(new Set(ofB.map((r) => r.port)).size === nodes.length, JSON.stringify(ofB));
+      }
+      lb.seen.length = 0;
+    });
+  }
+});
