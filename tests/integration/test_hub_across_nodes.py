@@ -8,7 +8,8 @@ without affinity would send it:
 - long polling whose first poll, POSTs and later polls rotate over A, B and C; a DELETE on
   another node ends it;
 - a WebSocket opened on B for a connection negotiated on A;
-- a token no node has gets 404 from a node with the backplane, as on one node;
+- a token no node has gets 404 from a node with the backplane, as on one node (an upgrade
+  request held meanwhile, then answered, keeps its HTTP connection for the next request);
 - a long-polling client whose node was killed gets 404 on another node, not a hang.
 """
 
@@ -130,6 +131,23 @@ def test_a_token_no_node_has_gets_404(nodes):
     assert post(a, unknown, b"{}\x1e").status == 404
     assert hubwire.http(a, "GET", with_id("/testhub", "not-one-of-ours"), timeout=15).status == 404
     assert time.monotonic() - started < 15
+
+
+def test_an_upgrade_held_for_other_nodes_answers_and_keeps_its_connection(nodes):
+    a, _, _ = nodes
+    # A WebSocket upgrade and then a plain request on the same TCP connection: the upgrade
+    # waits for the other nodes (none has the token), is answered 404, and the request
+    # behind it is answered next.
+    sock = rawws.connect(a, timeout=15)
+    try:
+        sock.sendall(rawws.upgrade_request(with_id("/testhub", "C" * 44)) +
+                     hubwire.request_bytes("POST", "/testhub/negotiate?negotiateVersion=1"))
+        first = rawws.read_response(sock, timeout=15)
+        assert first.status == 404 and first.body == b"No Connection with that ID\n", first
+        second = rawws.read_response(sock, timeout=15, buffered=first.rest)
+        assert second.status == 200 and b'"connectionToken"' in second.body, second
+    finally:
+        sock.close()
 
 
 def test_a_long_polling_client_whose_node_died_gets_404_elsewhere():
