@@ -122,6 +122,7 @@ void Endpoint::Ticker::on_timer() {
   if (li_ == 0) {
     ep_.expire_remote_results(now);
     ep_.expire_forwarded(now);
+    ep_.expire_group_changes(now);
     // Connections negotiated but never used by any transport (e.g. abandoned by a client
     // that fell back to another transport) belong to no loop: loop 0 ends them.
     std::vector<std::shared_ptr<Connection>> unused;
@@ -594,17 +595,18 @@ Endpoint::Answer Endpoint::delete_connection(const std::shared_ptr<Connection>& 
   return {202, ""};
 }
 
-void Endpoint::on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
+bool Endpoint::on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
                         bool even_if_gone) {
   int owner;
   {
     std::lock_guard lock(mu_);
     owner = conn->owner;
   }
-  if (owner < 0) return;
+  if (owner < 0) return false;
   gate_->run_on(*loops_[static_cast<std::size_t>(owner)], [conn, f = std::move(fn), even_if_gone] {
     if (even_if_gone || !conn->is_disposed_here()) f(*conn);
   });
+  return true;
 }
 
 void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
@@ -694,14 +696,28 @@ void Endpoint::unregister(Connection& c) {
   unwatch_connection(c);
 }
 
-void Endpoint::join_group(Connection& c, const std::string& group) {
-  if (c.is_disposed_here()) return;
+void Endpoint::join_group(Connection& c, const std::string& group, std::function<void(bool)> done) {
+  if (c.is_disposed_here()) {
+    if (done) done(false);
+    return;
+  }
   auto [g, fresh] = c.groups.try_emplace(group, 0);
-  if (!fresh) return;
   std::vector<Connection*>& list = per_loop_[static_cast<std::size_t>(c.owner)]->groups[group];
-  if (list.empty()) watch_relay("g", group, true);
-  g->second = list.size();
-  list.push_back(&c);
+  if (fresh) {
+    g->second = list.size();
+    list.push_back(&c);
+  }
+  if (fresh && list.size() == 1) {
+    // The loop's first member: the node watches the group's topic from now on.
+    if (!done) return watch_relay("g", group, true);
+    if (!relay_) {
+      watch_relay("g", group, true);
+      return done(true);
+    }
+    watch_relay("g", group, true, [done] { done(true); });
+  } else if (done) {
+    when_watched("g", group, std::move(done));
+  }
 }
 
 void Endpoint::leave_group(Connection& c, const std::string& group) {
@@ -736,23 +752,26 @@ void Endpoint::count_protocol_error(const Connection& c) noexcept {
 
 // --- Hub ---------------------------------------------------------------------------------
 
-void Endpoint::add_to_group(std::string_view connection_id, std::string_view group) {
-  if (group.empty()) return;
-  auto c = find_by_id(connection_id);
-  if (!c) {
-    if (relay_) relay_group_change(connection_id, group, true);  // its node, if any, does it
+void Endpoint::change_group(std::string_view connection_id, std::string_view group, bool join,
+                            std::function<void(bool)> done) {
+  if (group.empty()) {
+    if (done) done(false);
     return;
   }
-  on_owner(c, [this, g = std::string(group)](Connection& conn) { join_group(conn, g); });
-}
-
-void Endpoint::remove_from_group(std::string_view connection_id, std::string_view group) {
   auto c = find_by_id(connection_id);
   if (!c) {
-    if (relay_) relay_group_change(connection_id, group, false);
+    // Its node, if any, does it (and answers done).
+    if (relay_) return relay_group_change(connection_id, group, join, std::move(done));
+    if (done) done(false);
     return;
   }
-  on_owner(c, [this, g = std::string(group)](Connection& conn) { leave_group(conn, g); });
+  auto change = [this, g = std::string(group), join, done](Connection& conn) mutable {
+    if (join) return join_group(conn, g, std::move(done));
+    leave_group(conn, g);  // in effect at once: only this node delivers to its connections
+    if (done) done(!conn.is_disposed_here());
+  };
+  // A connection not opened yet has no loop, and no groups.
+  if (!on_owner(c, std::move(change), /*even_if_gone=*/true) && done) done(false);
 }
 
 void Endpoint::invoke_client(std::string_view connection_id, std::string_view method, Json arguments,

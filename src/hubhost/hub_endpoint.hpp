@@ -315,8 +315,6 @@ class Endpoint final : public Hub {
   void on_disconnected(std::function<void(HubCaller&, std::string_view)> fn) override {
     on_disconnected_ = std::move(fn);
   }
-  void add_to_group(std::string_view connection_id, std::string_view group) override;
-  void remove_from_group(std::string_view connection_id, std::string_view group) override;
   void invoke_client(std::string_view connection_id, std::string_view method, Json arguments,
                      std::function<void(HubClientResult)> done, std::uint32_t timeout_ms) override;
   void close_all(std::string_view error, bool allow_reconnect) override;
@@ -352,7 +350,8 @@ class Endpoint final : public Hub {
   void connected(Connection& c);     // after the handshake: joins its loop's lists, hook
   void disconnected(Connection& c, std::string_view error);  // leaves everything, hook
   void unregister(Connection& c);    // registry: its token now gives 404
-  void join_group(Connection& c, const std::string& group);
+  // done (may be empty) as Hub::add_to_group's.
+  void join_group(Connection& c, const std::string& group, std::function<void(bool)> done = {});
   void leave_group(Connection& c, const std::string& group);
   loop::EventLoop& loop_at(std::size_t i) noexcept { return *loops_[i]; }
   // Answers a held poll on its loop (posts there when it is another).
@@ -366,10 +365,13 @@ class Endpoint final : public Hub {
   const std::shared_ptr<PostGate>& gate() const noexcept { return gate_; }
   // Runs fn on the connection's owner loop (now when this is it); when the connection is
   // gone by then, fn runs only if even_if_gone (to answer a request that waits).
-  void on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
+  // False when the connection has no owner loop yet (fn does not run).
+  bool on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
                 bool even_if_gone = false);
 
  protected:
+  void change_group(std::string_view connection_id, std::string_view group, bool join,
+                    std::function<void(bool)> done) override;
   void add_method(std::string name, hub_detail::MethodInfo info) override;
 
  private:
@@ -395,7 +397,10 @@ class Endpoint final : public Hub {
   std::vector<std::string> deliver_here(const HubTarget& target, std::shared_ptr<const detail::SharedMessage> msg);
   // The relay's topic watches as this loop's group or user lists gain their first member
   // or lose their last.
-  void watch_relay(std::string_view kind, std::string_view name, bool on);
+  void watch_relay(std::string_view kind, std::string_view name, bool on, std::function<void()> on_active = {});
+  // done(true) once a topic this node watches already is in effect (at once without a
+  // relay).
+  void when_watched(std::string_view kind, std::string_view name, std::function<void(bool)> done);
   // A connection's own topic "c:<id>", watched from its creation (or arrival) here until it
   // ends or moves; on_active as Relay::watch. unwatch_connection: after it left the
   // registry.
@@ -405,7 +410,10 @@ class Endpoint final : public Hub {
   // connection ids this node does not have), a group change of a connection it does not
   // have.
   void relay_send(const HubTarget& target, const detail::SharedMessage& msg, const std::vector<std::string>& elsewhere);
-  void relay_group_change(std::string_view connection_id, std::string_view group, bool join);
+  // done, when given, gets the owner node's answer (false: no answer in time).
+  void relay_group_change(std::string_view connection_id, std::string_view group, bool join,
+                          std::function<void(bool)> done);
+  void expire_group_changes(std::uint64_t now_ms);
   // invoke_client for a connection this node does not have: asked over "c:<id>", answered
   // over this node's "n:<node>"; done runs on loop 0. A pending call past its timeout is
   // answered by loop 0's ticker (expire_remote_results).
@@ -499,6 +507,12 @@ class Endpoint final : public Hub {
   std::mutex remote_mu_;
   std::uint32_t next_remote_call_ = 0;                              // guarded by remote_mu_
   std::unordered_map<std::uint32_t, RemoteResult> remote_results_;  // guarded by remote_mu_
+  struct GroupChange {
+    std::function<void(bool)> done;
+    std::uint64_t deadline_ms;
+  };
+  std::uint32_t next_group_change_ = 0;                                // guarded by remote_mu_
+  std::unordered_map<std::uint32_t, GroupChange> group_changes_;       // guarded by remote_mu_
   std::mutex forward_mu_;
   std::uint32_t next_forward_ = 0;                             // guarded by forward_mu_
   std::unordered_map<std::uint32_t, Forwarded> forwarded_;     // guarded by forward_mu_

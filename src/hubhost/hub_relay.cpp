@@ -14,7 +14,10 @@
 // Messages: one op byte, then
 //   'S' send:  u16 exception count, each a u16 length and the id; u32 length and the JSON
 //              form (framed hub message); u32 length and the MessagePack form
-//   'J' / 'L'  join / leave: the group name (the rest)
+//   'J' / 'L'  join / leave: u32 request (0: no answer wanted), u16 length and the asking
+//              node, then the group name (the rest)
+//   'Y'        its answer, once in effect: u32 request, one byte 1 (done) or 0 (no such
+//              connection)
 //   'I'        client invocation: u32 call number, u16 length and the asking node, u32
 //              timeout (ms), u16 length and the method, then the arguments as JSON text
 //   'R'        its answer: u32 call number, one byte 1 (a value: JSON text follows) or 0
@@ -38,6 +41,7 @@ using relay_wire::put_u32;
 using relay_wire::Reader;
 
 constexpr std::size_t kMaxExceptions = 0xFFFF;
+constexpr std::uint64_t kGroupChangeAnswerMs = 3000;  // as hub_forward.cpp's kAnswerWithinMs
 
 }  // namespace
 
@@ -48,16 +52,25 @@ void Endpoint::set_relay(fanout::Relay* relay) {
   relay->watch("n:" + node_);  // answers to this node's client invocations
 }
 
-void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on) {
+void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on, std::function<void()> on_active) {
   if (!relay_) return;
   std::string topic;
   topic.reserve(kind.size() + 1 + name.size());
   topic.append(kind).append(1, ':').append(name);
   if (on) {
-    relay_->watch(topic);
+    relay_->watch(topic, std::move(on_active));
   } else {
     relay_->unwatch(topic);
   }
+}
+
+void Endpoint::when_watched(std::string_view kind, std::string_view name, std::function<void(bool)> done) {
+  if (!relay_) return done(true);
+  // One more watch of a topic this loop watches already (no new subscription), undone at
+  // once: its on_active runs when the subscription in place, or still on its way, is in
+  // effect.
+  watch_relay(kind, name, true, [done = std::move(done)] { done(true); });
+  watch_relay(kind, name, false);
 }
 
 void Endpoint::watch_connection(Connection& c, std::function<void()> on_active) {
@@ -117,12 +130,42 @@ void Endpoint::relay_send(const HubTarget& target, const detail::SharedMessage& 
   }
 }
 
-void Endpoint::relay_group_change(std::string_view connection_id, std::string_view group, bool join) {
+void Endpoint::relay_group_change(std::string_view connection_id, std::string_view group, bool join,
+                                  std::function<void(bool)> done) {
+  std::uint32_t request = 0;
+  if (done) {
+    std::lock_guard lock(remote_mu_);
+    do {
+      request = ++next_group_change_;
+    } while (request == 0);
+    // The node that has the connection answers within moments; none answers for a
+    // connection no node has.
+    group_changes_[request] = {std::move(done), loop::EventLoop::clock_ms() + kGroupChangeAnswerMs};
+  }
   std::string m;
-  m.reserve(1 + group.size());
+  m.reserve(7 + node_.size() + group.size());
   m.push_back(join ? 'J' : 'L');
+  put_u32(m, request);
+  put_u16(m, node_.size());
+  m.append(node_);
   m.append(group);
   relay_->send("c:" + std::string(connection_id), m);
+}
+
+void Endpoint::expire_group_changes(std::uint64_t now_ms) {
+  std::vector<std::function<void(bool)>> expired;
+  {
+    std::lock_guard lock(remote_mu_);
+    for (auto it = group_changes_.begin(); it != group_changes_.end();) {
+      if (it->second.deadline_ms <= now_ms) {
+        expired.push_back(std::move(it->second.done));
+        it = group_changes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& done : expired) done(false);
 }
 
 void Endpoint::relay_client_invocation(std::string_view connection_id, std::string_view method,
@@ -211,17 +254,44 @@ void Endpoint::deliver_relayed(std::string_view topic, std::string_view message)
     return;
   }
   if (op == 'J' || op == 'L') {
-    if (target.kind != HubTarget::Kind::Connection || message.size() < 2) return malformed();
-    // Only this node's connection: a change for a connection no node has goes nowhere.
-    auto c = find_by_id(target.names[0]);
-    if (!c) return;
-    on_owner(c, [this, join = op == 'J', g = std::string(message.substr(1))](Connection& conn) {
-      if (join) {
-        join_group(conn, g);
-      } else {
-        leave_group(conn, g);
-      }
-    });
+    if (target.kind != HubTarget::Kind::Connection) return malformed();
+    Reader r{message.substr(1)};
+    const auto request = static_cast<std::uint32_t>(r.uint(4));
+    const std::string node(r.bytes(r.uint(2)));
+    if (!r.ok || node.empty() || r.in.empty()) return malformed();
+    std::function<void(bool)> answer;
+    if (request != 0) {
+      answer = [this, request, topic_back = "n:" + node](bool ok) {
+        std::string m;
+        m.push_back('Y');
+        put_u32(m, request);
+        m.push_back(ok ? 1 : 0);
+        relay_->send(topic_back, m);
+      };
+    }
+    // Only this node's connection (the topic reached it: it had it a moment ago).
+    if (!find_by_id(target.names[0])) {
+      if (answer) answer(false);
+      return;
+    }
+    change_group(target.names[0], r.in, op == 'J', std::move(answer));
+    return;
+  }
+  if (op == 'Y') {
+    if (topic != "n:" + node_) return malformed();
+    Reader r{message.substr(1)};
+    const auto request = static_cast<std::uint32_t>(r.uint(4));
+    const std::size_t ok = r.uint(1);
+    if (!r.ok || ok > 1 || !r.in.empty()) return malformed();
+    std::function<void(bool)> done;
+    {
+      std::lock_guard lock(remote_mu_);
+      auto it = group_changes_.find(request);
+      if (it == group_changes_.end()) return;  // answered already (it expired)
+      done = std::move(it->second.done);
+      group_changes_.erase(it);
+    }
+    done(ok == 1);
     return;
   }
   if (op == 'I') {

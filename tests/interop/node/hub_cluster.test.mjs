@@ -5,9 +5,11 @@
 // own the connection), users with connections on two nodes, and Client(id) for a
 // connection on another node: each reaches exactly the connections it names, once.
 //
-// A subscription a node makes in Redis (its first member of a group, a new connection)
-// takes effect one Redis round trip later; the tests wait for it by sending numbered
-// probes until one arrives, and ignore probes afterwards.
+// A subscription a node makes in Redis for All or a user takes effect one Redis round trip
+// after the connection opened; those tests wait for it by sending numbered probes until one
+// arrives, and ignore probes afterwards. Group changes and connections need no probe: a
+// group change answers once it is in effect on every node, and negotiate once the
+// connection's own topic is.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -134,19 +136,18 @@ for (const combo of COMBOS) {
         async (a, b, c) => {
           const [ma, mb, mc] = [new Messages(a), new Messages(b), new Messages(c)];
           const group = `g-${name}`;
-          await b.invoke('JoinGroup', group);
+          // Each membership change answers once it is in effect on every node: the next
+          // send reaches the member, without probing.
+          assert.equal(await b.invoke('JoinGroup', group), true);
           // c (node 2) adds a (node 0) to the group: node 2 does not have a.
-          await untilReached((p) => c.invoke('SendToConnection', a.connectionId, p), ma);
-          await c.invoke('AddToGroup', a.connectionId, group);
-          await untilReached((p) => c.invoke('SendToGroup', group, p), ma);
-          await untilReached((p) => c.invoke('SendToGroup', group, p), mb);
+          assert.equal(await c.invoke('AddToGroup', a.connectionId, group), true);
           await c.invoke('SendToGroup', group, 'to the group');
           assert.deepEqual(await ma.take(1), [['to the group', c.connectionId]]);
           assert.deepEqual(await mb.take(1), [['to the group', c.connectionId]]);
           await b.invoke('SendToOthersInGroup', group, 'others in group');
           assert.deepEqual(await ma.take(2), [['to the group', c.connectionId], ['others in group', b.connectionId]]);
           // c removes a again, from its node; then only b gets the group's messages.
-          await c.invoke('RemoveFromGroup', a.connectionId, group);
+          assert.equal(await c.invoke('RemoveFromGroup', a.connectionId, group), true);
           await c.invoke('SendToConnection', a.connectionId, 'after removal');  // same path, in order after it
           assert.deepEqual((await ma.take(3)).at(-1), ['after removal', c.connectionId]);
           await c.invoke('SendToGroup', group, 'only b');
@@ -155,6 +156,8 @@ for (const combo of COMBOS) {
           await c.invoke('SendToConnection', a.connectionId, 'marker');
           assert.deepEqual((await ma.take(4)).at(-1), ['marker', c.connectionId], 'a got nothing of the group after removal');
           assert.equal(mc.real().length, 0);
+          // A connection no node has: false, from every node.
+          assert.equal(await c.invoke('AddToGroup', 'no-such-connection', group), false);
         }));
 
     test('client results from a connection on another node', () =>
@@ -163,9 +166,7 @@ for (const combo of COMBOS) {
           if (x === 'fail') throw new Error('from the callback');
           return { doubled: x * 2 };
         });
-        // The owner's connection channel must be watched before b's node can reach it.
-        const ma = new Messages(a);
-        await untilReached((p) => b.invoke('SendToConnection', a.connectionId, p), ma);
+        // No probe: a's node watched a's connection channel before negotiate answered.
         assert.deepEqual(await b.invoke('AskConnection', a.connectionId, 'ask', [21], 10_000), { result: { doubled: 42 } });
         assert.deepEqual(await b.invoke('AskConnection', a.connectionId, 'ask', ['fail'], 10_000),
           { error: 'Error: from the callback' });
