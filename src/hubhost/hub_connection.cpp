@@ -463,7 +463,7 @@ void Connection::on_data(std::string_view bytes, bool binary) {
   }
   if (!handshaken_) {
     in_.append(bytes);
-    handle_handshake();
+    if (!awaiting_user_) handle_handshake();
     return;
   }
   if (in_.empty()) {
@@ -510,9 +510,20 @@ void Connection::handle_handshake() {
     stateful_ = true;
     replay_.emplace(ep_.options().stateful_reconnect_buffer_bytes);
   }
+  in_.erase(0, rs + 1);  // what followed the handshake waits in in_
+  // With several nodes, a user's connection is answered once sends to its user from any
+  // node reach it (as one node's are at once).
+  // (ready may run at once, inside list_user.)
+  awaiting_user_ = true;
+  if (!ep_.list_user(*this, [this] { complete_handshake(); })) complete_handshake();
+}
+
+void Connection::complete_handshake() {
+  awaiting_user_ = false;
+  if (gone_ || ending_) return;
   handshaken_ = true;
   write_transport(hub::handshake_response());
-  std::string rest = in_.substr(rs + 1);
+  std::string rest = std::move(in_);
   in_.clear();
   ep_.connected(*this);
   if (!rest.empty() && !gone_ && !ending_) process(rest);

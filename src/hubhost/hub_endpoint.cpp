@@ -631,11 +631,7 @@ void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
 void Endpoint::connected(Connection& c) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
   pl.opened.add();
-  if (!c.user().empty()) {
-    auto& same_user = pl.users[c.user()];
-    if (same_user.empty()) watch_relay("u", c.user(), true);
-    same_user.insert(&c);
-  }
+  list_user(c, {});
   if (raw_) {
     if (raw_->on_open) raw_->on_open(c.raw_view());
     return;
@@ -647,6 +643,32 @@ void Endpoint::connected(Connection& c) {
       log::error("hub {}: on_connected failed: {}", path_, e.what());
     }
   }
+}
+
+bool Endpoint::list_user(Connection& c, std::function<void()> ready) {
+  if (c.user().empty()) return false;
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  auto& same_user = pl.users[c.user()];
+  if (same_user.count(&c)) return false;  // listed already (before its handshake answer)
+  const bool first = same_user.empty();
+  same_user.insert(&c);
+  if (!relay_ || !ready) {
+    if (first) watch_relay("u", c.user(), true);
+    return false;
+  }
+  // Sends to the user from other nodes reach it once the user's topic is watched: ready
+  // runs on the owner loop then.
+  auto on_loop = [this, conn = c.shared_from_this(), ready = std::move(ready)] {
+    gate_->run_on(loop_at(static_cast<std::size_t>(conn->owner)), [conn, ready] {
+      if (!conn->is_disposed_here()) ready();
+    });
+  };
+  if (first) {
+    watch_relay("u", c.user(), true, std::move(on_loop));
+  } else {
+    when_watched("u", c.user(), [on_loop = std::move(on_loop)](bool) { on_loop(); });
+  }
+  return true;
 }
 
 void Endpoint::disconnected(Connection& c, std::string_view error) {

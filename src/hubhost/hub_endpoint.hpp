@@ -188,6 +188,8 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
  private:
   friend class Endpoint;
   void handle_handshake();
+  // The handshake was good: answered, and the connection joins the hub.
+  void complete_handshake();
   void process(std::string_view bytes);
   std::uint64_t now() const noexcept;
   void send_completion_error(const std::string& invocation_id, std::string text);
@@ -254,6 +256,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
  private:
   // Protocol.
   bool handshaken_ = false;
+  bool awaiting_user_ = false;  // handshake good, waiting for its user's topic (list_user)
   bool ending_ = false;  // Close sent or received: nothing more goes out
   bool gone_ = false;    // disposed
   hub::HubProtocol protocol_ = hub::HubProtocol::Json;
@@ -348,6 +351,10 @@ class Endpoint final : public Hub {
   };
   const Method* find_method(std::string_view name) const;
   void connected(Connection& c);     // after the handshake: joins its loop's lists, hook
+  // Lists c among its user's connections on its loop (once). With a relay and ready: true,
+  // and ready runs on the owner loop once sends to the user from other nodes reach c (a
+  // hub connection's handshake is answered then); false when nothing is to wait for.
+  bool list_user(Connection& c, std::function<void()> ready);
   void disconnected(Connection& c, std::string_view error);  // leaves everything, hook
   void unregister(Connection& c);    // registry: its token now gives 404
   // done (may be empty) as Hub::add_to_group's.

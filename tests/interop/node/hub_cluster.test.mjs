@@ -5,11 +5,12 @@
 // own the connection), users with connections on two nodes, and Client(id) for a
 // connection on another node: each reaches exactly the connections it names, once.
 //
-// A subscription a node makes in Redis for All or a user takes effect one Redis round trip
-// after the connection opened; those tests wait for it by sending numbered probes until one
-// arrives, and ignore probes afterwards. Group changes and connections need no probe: a
-// group change answers once it is in effect on every node, and negotiate once the
-// connection's own topic is.
+// A node's subscription to All is made at its start; the All test still sends numbered
+// probes until one arrives (and ignores probes afterwards) so as not to depend on it.
+// Groups, users and connections need no probe: a group change answers once it is in
+// effect on every node, a user's connection gets its handshake answer once its node
+// watches the user's topic, and negotiate answers once the connection's own topic is
+// watched.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -179,8 +180,8 @@ for (const combo of COMBOS) {
       const bob = { transport: 'WebSockets', path: '/hubs/auth', token: makeToken({ sub: `bob-${name}` }), node: 2 };
       return withConnections([{ ...alice, node: 0 }, { ...alice, node: 1 }, bob], async (a1, a2, b) => {
         const [m1, m2, mb] = [new Messages(a1), new Messages(a2), new Messages(b)];
-        await untilReached((p) => b.invoke('SendToUser', `alice-${name}`, p), m1);
-        await untilReached((p) => b.invoke('SendToUser', `alice-${name}`, p), m2);
+        // No probe: a user's connection is answered its handshake once its node watches
+        // the user's topic.
         await b.invoke('SendToUser', `alice-${name}`, 'for alice');
         assert.deepEqual(await m1.take(1), [['for alice', b.connectionId]]);
         assert.deepEqual(await m2.take(1), [['for alice', b.connectionId]]);
@@ -289,6 +290,60 @@ describe('no sticky sessions: every request to the next node', () => {
         assert.ok(new Set(ofB.map((r) => r.port)).size === nodes.length, JSON.stringify(ofB));
       }
       lb.seen.length = 0;
+    });
+  }
+});
+
+// A TCP proxy to Redis that holds every byte a node sends for `ms` (in order): that node's
+// SUBSCRIBEs take effect late, so any send that does not wait for them is lost.
+async function slowLink(redisPort, ms) {
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redisPort, '127.0.0.1');
+    client.on('data', (d) => setTimeout(() => upstream.write(d), ms));
+    upstream.pipe(client);
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+describe('a node whose Redis subscriptions take effect late', () => {
+  let link;
+  let slow;
+  before(async () => {
+    link = await slowLink(Number(new URL(redis.url).port), 300);
+    slow = await startHubServer(['--backplane', `redis://127.0.0.1:${link.port}`]);
+  });
+  after(async () => {
+    if (slow) assert.equal(await slow.stop(), 0);
+    await link?.close();
+  });
+
+  // Each step returns only once other nodes' sends reach the connection, so the very next
+  // send from another node arrives: the connection's own topic (negotiate), its user's
+  // (the handshake), a group's (JoinGroup).
+  for (const combo of COMBOS) {
+    const name = `${combo.transport}/${combo.protocol}`;
+    test(`${name}: a connection, its user and its groups are reachable from other nodes at once`, async () => {
+      const user = `dave-${name}`;
+      const d = await connect(slow.url('/hubs/auth'), { ...combo, token: makeToken({ sub: user }) });
+      const other = await connect(nodes[0].url('/hubs/auth'), { transport: 'WebSockets', token: makeToken({ sub: 'eve' }) });
+      try {
+        const md = new Messages(d);
+        await other.invoke('SendToConnection', d.connectionId, 'to the connection');
+        await other.invoke('SendToUser', user, 'to the user');
+        assert.equal(await d.invoke('JoinGroup', `late-${name}`), true);
+        await other.invoke('SendToGroup', `late-${name}`, 'to the group');
+        assert.deepEqual(await md.take(3), [['to the connection', other.connectionId],
+          ['to the user', other.connectionId], ['to the group', other.connectionId]]);
+      } finally {
+        await d.stop();
+        await other.stop();
+      }
     });
   }
 });
