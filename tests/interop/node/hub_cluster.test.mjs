@@ -340,6 +340,20 @@ describe('a node whose Redis subscriptions take effect late', () => {
         await other.invoke('SendToGroup', `late-${name}`, 'to the group');
         assert.deepEqual(await md.take(3), [['to the connection', other.connectionId],
           ['to the user', other.connectionId], ['to the group', other.connectionId]]);
+        // Without a user (nothing else to wait for after negotiate).
+        const anonymous = await connect(slow.url('/hubs/test'), { ...combo });
+        try {
+          const ma = new Messages(anonymous);
+          const sender = await connect(nodes[1].url('/hubs/test'), { transport: 'WebSockets' });
+          try {
+            await sender.invoke('SendToConnection', anonymous.connectionId, 'right after start');
+            assert.deepEqual(await ma.take(1), [['right after start', sender.connectionId]]);
+          } finally {
+            await sender.stop();
+          }
+        } finally {
+          await anonymous.stop();
+        }
       } finally {
         await d.stop();
         await other.stop();
