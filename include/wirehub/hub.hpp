@@ -435,8 +435,19 @@ class Hub {
 
   HubClients clients() { return HubClients(*this); }
   // Group membership, from any thread; a connection leaves its groups when it ends.
-  virtual void add_to_group(std::string_view connection_id, std::string_view group) = 0;
-  virtual void remove_from_group(std::string_view connection_id, std::string_view group) = 0;
+  // done, when given, runs once the change is in effect everywhere: a send to the group
+  // made after it, from any thread of any node, reaches the connection (add) or no longer
+  // does (remove). Its argument is false when no node has the connection (or the group
+  // name is empty). It runs once, on a loop or the backplane's thread; e.g. a hub method
+  // that takes a HubReply completes it in done, so that its caller's next step finds the
+  // membership in place on every node.
+  void add_to_group(std::string_view connection_id, std::string_view group, std::function<void(bool)> done = {}) {
+    change_group(connection_id, group, true, std::move(done));
+  }
+  void remove_from_group(std::string_view connection_id, std::string_view group,
+                         std::function<void(bool)> done = {}) {
+    change_group(connection_id, group, false, std::move(done));
+  }
   // Calls a client method and awaits the client's answer (a client result): done runs
   // once, on the connection's loop, with the result, the client's error, or why there is
   // none (connection unknown or gone, timeout_ms passed).
@@ -453,6 +464,8 @@ class Hub {
   virtual void send_to_target(const HubTarget& target, std::string_view method, Json arguments) = 0;
 
  protected:
+  virtual void change_group(std::string_view connection_id, std::string_view group, bool join,
+                            std::function<void(bool)> done) = 0;
   virtual void add_method(std::string name, hub_detail::MethodInfo info) = 0;
 };
 

@@ -13,6 +13,7 @@
 // counts across loops, so the node subscribes to a topic's channel while any of its
 // connections does.
 
+#include <functional>
 #include <string_view>
 
 namespace wirehub::fanout {
@@ -23,9 +24,15 @@ class Relay {
   // Any thread. topic "" is the endpoint's broadcast; payload is the endpoint's own
   // encoding of the message, handed back unchanged on the other nodes.
   virtual void send(std::string_view topic, std::string_view payload) = 0;
-  // Any thread (the loops call them); counted per topic.
-  virtual void watch(std::string_view topic) = 0;
+  // Any thread (the loops call them); counted per topic. on_active, when given, runs once
+  // messages sent to the topic from other nodes reach this node (on a thread of the
+  // relay's, not a loop); while the link is down it waits for the link.
+  virtual void watch(std::string_view topic, std::function<void()> on_active) = 0;
+  void watch(std::string_view topic) { watch(topic, {}); }
   virtual void unwatch(std::string_view topic) = 0;
+  // Any thread: whether what this node sends now reaches the other nodes now (false: it
+  // waits in a buffer, or is refused). For requests whose answer would come too late.
+  virtual bool up() const = 0;
 };
 
 }  // namespace wirehub::fanout

@@ -44,10 +44,54 @@ std::uint64_t HttpConnection::defer_response(std::optional<std::uint32_t> timeou
   return deferred_key_;
 }
 
+std::uint64_t HttpConnection::defer_upgrade(std::optional<std::uint32_t> timeout_ms) {
+  if (!upgrade_call_ || upgrade_deferred_) return 0;
+  const std::uint64_t key = defer_response(timeout_ms);
+  if (key == 0) return 0;
+  // The head's views point into the read buffer, which the next read reuses.
+  held_head_.assign(upgrade_head_);
+  upgrade_deferred_ = true;
+  return key;
+}
+
+bool HttpConnection::resume_upgrade(std::uint64_t key, const Route::Upgrade& upgrade) {
+  if (key == 0 || key != deferred_key_ || !upgrade_deferred_) return false;
+  forget_deferred();
+  upgrade_deferred_ = false;
+  resume_reading();
+  arm_timer(options_.header_timeout_ms);  // until the upgrade answers or takes the socket
+  parser_.reset();
+  parser_.parse(held_head_);
+  const RequestHead& head = parser_.head();
+  const bool had_body = head.has_body;
+  // The bytes that followed the head wait in in_ (reading was paused since).
+  upgrade_call_ = true;
+  upgrade(*this, head, in_.data(), in_.size());
+  upgrade_call_ = false;
+  if (upgraded_) return true;  // the new connection took the socket and those bytes
+  held_head_.clear();
+  if (deferred_key_) return true;  // deferred once more
+  after_plain_upgrade_answer(had_body);
+  if (!in_process_) resume_input();
+  return true;
+}
+
+void HttpConnection::after_plain_upgrade_answer(bool had_body) {
+  // A request body is not expected on an upgrade route: stop here rather than guess its
+  // framing.
+  if (had_body && is_open()) close_after_flush(options_.linger_ms);
+  parser_.reset();
+}
+
 bool HttpConnection::answer_deferred(std::uint64_t key, int status, std::string_view content_type,
                                      std::string_view body, std::span<const Header> extra_headers) {
   if (key == 0 || key != deferred_key_) return false;
   forget_deferred();
+  if (upgrade_deferred_) {
+    upgrade_deferred_ = false;
+    held_head_.clear();
+    after_plain_upgrade_answer(upgrade_had_body_);
+  }
   respond(status, content_type, body, extra_headers);
   resume_reading();
   // Inside process() (the handler answered during its own call) the parse loop goes on by
@@ -149,6 +193,7 @@ std::size_t HttpConnection::process(char* in, std::size_t n) {
         off += head_size;
         dispatch_head(std::string_view(in + off - head_size, head_size), in + off, n - off);
         if (upgraded_) return n;
+        if (upgrade_deferred_) return off;  // the bytes after the head wait with it
         break;
       }
       case RequestParser::Event::Body:
@@ -200,13 +245,13 @@ void HttpConnection::dispatch_head(std::string_view head_bytes, char* rest, std:
   const Route& route = *match.handler;
   if (route.upgrade && (!route.handler || !route.upgrade_if || route.upgrade_if(head))) {
     stats_.requests.add();
+    upgrade_head_ = head_bytes;
+    upgrade_had_body_ = head.has_body;
+    upgrade_call_ = true;
     route.upgrade(*this, head, rest, rest_n);
-    if (!upgraded_ && is_open() && !failed_) {
-      // The upgrade handler answered with a plain response; a request body is not expected
-      // on an upgrade route, so stop here rather than guess its framing.
-      if (head.has_body) close_after_flush(options_.linger_ms);
-      parser_.reset();
-    }
+    upgrade_call_ = false;
+    upgrade_head_ = {};
+    if (!upgraded_ && !upgrade_deferred_ && is_open() && !failed_) after_plain_upgrade_answer(head.has_body);
     return;
   }
   if (head.has_body && head.content_length > route.max_body_bytes) {

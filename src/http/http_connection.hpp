@@ -80,6 +80,17 @@ class HttpConnection final : public net::Connection {
   bool answer_deferred(std::uint64_t key, int status, std::string_view content_type, std::string_view body,
                        std::span<const Header> extra_headers = {});
   bool awaiting_response() const noexcept { return deferred_key_ != 0; }
+  // During an upgrade call: the decision is taken later, by resume_upgrade(key, upgrade)
+  // or answer_deferred(key, ...) with the returned key (e.g. once another node was asked).
+  // The request's head and the bytes that followed it are kept; as with defer_response
+  // nothing more is parsed or read meanwhile, and after timeout_ms (default
+  // handler_timeout_ms, 0: none) the client gets 503. 0 outside an upgrade call or
+  // without a DeferredTable.
+  std::uint64_t defer_upgrade(std::optional<std::uint32_t> timeout_ms = std::nullopt);
+  // Calls upgrade for the request deferred under key, as the route's upgrade would have
+  // been called (its head, the bytes after it): it takes the socket over or answers.
+  // False when key is not the request this connection awaits.
+  bool resume_upgrade(std::uint64_t key, const Route::Upgrade& upgrade);
   // Graceful shutdown: closes once the awaited response (if any) is written, else now
   // after a flush (see net::Connection::close_after_flush).
   void close_when_answered();
@@ -104,6 +115,8 @@ class HttpConnection final : public net::Connection {
   // Re-arms the timer for what the connection waits for next: a head, or the next request.
   void arm_input_timer();
   void forget_deferred() noexcept;
+  // After an upgrade route answered with a plain response: the next request may follow.
+  void after_plain_upgrade_answer(bool had_body);
 
   const Router<Route>& routes_;
   const HttpOptions& options_;
@@ -119,6 +132,12 @@ class HttpConnection final : public net::Connection {
   bool keep_alive_ = true;
   bool head_request_ = false;  // the request being answered is HEAD: no body
   bool upgraded_ = false;
+  // An upgrade call in progress: its head (a view into the input) and whether the head
+  // announced a body; a deferred upgrade keeps the head in held_head_.
+  std::string_view upgrade_head_;
+  bool upgrade_call_ = false;
+  bool upgrade_deferred_ = false;
+  bool upgrade_had_body_ = false;
   bool failed_ = false;
   bool in_process_ = false;  // inside process(): an answer given now must not re-enter it
 };

@@ -77,13 +77,13 @@ std::string_view Connection::transport() const noexcept {
 }
 
 std::optional<std::string> Connection::header(std::string_view name) const {
-  for (const auto& [k, v] : headers_) {
+  for (const auto& [k, v] : request_.headers) {
     if (iequals(k, name)) return v;
   }
   return std::nullopt;
 }
 
-std::optional<std::string> Connection::query(std::string_view key) const { return http::query_param(query_, key); }
+std::optional<std::string> Connection::query(std::string_view key) const { return http::query_param(request_.query, key); }
 
 std::optional<std::string> Connection::cookie(std::string_view name) const {
   auto h = header("Cookie");
@@ -96,14 +96,17 @@ void Connection::set_principal(std::optional<Principal> p, std::string user) {
   user_ = std::move(user);
 }
 
-void Connection::set_request(const http::RequestHead& head) {
-  headers_.clear();
+void Connection::set_request(detail::RequestCopy request) { request_ = std::move(request); }
+
+detail::RequestCopy detail::copy_request(const http::RequestHead& head) {
+  RequestCopy r;
   for (const auto& h : head.headers) {
     // The token stays out of what hub code can read back.
     if (iequals(h.name, "Authorization")) continue;
-    headers_.emplace_back(std::string(h.name), std::string(h.value));
+    r.headers.emplace_back(std::string(h.name), std::string(h.value));
   }
-  query_ = std::string(head.query);
+  r.query = std::string(head.query);
+  return r;
 }
 
 // --- transports ----------------------------------------------------------------------------
@@ -460,7 +463,7 @@ void Connection::on_data(std::string_view bytes, bool binary) {
   }
   if (!handshaken_) {
     in_.append(bytes);
-    handle_handshake();
+    if (!awaiting_user_) handle_handshake();
     return;
   }
   if (in_.empty()) {
@@ -507,9 +510,20 @@ void Connection::handle_handshake() {
     stateful_ = true;
     replay_.emplace(ep_.options().stateful_reconnect_buffer_bytes);
   }
+  in_.erase(0, rs + 1);  // what followed the handshake waits in in_
+  // With several nodes, a user's connection is answered once sends to its user from any
+  // node reach it (as one node's are at once).
+  // (ready may run at once, inside list_user.)
+  awaiting_user_ = true;
+  if (!ep_.list_user(*this, [this] { complete_handshake(); })) complete_handshake();
+}
+
+void Connection::complete_handshake() {
+  awaiting_user_ = false;
+  if (gone_ || ending_) return;
   handshaken_ = true;
   write_transport(hub::handshake_response());
-  std::string rest = in_.substr(rs + 1);
+  std::string rest = std::move(in_);
   in_.clear();
   ep_.connected(*this);
   if (!rest.empty() && !gone_ && !ending_) process(rest);

@@ -121,19 +121,26 @@ void Endpoint::Ticker::on_timer() {
   for (auto& c : all) c->tick(now);
   if (li_ == 0) {
     ep_.expire_remote_results(now);
+    ep_.expire_forwarded(now);
+    ep_.expire_group_changes(now);
     // Connections negotiated but never used by any transport (e.g. abandoned by a client
     // that fell back to another transport) belong to no loop: loop 0 ends them.
-    std::lock_guard lock(ep_.mu_);
-    for (auto it = ep_.by_token_.begin(); it != ep_.by_token_.end();) {
-      Connection& c = *it->second;
-      if (c.owner < 0 && now - std::min(now, c.created_ms) >= ep_.options_.disconnect_timeout_ms) {
-        c.disposed = true;
-        ep_.by_id_.erase(c.connection_id());
-        it = ep_.by_token_.erase(it);
-      } else {
-        ++it;
+    std::vector<std::shared_ptr<Connection>> unused;
+    {
+      std::lock_guard lock(ep_.mu_);
+      for (auto it = ep_.by_token_.begin(); it != ep_.by_token_.end();) {
+        Connection& c = *it->second;
+        if (c.owner < 0 && now - std::min(now, c.created_ms) >= ep_.options_.disconnect_timeout_ms) {
+          c.disposed = true;
+          ep_.by_id_.erase(c.connection_id());
+          unused.push_back(std::move(it->second));
+          it = ep_.by_token_.erase(it);
+        } else {
+          ++it;
+        }
       }
     }
+    for (auto& c : unused) ep_.unwatch_connection(*c);
   }
   start();
 }
@@ -284,8 +291,11 @@ const Endpoint::Method* Endpoint::find_method(std::string_view name) const {
 // --- HTTP side ---------------------------------------------------------------------------
 
 std::vector<http::Header> Endpoint::cors_headers(const http::RequestHead& head) const {
+  return cors_for(head.header("Origin"));
+}
+
+std::vector<http::Header> Endpoint::cors_for(std::optional<std::string_view> origin) const {
   std::vector<http::Header> h;
-  auto origin = head.header("Origin");
   if (!origin || !cors_) return h;
   if (!cors_any_ && (cors_->allows_any() || !cors_->allows(origin))) return h;
   h.push_back({"Access-Control-Allow-Origin", *origin});
@@ -328,7 +338,7 @@ bool Endpoint::authorize(http::HttpConnection& c, const http::RequestHead& head,
 
 std::shared_ptr<Connection> Endpoint::create(std::uint64_t now_ms, bool token_is_id) {
   std::string id = hub::random_id();
-  std::string token = token_is_id ? id : hub::random_id();
+  std::string token = token_is_id ? id : (relay_ ? id + hub::random_id() : hub::random_id());
   auto c = std::make_shared<Connection>(*this, std::move(id), std::move(token), now_ms);
   std::lock_guard lock(mu_);
   by_token_.emplace(c->token(), c);
@@ -370,9 +380,28 @@ void Endpoint::handle_negotiate(http::HttpConnection& c, const http::RequestHead
     std::lock_guard lock(mu_);
     conn->stateful_offered = a.stateful_reconnect;
   }
-  auto h = cors_headers(head);
-  for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
-  c.respond(200, kJson, hub::negotiate_body(a), h);
+  if (!relay_ || !relay_->up()) {
+    if (relay_) watch_connection(*conn);
+    auto h = cors_headers(head);
+    for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
+    c.respond(200, kJson, hub::negotiate_body(a), h);
+    return;
+  }
+  // Several nodes: the client's next request may reach any of them, which finds this node
+  // through the connection's topic; answer once this node receives it.
+  const std::uint64_t key = c.defer_response();
+  const std::size_t li = c.loop().index();
+  auto origin = head.header("Origin");
+  watch_connection(*conn, [this, li, key, body = hub::negotiate_body(a),
+                           o = origin ? std::optional<std::string>(*origin) : std::nullopt] {
+    gate_->run_on(*loops_[li], [this, li, key, body, o] {
+      http::HttpConnection* hc = deferred_[li]->find(key);
+      if (!hc) return;
+      auto h = cors_for(o);
+      for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
+      hc->answer_deferred(key, 200, kJson, body, h);
+    });
+  });
 }
 
 Endpoint::Lookup Endpoint::lookup(const http::RequestHead& head) {
@@ -380,7 +409,7 @@ Endpoint::Lookup Endpoint::lookup(const http::RequestHead& head) {
   if (!id) return {nullptr, 400, "Connection ID required\n"};
   std::lock_guard lock(mu_);
   auto it = by_token_.find(*id);
-  if (it == by_token_.end() || it->second->disposed) return {nullptr, 404, "No Connection with that ID\n"};
+  if (it == by_token_.end() || it->second->disposed) return {nullptr, 404, detail::kNoConnection};
   return {it->second, 0, {}};
 }
 
@@ -406,40 +435,53 @@ void Endpoint::handle_get_upgrade(http::HttpConnection& c, const http::RequestHe
     respond(c, head, 404, kText, "transport not enabled on this hub\n");
     return;
   }
-  const std::size_t li = c.loop().index();
   std::shared_ptr<Connection> conn;
-  bool first = false;
   if (!http::query_param(head.query, "id") && want == Transport::WebSockets) {
     // A client that skips negotiate: a new connection, WebSockets only.
     conn = create(c.loop().now_ms());
     std::string user = who ? who->subject : std::string();
     conn->set_principal(std::move(who), std::move(user));
+    if (relay_) watch_connection(*conn);
   } else {
     Lookup l = lookup(head);
     if (!l.conn) {
+      if (l.status == 404 && forward(c, head, ForwardKind::Upgrade, want)) return;
       respond(c, head, l.status, kText, l.body);
       return;
     }
     conn = std::move(l.conn);
   }
-  {
-    std::lock_guard lock(mu_);
-    if (conn->kind == Transport{}) {
-      conn->kind = want;
-      conn->owner = static_cast<int>(li);
-      first = true;
-    } else if (conn->kind != want) {
-      respond(c, head, 400, kText, "Cannot change transports mid-connection\n");
-      return;
-    } else if (want == Transport::ServerSentEvents || !conn->stateful_offered) {
-      // One socket per connection; only a stateful-reconnect client comes back with its
-      // token (its old socket may not have been seen to drop yet: the new one replaces it).
-      respond(c, head, 409, kText, "Another connection is already using this transport\n");
-      return;
-    }
-    conn->socket_active = true;
+  bool first = false;
+  if (Answer refused = claim_transport(*conn, want, c.loop().index(), first); refused.status) {
+    respond(c, head, refused.status, kText, refused.body);
+    return;
   }
-  if (first) conn->set_request(head);
+  open_transport(c, head, rest, n, conn, want, first);
+}
+
+Endpoint::Answer Endpoint::claim_transport(Connection& conn, Transport want, std::size_t li, bool& first) {
+  std::lock_guard lock(mu_);
+  if (conn.disposed) return {404, detail::kNoConnection};
+  if (conn.kind == Transport{}) {
+    conn.kind = want;
+    conn.owner = static_cast<int>(li);
+    first = true;
+  } else if (conn.kind != want) {
+    return {400, "Cannot change transports mid-connection\n"};
+  } else if (want == Transport::LongPolling) {
+    return {};  // a later poll
+  } else if (want == Transport::ServerSentEvents || !conn.stateful_offered) {
+    // One socket per connection; only a stateful-reconnect client comes back with its
+    // token (its old socket may not have been seen to drop yet: the new one replaces it).
+    return {409, "Another connection is already using this transport\n"};
+  }
+  if (want != Transport::LongPolling) conn.socket_active = true;
+  return {};
+}
+
+void Endpoint::open_transport(http::HttpConnection& c, const http::RequestHead& head, char* rest, std::size_t n,
+                              const std::shared_ptr<Connection>& conn, Transport want, bool first) {
+  if (first) conn->set_request(detail::copy_request(head));
   t_attaching = conn.get();
   if (want == Transport::WebSockets) {
     ws_->upgrade(c, head, rest, n);
@@ -468,40 +510,37 @@ void Endpoint::handle_poll(http::HttpConnection& c, const http::RequestHead& hea
   }
   Lookup l = lookup(head);
   if (!l.conn) {
+    if (l.status == 404 && forward(c, head, ForwardKind::Poll, Transport::LongPolling)) return;
     respond(c, head, l.status, kText, l.body);
     return;
   }
   const std::size_t li = c.loop().index();
   bool first = false;
-  {
-    std::lock_guard lock(mu_);
-    if (l.conn->kind == Transport{}) {
-      l.conn->kind = Transport::LongPolling;
-      l.conn->owner = static_cast<int>(li);
-      first = true;
-    } else if (l.conn->kind != Transport::LongPolling) {
-      respond(c, head, 400, kText, "Cannot change transports mid-connection\n");
-      return;
-    }
+  if (Answer refused = claim_transport(*l.conn, Transport::LongPolling, li, first); refused.status) {
+    respond(c, head, refused.status, kText, refused.body);
+    return;
   }
   if (first) {
     // The first poll only establishes the transport, and is answered at once (the client
     // waits for it before it sends its handshake).
-    l.conn->set_request(head);
+    l.conn->set_request(detail::copy_request(head));
     l.conn->poll({}, true);
     respond(c, head, 200, kOctets, "");
     return;
   }
   // Held until there is something to say; the hub's own tick answers an empty 200 after
   // long_poll_timeout_ms, so the request has no handler timeout of its own.
-  detail::PollRef ref{li, c.defer_response(0), c.loop().now_ms()};
+  hold_poll(l.conn, {li, c.defer_response(0), c.loop().now_ms(), {}, 0});
+}
+
+void Endpoint::hold_poll(const std::shared_ptr<Connection>& conn, detail::PollRef ref) {
   on_owner(
-      l.conn,
-      [this, ref](Connection& conn) {
-        if (conn.is_disposed_here()) {
+      conn,
+      [this, ref = std::move(ref)](Connection& c) {
+        if (c.is_disposed_here()) {
           answer_poll(ref, 404, "");
         } else {
-          conn.poll(ref, false);
+          c.poll(ref, false);
         }
       },
       /*even_if_gone=*/true);
@@ -512,62 +551,70 @@ void Endpoint::handle_post(http::HttpConnection& c, const http::RequestHead& hea
   if (!authorize(c, head, who, false)) return;
   Lookup l = lookup(head);
   if (!l.conn) {
+    if (l.status == 404 && forward(c, head, ForwardKind::Post, Transport{}, body)) return;
     respond(c, head, l.status, kText, l.body);
     return;
   }
+  Answer a = post_data(l.conn, body);
+  respond(c, head, a.status, kText, a.body);
+}
+
+Endpoint::Answer Endpoint::post_data(const std::shared_ptr<Connection>& conn, std::string_view body) {
   Transport kind;
   {
     std::lock_guard lock(mu_);
-    kind = l.conn->kind;
+    kind = conn->kind;
   }
-  if (kind == Transport::WebSockets) {
-    respond(c, head, 405, kText, "POST requests are not allowed for WebSocket connections.\n");
-    return;
-  }
-  if (kind == Transport{}) {
-    respond(c, head, 400, kText, "No transport has been started for this connection yet\n");
-    return;
-  }
-  on_owner(l.conn, [data = std::string(body)](Connection& conn) { conn.on_data(data); });
-  respond(c, head, 200, kText, "");
+  if (kind == Transport::WebSockets) return {405, "POST requests are not allowed for WebSocket connections.\n"};
+  if (kind == Transport{}) return {400, "No transport has been started for this connection yet\n"};
+  on_owner(conn, [data = std::string(body)](Connection& c) { c.on_data(data); });
+  return {200, ""};
 }
 
 void Endpoint::handle_delete(http::HttpConnection& c, const http::RequestHead& head) {
   Lookup l = lookup(head);
   if (!l.conn) {
+    if (l.status == 404 && forward(c, head, ForwardKind::Delete, Transport{})) return;
     respond(c, head, l.status, kText, l.body);
     return;
   }
-  {
-    std::lock_guard lock(mu_);
-    if (l.conn->kind != Transport::LongPolling) {
-      respond(c, head, 400, kText, "Cannot terminate this connection using the DELETE endpoint.\n");
-      return;
-    }
-    // From now on every request with this token gets 404.
-    l.conn->disposed = true;
-    by_token_.erase(l.conn->token());
-    by_id_.erase(l.conn->connection_id());
-  }
-  on_owner(l.conn, [](Connection& conn) { conn.delete_requested(); });
-  respond(c, head, 202, kText, "");
+  Answer a = delete_connection(l.conn);
+  respond(c, head, a.status, kText, a.body);
 }
 
-void Endpoint::on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
+Endpoint::Answer Endpoint::delete_connection(const std::shared_ptr<Connection>& conn) {
+  {
+    std::lock_guard lock(mu_);
+    if (conn->kind != Transport::LongPolling) return {400, "Cannot terminate this connection using the DELETE endpoint.\n"};
+    // From now on every request with this token gets 404.
+    conn->disposed = true;
+    by_token_.erase(conn->token());
+    by_id_.erase(conn->connection_id());
+  }
+  on_owner(conn, [](Connection& c) { c.delete_requested(); });
+  return {202, ""};
+}
+
+bool Endpoint::on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
                         bool even_if_gone) {
   int owner;
   {
     std::lock_guard lock(mu_);
     owner = conn->owner;
   }
-  if (owner < 0) return;
+  if (owner < 0) return false;
   gate_->run_on(*loops_[static_cast<std::size_t>(owner)], [conn, f = std::move(fn), even_if_gone] {
     if (even_if_gone || !conn->is_disposed_here()) f(*conn);
   });
+  return true;
 }
 
 void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
   if (!ref) return;
+  if (!ref.node.empty()) {  // a poll another node forwarded
+    answer_forwarded(ref.request, status, body, ref.node);
+    return;
+  }
   http::DeferredTable* table = deferred_[ref.loop];
   auto deliver = [table, key = ref.key, status](const std::string& b) {
     if (http::HttpConnection* hc = table->find(key)) {
@@ -584,12 +631,7 @@ void Endpoint::answer_poll(detail::PollRef ref, int status, std::string body) {
 void Endpoint::connected(Connection& c) {
   PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
   pl.opened.add();
-  if (!c.user().empty()) {
-    auto& same_user = pl.users[c.user()];
-    if (same_user.empty()) watch_relay("u", c.user(), true);
-    same_user.insert(&c);
-  }
-  relay_connection(c, true);
+  list_user(c, {});
   if (raw_) {
     if (raw_->on_open) raw_->on_open(c.raw_view());
     return;
@@ -601,6 +643,32 @@ void Endpoint::connected(Connection& c) {
       log::error("hub {}: on_connected failed: {}", path_, e.what());
     }
   }
+}
+
+bool Endpoint::list_user(Connection& c, std::function<void()> ready) {
+  if (c.user().empty()) return false;
+  PerLoop& pl = *per_loop_[static_cast<std::size_t>(c.owner)];
+  auto& same_user = pl.users[c.user()];
+  if (same_user.count(&c)) return false;  // listed already (before its handshake answer)
+  const bool first = same_user.empty();
+  same_user.insert(&c);
+  if (!relay_ || !ready) {
+    if (first) watch_relay("u", c.user(), true);
+    return false;
+  }
+  // Sends to the user from other nodes reach it once the user's topic is watched: ready
+  // runs on the owner loop then.
+  auto on_loop = [this, conn = c.shared_from_this(), ready = std::move(ready)] {
+    gate_->run_on(loop_at(static_cast<std::size_t>(conn->owner)), [conn, ready] {
+      if (!conn->is_disposed_here()) ready();
+    });
+  };
+  if (first) {
+    watch_relay("u", c.user(), true, std::move(on_loop));
+  } else {
+    when_watched("u", c.user(), [on_loop = std::move(on_loop)](bool) { on_loop(); });
+  }
+  return true;
 }
 
 void Endpoint::disconnected(Connection& c, std::string_view error) {
@@ -619,7 +687,6 @@ void Endpoint::disconnected(Connection& c, std::string_view error) {
       }
     }
   }
-  relay_connection(c, false);
   if (raw_ && c.handshaken()) {
     if (raw_->on_close) raw_->on_close(c.raw_view());
   } else if (c.handshaken() && on_disconnected_) {
@@ -639,23 +706,40 @@ void Endpoint::disconnected(Connection& c, std::string_view error) {
 }
 
 void Endpoint::unregister(Connection& c) {
-  std::lock_guard lock(mu_);
-  c.disposed = true;
-  c.socket_active = false;
-  auto it = by_token_.find(c.token());
-  if (it != by_token_.end() && it->second.get() == &c) by_token_.erase(it);
-  auto jt = by_id_.find(c.connection_id());
-  if (jt != by_id_.end() && jt->second.get() == &c) by_id_.erase(jt);
+  {
+    std::lock_guard lock(mu_);
+    c.disposed = true;
+    c.socket_active = false;
+    auto it = by_token_.find(c.token());
+    if (it != by_token_.end() && it->second.get() == &c) by_token_.erase(it);
+    auto jt = by_id_.find(c.connection_id());
+    if (jt != by_id_.end() && jt->second.get() == &c) by_id_.erase(jt);
+  }
+  unwatch_connection(c);
 }
 
-void Endpoint::join_group(Connection& c, const std::string& group) {
-  if (c.is_disposed_here()) return;
+void Endpoint::join_group(Connection& c, const std::string& group, std::function<void(bool)> done) {
+  if (c.is_disposed_here()) {
+    if (done) done(false);
+    return;
+  }
   auto [g, fresh] = c.groups.try_emplace(group, 0);
-  if (!fresh) return;
   std::vector<Connection*>& list = per_loop_[static_cast<std::size_t>(c.owner)]->groups[group];
-  if (list.empty()) watch_relay("g", group, true);
-  g->second = list.size();
-  list.push_back(&c);
+  if (fresh) {
+    g->second = list.size();
+    list.push_back(&c);
+  }
+  if (fresh && list.size() == 1) {
+    // The loop's first member: the node watches the group's topic from now on.
+    if (!done) return watch_relay("g", group, true);
+    if (!relay_) {
+      watch_relay("g", group, true);
+      return done(true);
+    }
+    watch_relay("g", group, true, [done] { done(true); });
+  } else if (done) {
+    when_watched("g", group, std::move(done));
+  }
 }
 
 void Endpoint::leave_group(Connection& c, const std::string& group) {
@@ -690,23 +774,26 @@ void Endpoint::count_protocol_error(const Connection& c) noexcept {
 
 // --- Hub ---------------------------------------------------------------------------------
 
-void Endpoint::add_to_group(std::string_view connection_id, std::string_view group) {
-  if (group.empty()) return;
-  auto c = find_by_id(connection_id);
-  if (!c) {
-    if (relay_) relay_group_change(connection_id, group, true);  // its node, if any, does it
+void Endpoint::change_group(std::string_view connection_id, std::string_view group, bool join,
+                            std::function<void(bool)> done) {
+  if (group.empty()) {
+    if (done) done(false);
     return;
   }
-  on_owner(c, [this, g = std::string(group)](Connection& conn) { join_group(conn, g); });
-}
-
-void Endpoint::remove_from_group(std::string_view connection_id, std::string_view group) {
   auto c = find_by_id(connection_id);
   if (!c) {
-    if (relay_) relay_group_change(connection_id, group, false);
+    // Its node, if any, does it (and answers done).
+    if (relay_) return relay_group_change(connection_id, group, join, std::move(done));
+    if (done) done(false);
     return;
   }
-  on_owner(c, [this, g = std::string(group)](Connection& conn) { leave_group(conn, g); });
+  auto change = [this, g = std::string(group), join, done](Connection& conn) mutable {
+    if (join) return join_group(conn, g, std::move(done));
+    leave_group(conn, g);  // in effect at once: only this node delivers to its connections
+    if (done) done(!conn.is_disposed_here());
+  };
+  // A connection not opened yet has no loop, and no groups.
+  if (!on_owner(c, std::move(change), /*even_if_gone=*/true) && done) done(false);
 }
 
 void Endpoint::invoke_client(std::string_view connection_id, std::string_view method, Json arguments,

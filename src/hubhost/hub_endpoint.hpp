@@ -33,6 +33,7 @@
 #include "hub/messages.hpp"
 #include "hub/negotiate.hpp"
 #include "hub/reconnect.hpp"
+#include "http/request.hpp"
 #include "loop/event_loop.hpp"
 #include "loop/timer_wheel.hpp"
 #include "sse/sse_endpoint.hpp"
@@ -47,13 +48,27 @@ class Endpoint;
 using hub::Transport;
 
 namespace detail {
-// Where a held long poll waits: its HTTP connection's loop and deferred key.
+// Where a held long poll waits: its HTTP connection's loop and deferred key, or, for a
+// poll that reached another node and was forwarded here, that node and its request number.
 struct PollRef {
   std::size_t loop = 0;
   std::uint64_t key = 0;
   std::uint64_t since_ms = 0;
-  explicit operator bool() const noexcept { return key != 0; }
+  std::string node;           // another node's poll: its name
+  std::uint32_t request = 0;  // and its number there
+  explicit operator bool() const noexcept { return key != 0 || request != 0; }
 };
+
+// The answer to a request naming a token no connection here or elsewhere has.
+inline constexpr std::string_view kNoConnection = "No Connection with that ID\n";
+
+// What a connection keeps of the request that opened its transport (HubCaller::header,
+// query): its headers but the token's, and its query.
+struct RequestCopy {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string query;
+};
+RequestCopy copy_request(const http::RequestHead& head);
 
 // A hub message serialised once per protocol for many connections (a send to a group, a
 // user, everyone). Each form is one whole WebSocket frame (Text for JSON, Binary for
@@ -123,7 +138,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   // --- owner loop ---
   // Fixes identity and the request that opened the transport (before on_data).
   void set_principal(std::optional<Principal> p, std::string user);
-  void set_request(const http::RequestHead& head);
+  void set_request(detail::RequestCopy request);
   // Transport attachment.
   // A WebSocket on this, the owner loop (ws given), or on another loop (ws null: reached
   // through the endpoint by id — a stateful reconnect that landed elsewhere).
@@ -154,7 +169,8 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   // Hub state the dispatcher keeps per connection: its groups, each with its place in its
   // loop's member list of that group (so that leaving one takes no search).
   std::unordered_map<std::string, std::size_t> groups;
-  // Its node subscribes to its connection channel (several nodes; owner loop only).
+  // Its node subscribes to its connection channel "c:<id>" (several nodes; guarded by
+  // Endpoint::mu_): from its creation here until it ends or moves to another node.
   bool relay_watched = false;
 
   // Async replies, streams, uploads and client results come back here (owner loop).
@@ -172,6 +188,8 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
  private:
   friend class Endpoint;
   void handle_handshake();
+  // The handshake was good: answered, and the connection joins the hub.
+  void complete_handshake();
   void process(std::string_view bytes);
   std::uint64_t now() const noexcept;
   void send_completion_error(const std::string& invocation_id, std::string text);
@@ -198,8 +216,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
   std::string id_, token_;
   std::optional<Principal> principal_;
   std::string user_;
-  std::vector<std::pair<std::string, std::string>> headers_;  // of the opening request
-  std::string query_;
+  detail::RequestCopy request_;  // the request that opened the transport
 
   // Transport.
   ConnectionId ws_id_ = 0;       // the attached WebSocket; 0: none
@@ -239,6 +256,7 @@ class Connection final : public HubCaller, public std::enable_shared_from_this<C
  private:
   // Protocol.
   bool handshaken_ = false;
+  bool awaiting_user_ = false;  // handshake good, waiting for its user's topic (list_user)
   bool ending_ = false;  // Close sent or received: nothing more goes out
   bool gone_ = false;    // disposed
   hub::HubProtocol protocol_ = hub::HubProtocol::Json;
@@ -300,8 +318,6 @@ class Endpoint final : public Hub {
   void on_disconnected(std::function<void(HubCaller&, std::string_view)> fn) override {
     on_disconnected_ = std::move(fn);
   }
-  void add_to_group(std::string_view connection_id, std::string_view group) override;
-  void remove_from_group(std::string_view connection_id, std::string_view group) override;
   void invoke_client(std::string_view connection_id, std::string_view method, Json arguments,
                      std::function<void(HubClientResult)> done, std::uint32_t timeout_ms) override;
   void close_all(std::string_view error, bool allow_reconnect) override;
@@ -335,9 +351,14 @@ class Endpoint final : public Hub {
   };
   const Method* find_method(std::string_view name) const;
   void connected(Connection& c);     // after the handshake: joins its loop's lists, hook
+  // Lists c among its user's connections on its loop (once). With a relay and ready: true,
+  // and ready runs on the owner loop once sends to the user from other nodes reach c (a
+  // hub connection's handshake is answered then); false when nothing is to wait for.
+  bool list_user(Connection& c, std::function<void()> ready);
   void disconnected(Connection& c, std::string_view error);  // leaves everything, hook
   void unregister(Connection& c);    // registry: its token now gives 404
-  void join_group(Connection& c, const std::string& group);
+  // done (may be empty) as Hub::add_to_group's.
+  void join_group(Connection& c, const std::string& group, std::function<void(bool)> done = {});
   void leave_group(Connection& c, const std::string& group);
   loop::EventLoop& loop_at(std::size_t i) noexcept { return *loops_[i]; }
   // Answers a held poll on its loop (posts there when it is another).
@@ -351,10 +372,13 @@ class Endpoint final : public Hub {
   const std::shared_ptr<PostGate>& gate() const noexcept { return gate_; }
   // Runs fn on the connection's owner loop (now when this is it); when the connection is
   // gone by then, fn runs only if even_if_gone (to answer a request that waits).
-  void on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
+  // False when the connection has no owner loop yet (fn does not run).
+  bool on_owner(const std::shared_ptr<Connection>& conn, std::function<void(Connection&)> fn,
                 bool even_if_gone = false);
 
  protected:
+  void change_group(std::string_view connection_id, std::string_view group, bool join,
+                    std::function<void(bool)> done) override;
   void add_method(std::string name, hub_detail::MethodInfo info) override;
 
  private:
@@ -379,14 +403,24 @@ class Endpoint final : public Hub {
   // (Connection/Connections) that are not connections of this node.
   std::vector<std::string> deliver_here(const HubTarget& target, std::shared_ptr<const detail::SharedMessage> msg);
   // The relay's topic watches as this loop's group or user lists gain their first member
-  // or lose their last, and a connection's own (owner loop).
-  void watch_relay(std::string_view kind, std::string_view name, bool on);
-  void relay_connection(Connection& c, bool on);
+  // or lose their last.
+  void watch_relay(std::string_view kind, std::string_view name, bool on, std::function<void()> on_active = {});
+  // done(true) once a topic this node watches already is in effect (at once without a
+  // relay).
+  void when_watched(std::string_view kind, std::string_view name, std::function<void(bool)> done);
+  // A connection's own topic "c:<id>", watched from its creation (or arrival) here until it
+  // ends or moves; on_active as Relay::watch. unwatch_connection: after it left the
+  // registry.
+  void watch_connection(Connection& c, std::function<void()> on_active = {});
+  void unwatch_connection(Connection& c);
   // What goes to the other nodes (hub_relay.cpp): a send (elsewhere: the target's
   // connection ids this node does not have), a group change of a connection it does not
   // have.
   void relay_send(const HubTarget& target, const detail::SharedMessage& msg, const std::vector<std::string>& elsewhere);
-  void relay_group_change(std::string_view connection_id, std::string_view group, bool join);
+  // done, when given, gets the owner node's answer (false: no answer in time).
+  void relay_group_change(std::string_view connection_id, std::string_view group, bool join,
+                          std::function<void(bool)> done);
+  void expire_group_changes(std::uint64_t now_ms);
   // invoke_client for a connection this node does not have: asked over "c:<id>", answered
   // over this node's "n:<node>"; done runs on loop 0. A pending call past its timeout is
   // answered by loop 0's ticker (expire_remote_results).
@@ -394,8 +428,53 @@ class Endpoint final : public Hub {
                                std::function<void(HubClientResult)> done, std::uint32_t timeout_ms);
   void expire_remote_results(std::uint64_t now_ms);
   void finish_remote_result(std::uint32_t call, HubClientResult r);
-  // token_is_id: the connectionId doubles as the token (negotiate version 0).
+  // token_is_id: the connectionId doubles as the token (negotiate version 0). With a relay
+  // a token is the connectionId followed by its secret part, so that any node can tell
+  // which connection's topic reaches the node that has it.
   std::shared_ptr<Connection> create(std::uint64_t now_ms, bool token_is_id = false);
+
+  // What a request for a known connection answers, whichever node it reached.
+  struct Answer {
+    int status = 0;  // 0: the request goes on (a transport opens, a poll is held)
+    std::string_view body;
+  };
+  // The GET's transport for a known connection: claims it for loop li (first: this opens
+  // it) or says why not.
+  Answer claim_transport(Connection& conn, Transport want, std::size_t li, bool& first);
+  Answer post_data(const std::shared_ptr<Connection>& conn, std::string_view body);
+  Answer delete_connection(const std::shared_ptr<Connection>& conn);
+  // The rest of a WebSocket or event-stream GET once its connection is claimed.
+  void open_transport(http::HttpConnection& c, const http::RequestHead& head, char* rest, std::size_t n,
+                      const std::shared_ptr<Connection>& conn, Transport want, bool first);
+  std::vector<http::Header> cors_for(std::optional<std::string_view> origin) const;
+
+  // No sticky sessions (hub_forward.cpp, ADR 0011): a request naming a connection this
+  // node does not have goes to its node over "c:<id>" and waits for the answer on this
+  // node's "n:<node>"; a connection negotiated elsewhere and not opened yet moves here.
+  enum class ForwardKind : std::uint8_t { Upgrade, Poll, Post, Delete };
+  struct Forwarded {
+    ForwardKind kind{};
+    Transport want{};
+    std::size_t loop = 0;
+    std::uint64_t key = 0;  // the request's deferred key on that loop
+    std::uint64_t deadline_ms = 0;
+    std::optional<std::string> origin;
+    detail::RequestCopy request;  // a poll's, for its connection if it moves here
+  };
+  // True when the request went to another node (answered later) or was answered here;
+  // false when no node can have it (no relay, not one of our tokens).
+  bool forward(http::HttpConnection& c, const http::RequestHead& head, ForwardKind kind, Transport want,
+               std::string_view body = {});
+  // The node that has the connection (relay thread): a forwarded request, served.
+  void serve_forwarded(char op, std::string_view connection_id, std::string_view message);
+  // This node again: the answer to one of its forwarded requests.
+  void forward_answered(char op, std::string_view message);
+  void answer_forwarded(std::uint32_t request, int status, std::string_view body, const std::string& node);
+  void finish_forwarded(Forwarded f, int status, std::string body);
+  void move_here(std::uint32_t request, std::string_view state);
+  // A later poll of a connection with long polling: held by its owner loop.
+  void hold_poll(const std::shared_ptr<Connection>& conn, detail::PollRef ref);
+  void expire_forwarded(std::uint64_t now_ms);
 
   friend class Connection;
   std::string path_;
@@ -435,6 +514,15 @@ class Endpoint final : public Hub {
   std::mutex remote_mu_;
   std::uint32_t next_remote_call_ = 0;                              // guarded by remote_mu_
   std::unordered_map<std::uint32_t, RemoteResult> remote_results_;  // guarded by remote_mu_
+  struct GroupChange {
+    std::function<void(bool)> done;
+    std::uint64_t deadline_ms;
+  };
+  std::uint32_t next_group_change_ = 0;                                // guarded by remote_mu_
+  std::unordered_map<std::uint32_t, GroupChange> group_changes_;       // guarded by remote_mu_
+  std::mutex forward_mu_;
+  std::uint32_t next_forward_ = 0;                             // guarded by forward_mu_
+  std::unordered_map<std::uint32_t, Forwarded> forwarded_;     // guarded by forward_mu_
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Connection>> by_token_;  // guarded by mu_

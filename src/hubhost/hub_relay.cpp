@@ -14,11 +14,16 @@
 // Messages: one op byte, then
 //   'S' send:  u16 exception count, each a u16 length and the id; u32 length and the JSON
 //              form (framed hub message); u32 length and the MessagePack form
-//   'J' / 'L'  join / leave: the group name (the rest)
+//   'J' / 'L'  join / leave: u32 request (0: no answer wanted), u16 length and the asking
+//              node, then the group name (the rest)
+//   'Y'        its answer, once in effect: u32 request, one byte 1 (done) or 0 (no such
+//              connection)
 //   'I'        client invocation: u32 call number, u16 length and the asking node, u32
 //              timeout (ms), u16 length and the method, then the arguments as JSON text
 //   'R'        its answer: u32 call number, one byte 1 (a value: JSON text follows) or 0
 //              (an error: its text follows)
+//   'T' 'P' 'D' a request for the connection that reached another node, and 'Z' 'K' 'H'
+//              the answers (hub_forward.cpp)
 // Lengths little-endian. The forms are the bytes this node serialised once for its own
 // receivers, so a relayed send costs a receiving node no serialisation.
 
@@ -26,44 +31,17 @@
 
 #include "core/log.hpp"
 #include "hubhost/hub_endpoint.hpp"
+#include "hubhost/relay_wire.hpp"
 
 namespace wirehub::hubhost {
 namespace {
 
-void put_u16(std::string& out, std::size_t v) {
-  out.push_back(static_cast<char>(v & 0xFF));
-  out.push_back(static_cast<char>((v >> 8) & 0xFF));
-}
-void put_u32(std::string& out, std::size_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-// Reads what the writer above wrote; any shortfall makes ok false.
-struct Reader {
-  std::string_view in;
-  bool ok = true;
-  std::size_t uint(int bytes) {
-    if (in.size() < static_cast<std::size_t>(bytes)) {
-      ok = false;
-      return 0;
-    }
-    std::size_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= static_cast<std::size_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-    in.remove_prefix(static_cast<std::size_t>(bytes));
-    return v;
-  }
-  std::string_view bytes(std::size_t n) {
-    if (!ok || in.size() < n) {
-      ok = false;
-      return {};
-    }
-    std::string_view b = in.substr(0, n);
-    in.remove_prefix(n);
-    return b;
-  }
-};
+using relay_wire::put_u16;
+using relay_wire::put_u32;
+using relay_wire::Reader;
 
 constexpr std::size_t kMaxExceptions = 0xFFFF;
+constexpr std::uint64_t kGroupChangeAnswerMs = 3000;  // as hub_forward.cpp's kAnswerWithinMs
 
 }  // namespace
 
@@ -74,22 +52,41 @@ void Endpoint::set_relay(fanout::Relay* relay) {
   relay->watch("n:" + node_);  // answers to this node's client invocations
 }
 
-void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on) {
+void Endpoint::watch_relay(std::string_view kind, std::string_view name, bool on, std::function<void()> on_active) {
   if (!relay_) return;
   std::string topic;
   topic.reserve(kind.size() + 1 + name.size());
   topic.append(kind).append(1, ':').append(name);
   if (on) {
-    relay_->watch(topic);
+    relay_->watch(topic, std::move(on_active));
   } else {
     relay_->unwatch(topic);
   }
 }
 
-void Endpoint::relay_connection(Connection& c, bool on) {
-  if (!relay_ || c.relay_watched == on) return;
-  c.relay_watched = on;
-  watch_relay("c", c.connection_id(), on);
+void Endpoint::when_watched(std::string_view kind, std::string_view name, std::function<void(bool)> done) {
+  if (!relay_) return done(true);
+  // One more watch of a topic this loop watches already (no new subscription), undone at
+  // once: its on_active runs when the subscription in place, or still on its way, is in
+  // effect.
+  watch_relay(kind, name, true, [done = std::move(done)] { done(true); });
+  watch_relay(kind, name, false);
+}
+
+void Endpoint::watch_connection(Connection& c, std::function<void()> on_active) {
+  {
+    std::lock_guard lock(mu_);
+    c.relay_watched = true;
+  }
+  relay_->watch("c:" + c.connection_id(), std::move(on_active));
+}
+
+void Endpoint::unwatch_connection(Connection& c) {
+  {
+    std::lock_guard lock(mu_);
+    if (!std::exchange(c.relay_watched, false)) return;
+  }
+  relay_->unwatch("c:" + c.connection_id());
 }
 
 void Endpoint::relay_send(const HubTarget& target, const detail::SharedMessage& msg,
@@ -133,12 +130,42 @@ void Endpoint::relay_send(const HubTarget& target, const detail::SharedMessage& 
   }
 }
 
-void Endpoint::relay_group_change(std::string_view connection_id, std::string_view group, bool join) {
+void Endpoint::relay_group_change(std::string_view connection_id, std::string_view group, bool join,
+                                  std::function<void(bool)> done) {
+  std::uint32_t request = 0;
+  if (done) {
+    std::lock_guard lock(remote_mu_);
+    do {
+      request = ++next_group_change_;
+    } while (request == 0);
+    // The node that has the connection answers within moments; none answers for a
+    // connection no node has.
+    group_changes_[request] = {std::move(done), loop::EventLoop::clock_ms() + kGroupChangeAnswerMs};
+  }
   std::string m;
-  m.reserve(1 + group.size());
+  m.reserve(7 + node_.size() + group.size());
   m.push_back(join ? 'J' : 'L');
+  put_u32(m, request);
+  put_u16(m, node_.size());
+  m.append(node_);
   m.append(group);
   relay_->send("c:" + std::string(connection_id), m);
+}
+
+void Endpoint::expire_group_changes(std::uint64_t now_ms) {
+  std::vector<std::function<void(bool)>> expired;
+  {
+    std::lock_guard lock(remote_mu_);
+    for (auto it = group_changes_.begin(); it != group_changes_.end();) {
+      if (it->second.deadline_ms <= now_ms) {
+        expired.push_back(std::move(it->second.done));
+        it = group_changes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& done : expired) done(false);
 }
 
 void Endpoint::relay_client_invocation(std::string_view connection_id, std::string_view method,
@@ -216,18 +243,55 @@ void Endpoint::deliver_relayed(std::string_view topic, std::string_view message)
   }
 
   const char op = message[0];
+  if (op == 'T' || op == 'P' || op == 'D') {
+    if (target.kind != HubTarget::Kind::Connection) return malformed();
+    serve_forwarded(op, target.names[0], message.substr(1));
+    return;
+  }
+  if (op == 'Z' || op == 'K' || op == 'H') {
+    if (topic != "n:" + node_) return malformed();
+    forward_answered(op, message.substr(1));
+    return;
+  }
   if (op == 'J' || op == 'L') {
-    if (target.kind != HubTarget::Kind::Connection || message.size() < 2) return malformed();
-    // Only this node's connection: a change for a connection no node has goes nowhere.
-    auto c = find_by_id(target.names[0]);
-    if (!c) return;
-    on_owner(c, [this, join = op == 'J', g = std::string(message.substr(1))](Connection& conn) {
-      if (join) {
-        join_group(conn, g);
-      } else {
-        leave_group(conn, g);
-      }
-    });
+    if (target.kind != HubTarget::Kind::Connection) return malformed();
+    Reader r{message.substr(1)};
+    const auto request = static_cast<std::uint32_t>(r.uint(4));
+    const std::string node(r.bytes(r.uint(2)));
+    if (!r.ok || node.empty() || r.in.empty()) return malformed();
+    std::function<void(bool)> answer;
+    if (request != 0) {
+      answer = [this, request, topic_back = "n:" + node](bool ok) {
+        std::string m;
+        m.push_back('Y');
+        put_u32(m, request);
+        m.push_back(ok ? 1 : 0);
+        relay_->send(topic_back, m);
+      };
+    }
+    // Only this node's connection (the topic reached it: it had it a moment ago).
+    if (!find_by_id(target.names[0])) {
+      if (answer) answer(false);
+      return;
+    }
+    change_group(target.names[0], r.in, op == 'J', std::move(answer));
+    return;
+  }
+  if (op == 'Y') {
+    if (topic != "n:" + node_) return malformed();
+    Reader r{message.substr(1)};
+    const auto request = static_cast<std::uint32_t>(r.uint(4));
+    const std::size_t ok = r.uint(1);
+    if (!r.ok || ok > 1 || !r.in.empty()) return malformed();
+    std::function<void(bool)> done;
+    {
+      std::lock_guard lock(remote_mu_);
+      auto it = group_changes_.find(request);
+      if (it == group_changes_.end()) return;  // answered already (it expired)
+      done = std::move(it->second.done);
+      group_changes_.erase(it);
+    }
+    done(ok == 1);
     return;
   }
   if (op == 'I') {

@@ -182,8 +182,11 @@ class BackplaneRelay final : public fanout::Relay {
  public:
   BackplaneRelay(backplane::Backplane& bp, std::string prefix) : bp_(bp), prefix_(std::move(prefix)) {}
   void send(std::string_view topic, std::string_view payload) override { bp_.publish(channel(topic), payload); }
-  void watch(std::string_view topic) override { bp_.subscribe(channel(topic)); }
+  void watch(std::string_view topic, std::function<void()> on_active) override {
+    bp_.subscribe(channel(topic), std::move(on_active));
+  }
   void unwatch(std::string_view topic) override { bp_.unsubscribe(channel(topic)); }
+  bool up() const override { return bp_.stats().state == backplane::State::Up; }
   const std::string& prefix() const noexcept { return prefix_; }
 
  private:

@@ -29,8 +29,8 @@ class ConformanceServer(WirehubServer):
 
     ready_path = "/deployment"  # the conformance app has no /healthz
 
-    def __init__(self, hub: dict | None = None, app: str = "signalr-conformance"):
-        super().__init__({"hub": hub} if hub else None, extra_args=["--app", app])
+    def __init__(self, hub: dict | None = None, app: str = "signalr-conformance", extra_args: list | None = None):
+        super().__init__({"hub": hub} if hub else None, extra_args=["--app", app, *(extra_args or [])])
         if app != "signalr-conformance":
             self.ready_path = "/healthz"
 

@@ -18,6 +18,8 @@
 //   GetNotes(key) -> the list         Stats() -> the hub's HubStats as an object
 //   JoinGroup(g) / LeaveGroup(g)      SendToGroup(g, msg), SendToOthersInGroup(g, msg)
 //   AddToGroup(id, g) / RemoveFromGroup(id, g): another connection's membership
+//     (each answers true once the change is in effect on every node, false when no
+//     node has the connection)
 //   SendToAll(msg), SendToOthers(msg), SendToUser(user, msg), SendToConnection(id, msg):
 //     the client method "message" gets (msg, sender connection id)
 //   AskCaller(method, args) -> {"result": v} or {"error": text}: a client result
@@ -189,12 +191,21 @@ void mount_methods(Hub& hub, Shared& shared) {
                 {"protocolErrors", s.protocol_errors}};
   });
 
-  hub.method("JoinGroup", [](HubCaller& c, std::string group) { c.hub().add_to_group(c.connection_id(), group); });
-  hub.method("LeaveGroup",
-             [](HubCaller& c, std::string group) { c.hub().remove_from_group(c.connection_id(), group); });
-  hub.method("AddToGroup", [](HubCaller& c, std::string id, std::string group) { c.hub().add_to_group(id, group); });
-  hub.method("RemoveFromGroup",
-             [](HubCaller& c, std::string id, std::string group) { c.hub().remove_from_group(id, group); });
+  // Each completes once the change is in effect on every node (true), or with false when
+  // no node has the connection.
+  auto reply_when_done = [](HubReply reply) { return [reply](bool done) { reply.ok(done); }; };
+  hub.method("JoinGroup", [reply_when_done](HubCaller& c, std::string group, HubReply reply) {
+    c.hub().add_to_group(c.connection_id(), group, reply_when_done(std::move(reply)));
+  });
+  hub.method("LeaveGroup", [reply_when_done](HubCaller& c, std::string group, HubReply reply) {
+    c.hub().remove_from_group(c.connection_id(), group, reply_when_done(std::move(reply)));
+  });
+  hub.method("AddToGroup", [reply_when_done](HubCaller& c, std::string id, std::string group, HubReply reply) {
+    c.hub().add_to_group(id, group, reply_when_done(std::move(reply)));
+  });
+  hub.method("RemoveFromGroup", [reply_when_done](HubCaller& c, std::string id, std::string group, HubReply reply) {
+    c.hub().remove_from_group(id, group, reply_when_done(std::move(reply)));
+  });
   hub.method("SendToGroup", [](HubCaller& c, std::string group, Json msg) {
     c.hub().clients().group(group).send("message", {msg, c.connection_id()});
   });

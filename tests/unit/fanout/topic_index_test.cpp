@@ -48,7 +48,8 @@ struct CountingRelay final : Relay {
   std::map<std::string, int> watched;
   int misuse = 0;
   void send(std::string_view, std::string_view) override {}
-  void watch(std::string_view t) override {
+  using Relay::watch;
+  void watch(std::string_view t, std::function<void()>) override {
     if (++watched[std::string(t)] != 1) ++misuse;
   }
   void unwatch(std::string_view t) override {
@@ -56,6 +57,7 @@ struct CountingRelay final : Relay {
     if (it == watched.end() || --it->second != 0) ++misuse;
     if (it != watched.end() && it->second == 0) watched.erase(it);
   }
+  bool up() const override { return true; }
 };
 
 TEST(TopicIndex, TellsTheRelayWhenATopicGainsItsFirstAndLosesItsLastMember) {
