@@ -17,7 +17,20 @@ function redisAnswers(port) {
   });
 }
 
-// Resolves once the server answers PING; stop() kills it.
+// Sends one command; resolves to the raw reply (its first read), e.g. '+OK\r\n'.
+function command(port, args) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('error', reject);
+    s.once('data', (d) => {
+      s.destroy();
+      resolve(d.toString());
+    });
+    s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  });
+}
+
+// Resolves once the server answers PING; command(...args) sends it one, stop() kills it.
 export async function startRedis() {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -27,5 +40,10 @@ export async function startRedis() {
   await withDeadline((async () => {
     while (!(await redisAnswers(port))) await new Promise((r) => setTimeout(r, 20));
   })(), 10_000, 'redis-server to answer PING');
-  return { url: `redis://127.0.0.1:${port}`, async stop() { child.kill('SIGKILL'); await exited; } };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    command: (...args) => command(port, args),
+    async stop() { child.kill('SIGKILL'); await exited; },
+  };
 }
