@@ -46,9 +46,10 @@ async function until(predicate, what) {
 
 // A hub client that keeps the orders as the dashboard (web/app.js) does: every start and
 // every reconnect subscribes, pages the history with GetRecent from the last seq it holds
-// up to Subscribe's answer, holding the live events back meanwhile; a live event the
-// history already gave is the expected overlap, anything else at or below the last seq
-// held is a duplicate and any jump a gap. Each connection ("round") also records what the
+// up to Subscribe's answer, holding the live events back meanwhile; a live event it
+// already holds (from the history, or from the node before when this one had read less)
+// is the expected overlap, anything else at or below the last seq held is a duplicate and
+// any jump a gap. Each connection ("round") also records what the
 // server sent on it, to assert the server's side exactly.
 class OrderClient {
   constructor(url, combo, name) {
@@ -188,8 +189,8 @@ async function storedOrders(node) {
 }
 
 let redis;
-let nodes = [];
-let dataDirs = [];
+const nodes = [];
+const dataDirs = [];
 before(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i++) {
