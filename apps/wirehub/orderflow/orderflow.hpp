@@ -20,7 +20,8 @@
 // then to the log, which gives it the global seq; every node tails the log into its store
 // (a replica) and publishes from there, so every node's feeds carry every order once, in
 // seq order. POST answers 201 once this node's replica holds the order, or 202 (pending)
-// while the log is unreachable; /readyz and /metrics report the log.
+// while the log is unreachable; /readyz and /metrics report the log. A feed resume from a
+// seq the replica has not read yet waits until it has (ADR 0011, "Ahead").
 
 #include <atomic>
 #include <chrono>
