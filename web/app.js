@@ -249,19 +249,21 @@ function openHub(conn) {
     .build();
   conn.round = 0;       // bumped by each (re)connect: a catch-up of an older round stops
   conn.pending = null;  // live events held back while catching up; null once live
+  conn.overlap = null;  // the live events the table already has: { after, upTo, seen }
   conn.close = () => {
     hub.stop().catch(() => {});  // stopping only fails if a start is failing anyway
   };
   hub.on('orderCreated', (event) => {
     if (feed.current !== conn) return;
     if (conn.pending && Number.isSafeInteger(event?.seq)) conn.pending.push(event);
-    else onOrderEvent(event);
+    else if (!isOverlap(conn, event)) onOrderEvent(event);
   });
   hub.onreconnecting(() => {
     if (feed.current !== conn) return;
     feed.lostOnce = true;
     conn.round++;
     conn.pending = null;
+    conn.overlap = null;
     clearTimeout(feed.stableTimer);
     setState('reconnecting', reconnectingText(conn.retryDelay));
   });
@@ -279,11 +281,14 @@ function openHub(conn) {
 // Subscribe answers the last seq stored before the connection joined the topic: every
 // later order comes live, so the history is read (GetRecent pages, oldest first) from the
 // last seq shown up to that one. Live events wait meanwhile and follow in seq order; one
-// the history already showed is the expected overlap of the two, not a duplicate.
+// the table already has is the expected overlap, not a duplicate: shown from the history,
+// or, after a reconnect to a node that had not read as far as the one before (its answer
+// is below the last seq shown), shown from the node before.
 async function catchUp(conn, hub) {
   const round = ++conn.round;
   const current = () => feed.current === conn && conn.round === round;
   conn.pending = [];
+  conn.overlap = null;
   let joinedAt;
   try {
     joinedAt = await hub.invoke('Subscribe', HUB_TOPIC);
@@ -306,16 +311,22 @@ async function catchUp(conn, hub) {
   if (!current()) return;
   const held = conn.pending.sort((a, b) => a.seq - b.seq);
   conn.pending = null;
-  const historyEnd = feed.lastSeq;
-  const overlap = new Set();
+  conn.overlap = { after: joinedAt, upTo: feed.lastSeq, seen: new Set() };
   for (const event of held) {
-    if (event.seq > joinedAt && event.seq <= historyEnd && !overlap.has(event.seq)) {
-      overlap.add(event.seq);
-      continue;
-    }
-    onOrderEvent(event);
+    if (!isOverlap(conn, event)) onOrderEvent(event);
   }
   live(conn);
+}
+
+// Whether a live event is one of the connection's overlap (each seq once: a second copy is
+// a duplicate).
+function isOverlap(conn, event) {
+  const o = conn.overlap;
+  if (!o || !Number.isSafeInteger(event?.seq) || event.seq <= o.after || event.seq > o.upTo || o.seen.has(event.seq)) {
+    return false;
+  }
+  o.seen.add(event.seq);
+  return true;
 }
 
 function live(conn) {

@@ -8,14 +8,18 @@ it saw on the first; Redis killed and restarted during a steady POST stream: eve
 is answered 201 or 202 (pending, in the node's outbox) and every one of them reaches
 every subscriber once and in order after recovery; a node SIGKILLed: its feed client
 resumes on another node with no gap; a node whose next seq was trimmed from the log
-notes the gap and refuses a resume across it with an ERROR.
+notes the gap and refuses a resume across it with an ERROR; a resume on a node that has
+not read up to the resume point yet waits for it rather than repeat orders, and a resume
+point it does not reach in 10 s is refused.
 """
 
 import http.client
 import json
 import signal
 import threading
+import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import rawws
@@ -274,6 +278,78 @@ def test_a_killed_nodes_feed_client_resumes_on_another_node_without_a_gap():
             assert sub_seq == 10
         finally:
             ws_b.close_socket()
+
+
+def test_a_resume_on_a_node_behind_the_resume_point_waits_for_it_instead_of_repeating_orders():
+    """A feed client saw orders 1..5 on A and resumes after 5 on B, which has not read them
+    yet (its Redis user may not XREAD, so its tail is held back). Once B reads the log the
+    client gets SUBSCRIBED 5 and then only the orders after 5: not 1..5 again as live events."""
+    with RedisServer() as redis:
+        acl = ["ACL", "SETUSER", "lagging", "on", ">pw", "~*", "&*", "+@all"]
+        assert redis.command(*acl, "-xread").startswith(b"+OK")
+        lagging_url = f"redis://lagging:pw@127.0.0.1:{redis.port}"
+        with node(redis) as a, WirehubServer(extra_args=["--redis", lagging_url]) as b:
+            wait_for(lambda: log_up(a), what="A's order log to be up")
+            assert [post(a, f"f{i}")[1]["seq"] for i in range(5)] == [1, 2, 3, 4, 5]
+            ws = rawws.RawWebSocket.open(b.port, "/ws/orders/feed")
+            sse = SseClient(b, headers={"Last-Event-ID": "5"})
+            try:
+                ws.send(OP_TEXT, json.dumps({"type": "RESUME", "topic": "orders", "after": 5}).encode())
+                # The pong follows the RESUME, which queued its job on B's store thread; the
+                # GET is answered from there after it. B holds no order yet.
+                ws.send(rawws.OP_PING, b"sync")
+                early = []
+                while (frame := ws.read_frame(timeout=20)).opcode != rawws.OP_PONG:
+                    early.append(json.loads(frame.payload))
+                status, data = call(b, "GET", "/api/orders")
+                assert status == 200 and (json.loads(data)["orders"], json.loads(data)["lastSeq"]) == ([], 0)
+
+                assert redis.command(*acl, "+xread").startswith(b"+OK")
+                wait_for(lambda: metric(b, "wirehub_orderflow_log_seq") == 5, what="B to read orders 1..5")
+                later = [post(a, f"l{i}")[1] for i in range(3)]
+                got = early + [read_json(ws)]
+                while got[-1].get("seq") != 8 or got[-1]["type"] != "ORDER_CREATED":
+                    got.append(read_json(ws))
+                assert got[0] == {"type": "SUBSCRIBED", "topic": "orders", "seq": 5}, got
+                assert [m["orderId"] for m in got[1:]] == [o["orderId"] for o in later], got
+                assert [m["seq"] for m in sse_events(sse, 3)] == [6, 7, 8]
+            finally:
+                ws.close_socket()
+                sse.close()
+
+
+def test_a_resume_point_the_node_does_not_reach_is_refused_after_ten_seconds():
+    """A resume from a seq the log has not handed out waits for it no longer than 10 s (the
+    node checks whenever it stores orders, so orders keep coming here): then the raw feed
+    answers ERROR, SSE an error event and ends the stream."""
+    with RedisServer() as redis, node(redis) as a:
+        wait_for(lambda: log_up(a), what="the order log to be up")
+        ws = rawws.RawWebSocket.open(a.port, "/ws/orders/feed")
+        sse = SseClient(a, headers={"Last-Event-ID": "1000"})
+        done = threading.Event()
+
+        def poster():
+            while not done.wait(0.5):
+                post(a, "meanwhile")
+
+        started = time.monotonic()
+        ws.send(OP_TEXT, json.dumps({"type": "RESUME", "topic": "orders", "after": 1000}).encode())
+        t = threading.Thread(target=poster)
+        t.start()
+        try:
+            m = read_json(ws, timeout=30)
+            assert time.monotonic() - started >= 9.5
+            assert m["type"] == "ERROR", m
+            assert m["error"].startswith("resume point 1000 is after the last order this node holds (seq "), m
+            _, name, data = sse.event()
+            assert name == "error" and json.loads(data)["error"].startswith("resume point 1000 is after"), data
+            with pytest.raises(EOFError):
+                sse.event()
+        finally:
+            done.set()
+            t.join()
+            ws.close_socket()
+            sse.close()
 
 
 def test_a_node_behind_the_trimmed_log_notes_the_gap_and_refuses_a_resume_across_it():

@@ -19,6 +19,10 @@ namespace {
 constexpr std::string_view kJson = "application/json";
 // History is handed to a connection's loop in posts of at most this many events.
 constexpr std::size_t kReplayChunk = 256;
+// How long a resume from a point this node's replica has not reached waits for it: a node
+// that is behind catches up within a tail batch or two; a point it does not reach in this
+// time is likely no seq of the log at all, and waiting for it would keep the resume forever.
+constexpr std::chrono::seconds kResumeWaitLimit{10};
 
 void json_answer(HttpResponse& res, int status, std::string body) {
   res.status = status;
@@ -163,6 +167,7 @@ void OrderFlow::replicate(store::OrderStore& store, const std::vector<store::Sto
     it->second.responder->respond(std::move(res));
     waiting_.erase(it);
   }
+  run_caught_up(store);
   log_->stored(store.last_seq(), true);
 }
 
@@ -184,6 +189,34 @@ std::optional<std::string> OrderFlow::gap_error(store::OrderStore& store, std::i
                          ", which the order log dropped before this node read them; page through GET "
                          "/api/orders and resume from seq " +
                          std::to_string(gap->last) + " or later";
+}
+
+void OrderFlow::resume_when_caught_up(store::OrderStore& store, std::int64_t after,
+                                      std::function<void(store::OrderStore&)> resume,
+                                      std::function<void(const std::string& error)> refuse) {
+  if (!log_ || after <= store.last_seq()) {
+    resume(store);
+    return;
+  }
+  ahead_.push_back({after, std::chrono::steady_clock::now(), std::move(resume), std::move(refuse)});
+  run_caught_up(store);
+}
+
+void OrderFlow::run_caught_up(store::OrderStore& store) {
+  const std::int64_t last = store.last_seq();
+  const auto expired = std::chrono::steady_clock::now() - kResumeWaitLimit;
+  std::deque<Ahead> still;
+  for (Ahead& a : ahead_) {
+    if (a.after <= last) {
+      a.resume(store);
+    } else if (a.since < expired) {
+      a.refuse("resume point " + std::to_string(a.after) + " is after the last order this node holds (seq " +
+               std::to_string(last) + "); resume from seq " + std::to_string(last) + " or earlier");
+    } else {
+      still.push_back(std::move(a));
+    }
+  }
+  ahead_ = std::move(still);
 }
 
 void OrderFlow::publish(const store::StoredOrder& o) {
@@ -479,14 +512,17 @@ void OrderFlow::on_feed_message(WebSocket& ws, std::string_view text, bool binar
 }
 
 void OrderFlow::resume_websocket(ConnectionId id, std::uintptr_t generation, std::int64_t after) {
-  service_->run([this, id, generation, after](store::OrderStore& store) {
-    auto current = [generation](const WebSocket& w) {
-      return reinterpret_cast<std::uintptr_t>(w.user_data) == generation;
-    };
+  auto current = [generation](const WebSocket& w) {
+    return reinterpret_cast<std::uintptr_t>(w.user_data) == generation;
+  };
+  auto refuse = [this, id, current](const std::string& error) {
+    feed_->post_to(id, [current, error = feed_error_json(error)](WebSocket& w) {
+      if (current(w)) w.send(error);
+    });
+  };
+  auto resume = [this, id, after, current, refuse](store::OrderStore& store) {
     if (auto error = gap_error(store, after)) {
-      feed_->post_to(id, [current, error = feed_error_json(*error)](WebSocket& w) {
-        if (current(w)) w.send(error);
-      });
+      refuse(*error);
       return;
     }
     auto history = read_history(store, after, options_.max_replay);
@@ -508,6 +544,9 @@ void OrderFlow::resume_websocket(ConnectionId id, std::uintptr_t generation, std
       w.subscribe(kOrdersTopic);
       w.send(subscribed_json(kOrdersTopic, last));
     });
+  };
+  service_->run([this, after, resume = std::move(resume), refuse = std::move(refuse)](store::OrderStore& store) {
+    resume_when_caught_up(store, after, resume, refuse);
   });
 }
 
@@ -535,11 +574,21 @@ void OrderFlow::on_sse_open(SseStream& stream, const HttpRequest& req) {
 }
 
 void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
-  service_->run([this, id, after](store::OrderStore& store) {
+  auto refuse = [this, id](const std::string& error) {
+    sse_->post_to(id, [error = feed_error_json(error)](SseStream& s) {
+      s.send(SseEvent{.data = error, .event = "error"});
+      s.close();
+    });
+  };
+  auto resume = [this, id, after, refuse](store::OrderStore& store) {
     auto gap = gap_error(store, after);
-    auto history = gap ? std::nullopt : read_history(store, after, options_.max_replay);
+    if (gap) {
+      refuse(*gap);
+      return;
+    }
+    auto history = read_history(store, after, options_.max_replay);
     if (!history) {
-      sse_->post_to(id, [error = gap ? feed_error_json(*gap) : too_far_back(options_.max_replay)](SseStream& s) {
+      sse_->post_to(id, [error = too_far_back(options_.max_replay)](SseStream& s) {
         s.send(SseEvent{.data = error, .event = "error"});
         s.close();
       });
@@ -554,6 +603,9 @@ void OrderFlow::resume_sse(ConnectionId id, std::int64_t after) {
       });
     }
     sse_->post_to(id, [](SseStream& s) { s.subscribe(kOrdersTopic); });
+  };
+  service_->run([this, after, resume = std::move(resume), refuse = std::move(refuse)](store::OrderStore& store) {
+    resume_when_caught_up(store, after, resume, refuse);
   });
 }
 

@@ -20,10 +20,14 @@
 // then to the log, which gives it the global seq; every node tails the log into its store
 // (a replica) and publishes from there, so every node's feeds carry every order once, in
 // seq order. POST answers 201 once this node's replica holds the order, or 202 (pending)
-// while the log is unreachable; /readyz and /metrics report the log.
+// while the log is unreachable; /readyz and /metrics report the log. A feed resume from a
+// seq the replica has not read yet waits until it has (ADR 0011, "Ahead").
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +106,16 @@ class OrderFlow {
   void answer_pending();
   // Shared log: why a resume after `after` is refused when the replica misses seqs after it.
   std::optional<std::string> gap_error(store::OrderStore& store, std::int64_t after) const;
+  // Shared log: a resume from a point the replica has not reached yet (a client that saw
+  // it on a node that was ahead) must wait until it has, or the orders up to that point
+  // would reach the subscribed connection a second time, live. Runs resume now when the
+  // replica holds `after` (or without a shared log), else keeps it for run_caught_up();
+  // one kept longer than kResumeWaitLimit (10 s) gets refuse(error) instead (store thread).
+  void resume_when_caught_up(store::OrderStore& store, std::int64_t after,
+                             std::function<void(store::OrderStore&)> resume,
+                             std::function<void(const std::string& error)> refuse);
+  // Runs the kept resumes the replica now holds, refuses the ones kept too long.
+  void run_caught_up(store::OrderStore& store);
 
   OrderFlowOptions options_;
   std::optional<BearerAuth> post_jwt_;
@@ -122,6 +136,13 @@ class OrderFlow {
     store::StoredOrder order;  // seq 0
   };
   std::unordered_map<std::string, Waiting> waiting_;  // by order id; store thread only
+  struct Ahead {
+    std::int64_t after;
+    std::chrono::steady_clock::time_point since;
+    std::function<void(store::OrderStore&)> resume;
+    std::function<void(const std::string&)> refuse;
+  };
+  std::deque<Ahead> ahead_;  // resumes waiting for the replica, oldest first; store thread only
   std::atomic<std::size_t> outbox_size_{0};
   std::atomic<std::uint64_t> gaps_{0}, gap_seqs_{0};
 

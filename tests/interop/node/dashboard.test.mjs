@@ -7,7 +7,8 @@
 // posted and restarted on the same port and data directory; in the end it shows every
 // acknowledged order (201) exactly once, in seq order, with no duplicate and no gap
 // counted, and exactly the orders the store holds, with no Content Security Policy
-// violation on the way.
+// violation on the way. Over the hub, a reconnect to another node that has read less of
+// the shared order log counts no duplicate.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,6 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { FailoverBalancer } from './failover_balancer.mjs';
+import { startRedis } from './redis_server.mjs';
 import { startServer, withDeadline } from './server.mjs';
 
 const T = { timeout: 120_000 };
@@ -469,6 +472,65 @@ test('dashboard over hub: a live event that arrives before the history answer wa
   assert.equal(final.gaps, '0');
   assert.deepEqual(problems, []);
 });
+
+// Over the hub, a reconnect may land on a node that has not read the order log as far as
+// the node before: Subscribe answers a seq below the last one shown, and the orders in
+// between then come live on the new connection. They are the overlap, not duplicates.
+// Node B is held behind (its Redis user may not XREAD) while the page, on node A through
+// a failover balancer, shows orders 1..3; A is SIGKILLed, the page reconnects to B, and
+// only then may B read the log.
+test('dashboard over hub: a reconnect to a node that is behind shows every order once and counts no duplicate', T,
+  async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const acl = ['ACL', 'SETUSER', 'lagging', 'on', '>pw', '~*', '&*', '+@all'];
+    assert.equal(await redis.command(...acl, '-xread'), '+OK\r\n');
+    const a = await startServer({ args: ['--data', tempDataDir(t), '--redis', redis.url] });
+    t.after(() => a.stop());
+    const b = await startServer({ args: ['--data', tempDataDir(t), '--redis', `redis://lagging:pw@127.0.0.1:${redis.port}`] });
+    t.after(() => b.stop());
+    const metric = async (node, name) => {
+      const text = await (await fetch(`${origin(node.port)}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    const until = (predicate, what) => withDeadline((async () => {
+      while (!(await predicate())) await new Promise((r) => setTimeout(r, 20));
+    })(), WAIT_MS, what);
+    await until(async () => (await metric(a, 'wirehub_orderflow_log_up')) === 1, "A's order log to be up");
+    const balancer = await FailoverBalancer.start([a.port, b.port]);
+    t.after(() => balancer.close());
+
+    const context = await browser.newContext();
+    t.after(() => context.close());
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    await page.goto(`${origin(balancer.port)}/?transport=hub`);
+    await waitForStatus(page, () => document.getElementById('status').dataset.state === 'live', 'live on A');
+    const first = [];
+    for (let i = 0; i < 3; i++) first.push(await postOrder(a.port, { customerId: `on-a-${i}`, total: 1 + i }));
+    await waitForRows(page, first.map((o) => o.seq));
+
+    a.child.kill('SIGKILL');
+    await a.waitExit(WAIT_MS);
+    await waitForStatus(page, () => {
+      const s = document.getElementById('status').dataset;
+      return s.state === 'live' && s.reconnects === '1';
+    }, 'live again, on B');
+    assert.equal((await (await fetch(`${origin(b.port)}/api/orders`)).json()).lastSeq, 0, 'B has read no order yet');
+    assert.equal(await redis.command(...acl, '+xread'), '+OK\r\n');
+    await until(async () => (await metric(b, 'wirehub_orderflow_log_seq')) === 3 &&
+      (await metric(b, 'wirehub_orderflow_log_up')) === 1, 'B to read orders 1..3');
+    const onB = await postOrder(b.port, { customerId: 'on-b', total: 4 });
+    await waitForRows(page, [onB.seq]);
+
+    const rows = await page.$$eval('#order-rows tr', (trs) => trs.map((tr) => tr.dataset.orderId));
+    assert.deepEqual(rows, [onB, ...first].sort((x, y) => y.seq - x.seq).map((o) => o.orderId));
+    const final = await status(page);
+    assert.equal(final.duplicates, '0');
+    assert.equal(final.gaps, '0');
+    assert.deepEqual(problems, []);
+  });
 
 // A one-shot signal: next resolves the first time fire() is called.
 function watched() {

@@ -13,47 +13,11 @@
 // watched.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { COMBOS, Inbox, connect, makeToken, startHubServer, withDeadline } from './hub_support.mjs';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function redisAnswers(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('error', () => resolve(false));
-    s.once('data', (d) => {
-      s.destroy();
-      resolve(d.toString().startsWith('+PONG'));
-    });
-    s.write('PING\r\n');
-  });
-}
-
-// A redis-server of this test's own (Debian's, installed by scripts/install-deps).
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.once('error', (e) => { throw new Error(`redis-server could not start: ${e.message} (run scripts/install-deps)`); });
-  await withDeadline((async () => {
-    while (!(await redisAnswers(port))) await new Promise((r) => setTimeout(r, 20));
-  })(), 10_000, 'redis-server to answer PING');
-  return { url: `redis://127.0.0.1:${port}`, async stop() { child.kill('SIGKILL'); await exited; } };
-}
+import { startRedis } from './redis_server.mjs';
 
 let redis;
 let nodes;
