@@ -49,8 +49,9 @@
 // What this does not cover: a message Redis acknowledged (and so dropped from in flight)
 // but had not yet written to a subscriber's socket when it died is lost for that
 // subscriber; so is anything published while a node's own subscriber connection is down
-// and the publisher's link is up (nothing is held then); and a peer that joined, or came
-// back, less than one scan before the outage is not waited for. Filling those gaps is
+// and the publisher's link is up (nothing is held then); a peer that joined, or came
+// back, less than one scan before the outage is not waited for, and a node that was never
+// Up knows no peers and flushes at once. Filling those gaps is
 // topic history's job, above this layer.
 //
 // Reconnects back off exponentially from reconnect_min_ms to reconnect_max_ms with
