@@ -49,8 +49,8 @@ struct AppendLimits {
 // With Redis' clock: adds the mark (now, next seq) unless the newest mark is younger than
 // the interval or nothing was appended since it; then trims the stream to MINID s of the
 // newest mark (t, s) with t <= now - max age — every entry removed is older than the
-// bound, and one kept is at most about one interval older — and drops the marks before
-// that one. Returns the entries trimmed.
+// bound, and each goes within about two intervals of passing it — and drops the marks
+// before that one. Returns the entries trimmed.
 extern const std::string_view kAgeScript;
 
 // EVAL kAgeScript 3 <keys> max_age_ms mark_every_ms.
