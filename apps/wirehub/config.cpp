@@ -204,7 +204,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   if (auto* t = root["orderflow"].as_table()) {
     r.only_keys(*t, "orderflow", {"data_dir", "max_body_bytes", "default_page", "max_page", "max_replay",
                                   "max_backlog", "api_key", "require_jwt", "log_key_prefix", "log_max_len",
-                                  "log_dedupe_ttl_s", "max_outbox"});
+                                  "log_max_age_s", "log_dedupe_ttl_s", "max_outbox"});
     orderflow::OrderFlowOptions& o = cfg.orderflow;
     r.string(*t, "orderflow", "data_dir", o.data_dir);
     r.integer(*t, "orderflow", "max_body_bytes", o.max_body_bytes, 64, std::int64_t{1} << 30);
@@ -216,6 +216,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
     r.boolean(*t, "orderflow", "require_jwt", cfg.orderflow_require_jwt);
     r.string(*t, "orderflow", "log_key_prefix", o.log_key_prefix);
     r.integer(*t, "orderflow", "log_max_len", o.log_max_len, 1, std::int64_t{1} << 40);
+    r.integer(*t, "orderflow", "log_max_age_s", o.log_max_age_s, 0, std::int64_t{1} << 31);
     r.integer(*t, "orderflow", "log_dedupe_ttl_s", o.log_dedupe_ttl_s, 1, std::int64_t{1} << 31);
     r.integer(*t, "orderflow", "max_outbox", o.max_outbox, 1, std::int64_t{1} << 32);
     if (o.default_page > o.max_page) r.fail("orderflow.default_page: must not exceed orderflow.max_page");

@@ -88,6 +88,11 @@ struct BackplaneStatus {
   std::uint64_t reconnects = 0;
   std::uint64_t channels = 0;        // channels this node subscribes to now
   std::uint64_t malformed = 0;       // messages from it that no endpoint could read
+  // Redis: other nodes seen subscribed at the last scan; flushes held after an outage until
+  // those peers subscribed again; peers not back when such a wait ran out (total).
+  std::uint64_t peers = 0;
+  std::uint64_t flush_waits = 0;
+  std::uint64_t peers_missed = 0;
 };
 
 // A request as a handler sees it. Every view (and header(), param()) is valid only during

@@ -22,7 +22,9 @@
 //     Buffered (the backplane is down; the message is kept, in order, and sent when it is
 //     back) or Refused (the buffer is full; counted, and the caller must report it).
 //   A node that is not subscribed, or whose own link is down, when a message passes does
-//   not get it: filling such gaps is the job of topic history, above this layer.
+//   not get it: filling such gaps is the job of topic history, above this layer. (Redis:
+//   what a node buffered while Redis was away is sent only once the nodes it knew are
+//   subscribed again, or after a bound; see redis_backplane.hpp.)
 //
 // Subscriptions are reference-counted per channel: the first subscribe of a channel
 // subscribes the node, the last unsubscribe unsubscribes it. on_active, if given, runs
@@ -59,6 +61,12 @@ struct Stats {
   std::uint64_t buffered_bytes = 0;    // their payload bytes
   std::uint64_t reconnects = 0;        // connections re-established after a loss
   std::uint64_t channels = 0;          // channels this node subscribes to now
+  // Redis only (redis_backplane.hpp): other nodes subscribed at the last scan; flushes
+  // held back after an outage until those peers had subscribed again; peers not back
+  // when such a wait ran out (summed over the waits).
+  std::uint64_t peers = 0;
+  std::uint64_t flush_waits = 0;
+  std::uint64_t peers_missed = 0;
 };
 
 // Called for every message of a subscribed channel that another node published. Memory:

@@ -21,6 +21,24 @@ namespace wirehub::backplane {
 namespace {
 
 constexpr std::size_t kEnvelopeBytes = 16;  // origin, sequence: two big-endian u64
+// While a flush waits for peers, how often it asks whether they subscribed again.
+constexpr std::uint64_t kPeerPollMs = 50;
+
+// The peer scan (redis_backplane.hpp). KEYS[1] the node set; ARGV[1] the presence channel
+// prefix, ARGV[2] this node's id when its presence channel is subscribed ("" otherwise).
+// Adds this node, removes members nobody subscribes for any more, returns the others.
+constexpr std::string_view kScanScript = R"lua(
+if ARGV[2] ~= '' then redis.call('SADD', KEYS[1], ARGV[2]) end
+local live = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('PUBSUB', 'NUMSUB', ARGV[1] .. id)[2] > 0 then
+    if id ~= ARGV[2] then live[#live + 1] = id end
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return live
+)lua";
 
 void put_u64(char* p, std::uint64_t v) {
   for (int i = 7; i >= 0; --i) {
@@ -45,7 +63,31 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-class RedisBackplane;
+std::string hex_of(std::uint64_t v) {
+  std::string id(16, '0');
+  for (int i = 0; i < 16; ++i) id[i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+  return id;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out.append(out.empty() ? "" : ", ").append(s);
+  return out;
+}
+
+// A timer that runs a function: the peer scan, the flush wait's poll.
+class Ticker final : public loop::Timer {
+ public:
+  Ticker(loop::EventLoop& loop, std::function<void()> f) : loop_(loop), f_(std::move(f)) {}
+  ~Ticker() override = default;
+  void after(std::uint64_t ms) { loop_.timers().arm(*this, loop_.now_ms(), ms); }
+  void cancel() noexcept { loop_.timers().cancel(*this); }
+
+ private:
+  void on_timer() override { f_(); }
+  loop::EventLoop& loop_;
+  std::function<void()> f_;
+};
 
 // One connection's reconnect schedule: exponential backoff with jitter.
 class Retry final : public loop::Timer {
@@ -79,6 +121,10 @@ class RedisBackplane final : public Backplane {
       : opt_(std::move(o)),
         rng_(std::random_device{}()),
         node_id_(random_u64()),
+        hex_id_(hex_of(node_id_)),
+        presence_prefix_(opt_.channel_prefix + "node:"),
+        presence_channel_(presence_prefix_ + hex_id_),
+        nodes_key_(opt_.channel_prefix + "nodes"),
         pub_(loop_, endpoint("pub")),
         sub_(loop_, endpoint("sub")),
         pub_retry_(loop_, pub_),
@@ -165,6 +211,9 @@ class RedisBackplane final : public Backplane {
     s.duplicates = duplicates_.load(std::memory_order_relaxed);
     s.reconnects = reconnects_.load(std::memory_order_relaxed);
     s.channels = channel_count_.load(std::memory_order_relaxed);
+    s.peers = peer_count_.load(std::memory_order_relaxed);
+    s.flush_waits = flush_waits_.load(std::memory_order_relaxed);
+    s.peers_missed = peers_missed_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -194,10 +243,7 @@ class RedisBackplane final : public Backplane {
     e.user = opt_.user;
     e.password = opt_.password;
     e.db = opt_.db;
-    char id[17];
-    for (int i = 0; i < 16; ++i) id[i] = "0123456789abcdef"[(node_id_ >> (60 - 4 * i)) & 0xf];
-    id[16] = '\0';
-    e.client_name = "wirehub-" + std::string(role) + "-" + id;
+    e.client_name = "wirehub-" + std::string(role) + "-" + hex_id_;
     e.connect_timeout_ms = opt_.connect_timeout_ms;
     e.command_timeout_ms = opt_.command_timeout_ms;
     return e;
@@ -212,6 +258,8 @@ class RedisBackplane final : public Backplane {
     // No handler may run once stop() returns: close without callbacks, on this thread.
     pub_retry_.cancel();
     sub_retry_.cancel();
+    scan_timer_.cancel();
+    poll_timer_.cancel();
     pub_.close();
     sub_.close();
   }
@@ -219,6 +267,12 @@ class RedisBackplane final : public Backplane {
   // --- publishing (loop thread) ---
 
   void drain() {
+    take_outbox();
+    if (up_.load(std::memory_order_relaxed)) flush();
+  }
+
+  // Moves what callers published into the backlog, in order.
+  void take_outbox() {
     {
       std::lock_guard lock(mu_);
       draining_.swap(outbox_);
@@ -226,7 +280,6 @@ class RedisBackplane final : public Backplane {
     }
     for (Outgoing& m : draining_) backlog_.push_back(std::move(m));
     draining_.clear();
-    if (up_.load(std::memory_order_relaxed)) flush();
   }
 
   void flush() {
@@ -329,11 +382,15 @@ class RedisBackplane final : public Backplane {
     }
     log::info("redis backplane: subscriber connection to {} up, {} channel(s) to subscribe", where(),
               awaiting_resubscribe_);
+    // Last: once Redis has run this, it has run every SUBSCRIBE above (one connection's
+    // commands run in order), so peers that see it know this node gets what they send.
+    if (sub_.ready() && sub_.subscribe(presence_channel_)) ++awaiting_resubscribe_;
     update_state();
   }
 
   void on_sub_down(std::string_view why) {
     awaiting_resubscribe_ = 0;
+    present_ = false;
     for (auto it = channels_.begin(); it != channels_.end();) {
       Channel& c = it->second;
       if (c.refs == 0) {
@@ -352,6 +409,13 @@ class RedisBackplane final : public Backplane {
   }
 
   void on_push(const RedisPush& p) {
+    if (p.channel == presence_channel_) {
+      if (p.kind == RedisPush::Kind::Subscribe) {
+        present_ = true;
+        if (awaiting_resubscribe_ > 0 && --awaiting_resubscribe_ == 0) update_state();
+      }
+      return;
+    }
     if (p.channel.substr(0, opt_.channel_prefix.size()) != opt_.channel_prefix) return;
     const std::string_view name = p.channel.substr(opt_.channel_prefix.size());
     auto it = channels_.find(name);
@@ -394,7 +458,19 @@ class RedisBackplane final : public Backplane {
   // --- state (loop thread) ---
 
   void update_state() {
-    const bool up = pub_.ready() && sub_.ready() && awaiting_resubscribe_ == 0;
+    const bool link = pub_.ready() && sub_.ready() && awaiting_resubscribe_ == 0;
+    if (!link) {
+      poll_timer_.cancel();
+      wait_ = Wait::Undecided;  // decided afresh once the link is back
+    } else if (wait_ == Wait::Undecided) {
+      take_outbox();
+      if (!backlog_.empty() && !known_peers_.empty()) {
+        begin_wait();
+      } else {
+        wait_ = Wait::Done;
+      }
+    }
+    const bool up = link && wait_ == Wait::Done;
     if (up == up_.load(std::memory_order_relaxed)) {
       if (up) flush();
       return;
@@ -409,11 +485,103 @@ class RedisBackplane final : public Backplane {
     if (up) flush();
     log::info("redis backplane: {} ({})", up ? "up" : "connecting", where());
     if (on_state_) on_state_(up ? State::Up : State::Connecting);
+    if (up) scan();  // adds this node to the set at once, and learns who is there
+  }
+
+  // --- peers (loop thread; redis_backplane.hpp) ---
+
+  // Runs the scan script now (unless one is in flight) and every peer_scan_ms from now.
+  void scan() {
+    scan_timer_.after(opt_.peer_scan_ms);
+    if (scanning_ || !pub_.ready()) return;
+    const std::string_view argv[] = {"EVAL", kScanScript, "1", nodes_key_, presence_prefix_,
+                                     present_ ? std::string_view(hex_id_) : std::string_view()};
+    scanning_ = pub_.command(argv, [this](const RedisValue* r) { on_scan(r); });
+  }
+
+  void on_scan(const RedisValue* r) {
+    scanning_ = false;
+    if (r == nullptr) return;  // lost: on_pub_down has run
+    if (r->type != RedisValue::Type::Array) {
+      log::warn("redis backplane: peer scan failed: {}", r->str);
+      return;
+    }
+    // Only peers seen while this node is Up are the ones its held publishes wait for: a
+    // scan during an outage or a wait would list only the peers already back.
+    if (!up_.load(std::memory_order_relaxed)) return;
+    std::vector<std::string> peers;
+    for (const RedisValue& e : r->elements) peers.push_back(e.str);
+    std::sort(peers.begin(), peers.end());
+    if (peers == known_peers_) return;
+    known_peers_ = std::move(peers);
+    peer_count_.store(known_peers_.size(), std::memory_order_relaxed);
+    log::info("redis backplane: peers subscribed now: {}", known_peers_.empty() ? "none" : joined(known_peers_));
+  }
+
+  void begin_wait() {
+    wait_ = Wait::Waiting;
+    missing_ = known_peers_;
+    wait_started_ms_ = loop_.now_ms();
+    flush_waits_.fetch_add(1, std::memory_order_relaxed);
+    log::info("redis backplane: back with {} message(s) held; waiting up to {} ms for {} peer(s) to subscribe again",
+              backlog_.size(), opt_.flush_wait_ms, missing_.size());
+    poll_peers();
+  }
+
+  void poll_peers() {
+    std::vector<std::string> channels;
+    std::vector<std::string_view> argv = {"PUBSUB", "NUMSUB"};
+    channels.reserve(missing_.size());
+    for (const std::string& id : missing_) channels.push_back(presence_prefix_ + id);
+    argv.insert(argv.end(), channels.begin(), channels.end());
+    // Not sent only when the connection is gone: update_state ends the wait then.
+    pub_.command(argv, [this](const RedisValue* r) { on_poll(r); });
+  }
+
+  void on_poll(const RedisValue* r) {
+    if (r == nullptr || wait_ != Wait::Waiting) return;
+    const std::uint64_t waited = loop_.now_ms() - wait_started_ms_;
+    if (r->type != RedisValue::Type::Array) {
+      // Without an answer the wait could only run out: do not hold the messages for it.
+      log::warn("redis backplane: cannot tell whether the peers subscribed again ({}); sending {} message(s)",
+                r->str, backlog_.size());
+      end_wait();
+      return;
+    }
+    // [channel, count, channel, count, ...]
+    for (std::size_t i = 0; i + 1 < r->elements.size(); i += 2) {
+      if (r->elements[i + 1].integer <= 0) continue;
+      const std::string_view id = std::string_view(r->elements[i].str).substr(presence_prefix_.size());
+      std::erase(missing_, id);
+    }
+    if (missing_.empty()) {
+      log::info("redis backplane: every peer subscribed again after {} ms; sending {} held message(s)", waited,
+                backlog_.size());
+      end_wait();
+    } else if (waited >= opt_.flush_wait_ms) {
+      peers_missed_.fetch_add(missing_.size(), std::memory_order_relaxed);
+      log::warn("redis backplane: peer(s) {} did not subscribe again within {} ms; sending {} held message(s) "
+                "without them",
+                joined(missing_), opt_.flush_wait_ms, backlog_.size());
+      end_wait();
+    } else {
+      poll_timer_.after(std::min<std::uint64_t>(kPeerPollMs, opt_.flush_wait_ms - waited));
+    }
+  }
+
+  void end_wait() {
+    wait_ = Wait::Done;
+    missing_.clear();
+    update_state();
   }
 
   const RedisOptions opt_;
   std::mt19937_64 rng_;  // loop thread, after construction
   const std::uint64_t node_id_;
+  const std::string hex_id_;
+  const std::string presence_prefix_;   // channel_prefix + "node:"
+  const std::string presence_channel_;  // presence_prefix_ + hex_id_
+  const std::string nodes_key_;         // the set of node ids
   MessageHandler on_message_;
   StateHandler on_state_;
 
@@ -435,6 +603,9 @@ class RedisBackplane final : public Backplane {
   std::atomic<std::uint64_t> duplicates_{0};
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<std::uint64_t> channel_count_{0};
+  std::atomic<std::uint64_t> peer_count_{0};
+  std::atomic<std::uint64_t> flush_waits_{0};
+  std::atomic<std::uint64_t> peers_missed_{0};
 
   // Loop thread only. The loop is declared before the connections so that it outlives them.
   loop::EventLoop loop_{64 * 1024};
@@ -448,7 +619,17 @@ class RedisBackplane final : public Backplane {
   std::deque<Outgoing> backlog_;   // not yet sent, in publish order
   std::deque<Outgoing> inflight_;  // sent, not yet acknowledged, in publish order
   std::unordered_map<std::string, Channel, StringHash, std::equal_to<>> channels_;
-  std::size_t awaiting_resubscribe_ = 0;
+  std::size_t awaiting_resubscribe_ = 0;  // channel and presence confirmations to come
+  bool present_ = false;                  // the presence channel is subscribed
+  // Whether held publishes wait for peers: decided each time the link comes back.
+  enum class Wait : std::uint8_t { Undecided, Waiting, Done };
+  Wait wait_ = Wait::Undecided;
+  std::vector<std::string> known_peers_;  // ids, sorted: the last scan while Up
+  std::vector<std::string> missing_;      // of known_peers_, not subscribed again yet
+  std::uint64_t wait_started_ms_ = 0;
+  bool scanning_ = false;
+  Ticker scan_timer_{loop_, [this] { scan(); }};
+  Ticker poll_timer_{loop_, [this] { poll_peers(); }};
   std::unordered_map<std::uint64_t, std::uint64_t> last_seq_;  // per origin: highest sequence seen
   std::thread thread_;
 };

@@ -11,9 +11,9 @@
 // once for each message; while it is Connecting messages wait in order, up to
 // buffer_max_messages / buffer_max_bytes (payload bytes) held in all — waiting, or sent
 // and not yet acknowledged — and past that publish() answers Refused. State is Up only
-// when both connections are ready and every subscription is confirmed again after a
-// (re)connect; the buffer is flushed only then, so this node's own buffered messages
-// reach this node too.
+// when both connections are ready, every subscription is confirmed again after a
+// (re)connect and the peers are back (below); the buffer is flushed only then, so this
+// node's own buffered messages reach this node too.
 //
 // Exactly once, in order. Each payload travels in an envelope: the origin (a random
 // 64-bit id of this backplane instance) and a sequence number (one counter per origin
@@ -29,10 +29,30 @@
 // two the first copy of each message to arrive is the one in order and every later copy
 // has a sequence not higher than one already seen.
 //
+// Buffered publishes and late peers. Pub/sub keeps nothing for a subscriber that is not
+// there, so a node that flushed its buffer the moment its own link was back would lose it
+// for every node that has not subscribed again yet. Each node therefore has a presence
+// channel, channel_prefix + "node:" + its id (16 hex digits), which its subscriber
+// connection subscribes LAST after every (re)connect; Redis runs one connection's commands
+// in order, so while PUBSUB NUMSUB counts that channel, every channel the node wants is
+// subscribed too, and a dead connection or a restarted Redis counts nothing: no TTL, clock
+// or run id to trust. Nodes also list themselves in the set channel_prefix + "nodes"
+// (re-added on every scan; members no longer subscribed are removed). While Up, a node
+// scans that set every peer_scan_ms (one script on the publish connection) and keeps the
+// peers it found. When its link comes back with publishes held, it stays Connecting (new
+// publishes queue behind the held ones) and polls PUBSUB NUMSUB on the presence channels
+// of those peers until every one is subscribed again, or flush_wait_ms has passed — a peer
+// not back by then is taken for dead or cut off, named in a warning and counted in
+// Stats::peers_missed — and only then flushes, in order, on the same connection as the
+// poll: Redis runs the PUBLISHes after it saw the peers subscribed.
+//
 // What this does not cover: a message Redis acknowledged (and so dropped from in flight)
 // but had not yet written to a subscriber's socket when it died is lost for that
-// subscriber; so is anything published while a node's subscriber connection is down.
-// Filling those gaps is topic history's job, above this layer.
+// subscriber; so is anything published while a node's own subscriber connection is down
+// and the publisher's link is up (nothing is held then); a peer that joined, or came
+// back, less than one scan before the outage is not waited for, and a node that was never
+// Up knows no peers and flushes at once. Filling those gaps is
+// topic history's job, above this layer.
 //
 // Reconnects back off exponentially from reconnect_min_ms to reconnect_max_ms with
 // jitter; the subscriber re-subscribes every channel with a live reference count. A
@@ -66,6 +86,11 @@ struct RedisOptions {
   // handler like any other node's: the node then observes its own traffic through the
   // wire, which the backplane's tests use to check order and exactly-once end to end.
   bool deliver_own = false;
+  // How often a node that is Up lists the peers it will wait for after an outage.
+  std::uint32_t peer_scan_ms = 5'000;
+  // After an outage, the longest a node holding publishes waits for those peers to
+  // subscribe again before it sends them.
+  std::uint32_t flush_wait_ms = 10'000;
 };
 
 // The options a URL names (every other field keeps its default), or why it is not one.

@@ -677,6 +677,9 @@ BackplaneStatus Server::backplane_status() const {
   b.buffered_bytes = st.buffered_bytes;
   b.reconnects = st.reconnects;
   b.channels = st.channels;
+  b.peers = st.peers;
+  b.flush_waits = st.flush_waits;
+  b.peers_missed = st.peers_missed;
   b.malformed = s.relayed_unknown.load(std::memory_order_relaxed);
   for (const auto& h : s.hubs) b.malformed += h->relay_malformed();
   for (const auto& ep : s.endpoints) b.malformed += ep->relay_malformed();

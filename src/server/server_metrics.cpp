@@ -197,6 +197,14 @@ void write_metrics(MetricsWriter& w, const MetricsSources& src) {
     one("wirehub_backplane_reconnects_total", MetricType::Counter,
         "Connections to the backplane re-established after a loss.", b.reconnects);
     one("wirehub_backplane_channels", MetricType::Gauge, "Backplane channels this node subscribes to.", b.channels);
+    one("wirehub_backplane_peers", MetricType::Gauge, "Other nodes subscribed to the backplane at the last scan.",
+        b.peers);
+    one("wirehub_backplane_flush_waits_total", MetricType::Counter,
+        "Reconnects with messages buffered that waited for the other nodes to subscribe again before sending them.",
+        b.flush_waits);
+    one("wirehub_backplane_peers_missed_total", MetricType::Counter,
+        "Nodes that had not subscribed again when such a wait ran out (flush_wait_ms); they missed the buffer.",
+        b.peers_missed);
   }
 
   w.family("wirehub_publish_delivery_seconds", MetricType::Histogram,

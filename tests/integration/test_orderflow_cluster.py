@@ -8,9 +8,9 @@ it saw on the first; Redis killed and restarted during a steady POST stream: eve
 is answered 201 or 202 (pending, in the node's outbox) and every one of them reaches
 every subscriber once and in order after recovery; a node SIGKILLed: its feed client
 resumes on another node with no gap; a node whose next seq was trimmed from the log
-notes the gap and refuses a resume across it with an ERROR; a resume on a node that has
-not read up to the resume point yet waits for it rather than repeat orders, and a resume
-point it does not reach in 10 s is refused.
+(by length, or by age: log_max_age_s) notes the gap and refuses a resume across it with
+an ERROR; a resume on a node that has not read up to the resume point yet waits for it
+rather than repeat orders, and a resume point it does not reach in 10 s is refused.
 """
 
 import http.client
@@ -386,3 +386,35 @@ def test_a_node_behind_the_trimmed_log_notes_the_gap_and_refuses_a_resume_across
                 ws, history, _ = subscribe(a, after=0)
                 ws.close_socket()
                 assert len(history) == 30
+
+
+def stream_length(redis) -> int:
+    reply = redis.command("XLEN", "wirehub:orderflow:log")
+    assert reply.startswith(b":"), reply
+    return int(reply[1:])
+
+
+def test_entries_older_than_log_max_age_s_are_trimmed_and_a_resume_behind_them_is_refused():
+    with RedisServer() as redis:
+        with node(redis, {"orderflow": {"log_max_age_s": 1}}) as a:
+            wait_for(lambda: log_up(a), what="the order log to be up")
+            for i in range(5):
+                assert post(a, f"old{i}")[0] == 201
+            assert stream_length(redis) == 5  # not a second old yet: kept
+            # Once a time mark after them is a second old (about two seconds), they go.
+            wait_for(lambda: stream_length(redis) == 0, timeout=15, what="the old entries to be trimmed")
+            assert post(a, "young")[1]["seq"] == 6
+            with node(redis) as late:
+                wait_for(lambda: metric(late, "wirehub_orderflow_log_seq") == 6, what="the late node to catch up")
+                assert metric(late, "wirehub_orderflow_log_gaps_total") == 1
+                assert metric(late, "wirehub_orderflow_log_gap_seqs_total") == 5
+                ws = rawws.RawWebSocket.open(late.port, "/ws/orders/feed")
+                try:
+                    ws.send(OP_TEXT, json.dumps({"type": "RESUME", "topic": "orders", "after": 2}).encode())
+                    m = read_json(ws)
+                    assert m["type"] == "ERROR" and "seqs 1..5" in m["error"] and "dropped" in m["error"], m
+                finally:
+                    ws.close_socket()
+                ws, history, _ = subscribe(late, after=5)
+                ws.close_socket()
+                assert [m["seq"] for m in history] == [6]

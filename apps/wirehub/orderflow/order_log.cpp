@@ -17,6 +17,8 @@ namespace {
 constexpr std::size_t kMaxInFlight = 512;
 // After the replica failed to store a batch, the same entries are read again this much later.
 constexpr std::uint64_t kStorePauseMs = 1'000;
+// How often the age script runs, and so the spacing of its time marks.
+constexpr std::uint64_t kAgeEveryMs = 1'000;
 }  // namespace
 
 // A timer that runs action: after a fixed delay, or after an exponentially growing one
@@ -54,6 +56,7 @@ OrderLog::OrderLog(OrderLogOptions options, Callbacks callbacks)
   append_retry_ = std::make_unique<Retry>(loop_, [this] { append_.connect(); });
   tail_retry_ = std::make_unique<Retry>(loop_, [this] { tail_.connect(); });
   read_pause_ = std::make_unique<Retry>(loop_, [this] { read_next(); });
+  age_timer_ = std::make_unique<Retry>(loop_, [this] { age(); });
   append_.set_handlers([this] { on_append_up(); }, [this](std::string_view why) { on_append_down(why); });
   tail_.set_handlers([this] { on_tail_up(); }, [this](std::string_view why) { on_tail_down(why); });
 }
@@ -76,6 +79,7 @@ void OrderLog::start(std::int64_t replica_last_seq, std::vector<store::StoredOrd
   loop_.post([this] {
     append_.connect();
     tail_.connect();
+    if (opt_.max_age_ms > 0) age();
   });
   thread_ = std::thread([this] { loop_.run(); });
 }
@@ -205,6 +209,24 @@ void OrderLog::on_append_reply(const RedisValue* reply) {
   unsent_.store(queue_.size(), std::memory_order_relaxed);
   if (seq > head_.load(std::memory_order_relaxed)) head_.store(seq, std::memory_order_relaxed);
   pump();
+}
+
+void OrderLog::age() {
+  age_timer_->after(kAgeEveryMs);
+  if (aging_ || !append_.ready()) return;
+  const std::vector<std::string> argv = age_command(keys_, opt_.max_age_ms, kAgeEveryMs);
+  const std::vector<std::string_view> views(argv.begin(), argv.end());
+  aging_ = append_.command(views, [this](const RedisValue* reply) {
+    aging_ = false;
+    if (reply == nullptr) return;  // lost: on_append_down has run; the next tick tries again
+    if (reply->is_error()) {
+      // The appends do not depend on it: keep the connection, say why, try again later.
+      spdlog::warn("order log: age trim failed: {}", reply->str);
+    } else if (reply->integer > 0) {
+      spdlog::info("order log: {} entr{} older than {} s trimmed", reply->integer, reply->integer == 1 ? "y" : "ies",
+                   opt_.max_age_ms / 1000.0);
+    }
+  });
 }
 
 // --- tailing ---

@@ -13,7 +13,10 @@
 //    hands each batch to the owner (on_entries) and reads the next batch only once the
 //    owner says the replica stored it (stored()): the replica's position is the one
 //    cursor, so a reconnect continues from it, never skipping or repeating an entry.
-// Each connection reconnects on its own with exponential backoff and jitter.
+// Each connection reconnects on its own with exponential backoff and jitter. About once a
+// second the appender also runs the age script (kAgeScript), unless max_age_ms is 0: every
+// node does, so the log keeps its age bound while any node is up, and the script is
+// idempotent, so several nodes running it cost only one EVAL each.
 //
 // "Up" means both connections are ready and the script is loaded. Whenever the link is
 // not up while orders wait for their seq or their replica copy — a connection lost, or
@@ -43,6 +46,7 @@ struct OrderLogOptions {
   backplane::RedisEndpoint endpoint;                  // client_name is set per connection
   std::string key_prefix = "wirehub:orderflow:";
   AppendLimits limits;
+  std::uint64_t max_age_ms = 7ull * 86'400'000;  // entries older are trimmed; 0: no age bound
   std::size_t read_count = 1000;      // entries per XREAD (and so per replica transaction)
   std::uint32_t reconnect_min_ms = 100;
   std::uint32_t reconnect_max_ms = 5'000;
@@ -90,6 +94,9 @@ class OrderLog {
   void on_append_down(std::string_view why);
   void pump();
   void on_append_reply(const backplane::RedisValue* reply);
+  // Runs the age script now (unless it is in flight or the appender is down) and again
+  // about a second later.
+  void age();
   void on_tail_up();
   void on_tail_down(std::string_view why);
   void read_next();
@@ -107,13 +114,14 @@ class OrderLog {
   loop::EventLoop loop_;  // before the connections: they unregister from it when destroyed
   backplane::RedisConnection append_;
   backplane::RedisConnection tail_;
-  std::unique_ptr<Retry> append_retry_, tail_retry_, read_pause_;
+  std::unique_ptr<Retry> append_retry_, tail_retry_, read_pause_, age_timer_;
 
   // Log thread only.
   std::deque<store::StoredOrder> queue_;  // not yet given a seq, in submit order
   std::size_t sent_ = 0;                  // of queue_'s front, sent on this connection
   std::string sha_;
   bool script_loaded_ = false;
+  bool aging_ = false;                    // the age script is in flight
   std::int64_t cursor_ = 0;               // the replica's last seq
   bool reading_ = false, storing_ = false;
   bool ever_up_append_ = false, ever_up_tail_ = false;

@@ -9,7 +9,7 @@ using backplane::RedisValue;
 
 LogKeys LogKeys::with_prefix(std::string_view prefix) {
   const std::string p(prefix);
-  return {p + "seq", p + "log", p + "id:"};
+  return {p + "seq", p + "log", p + "id:", p + "times"};
 }
 
 const std::string_view kAppendScript = R"lua(
@@ -31,6 +31,31 @@ redis.call('SET', KEYS[1], id)
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 return seq
 )lua";
+
+const std::string_view kAgeScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local next = tonumber(redis.call('GET', KEYS[1]) or '0')
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #newest > 0 then
+  local top = tonumber(string.match(newest[1][1], '^(%d+)'))
+  if top > next then next = top end
+end
+next = next + 1
+local last = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if #last == 0 or (now - tonumber(last[2]) >= tonumber(ARGV[2]) and next > tonumber(last[1])) then
+  redis.call('ZADD', KEYS[3], now, string.format('%d', next))
+end
+local cut = redis.call('ZREVRANGEBYSCORE', KEYS[3], now - tonumber(ARGV[1]), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #cut == 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. cut[2])
+return redis.call('XTRIM', KEYS[2], 'MINID', cut[1] .. '-0')
+)lua";
+
+std::vector<std::string> age_command(const LogKeys& keys, std::uint64_t max_age_ms, std::uint64_t mark_every_ms) {
+  return {"EVAL",      std::string(kAgeScript),      "3", keys.seq, keys.stream, keys.times,
+          std::to_string(max_age_ms), std::to_string(mark_every_ms)};
+}
 
 std::string total_text(double total) {
   char buf[64];

@@ -7,7 +7,9 @@
 // Keys (prefix + name): "seq" the last seq handed out, "log" the stream, "id:<orderId>"
 // one per appended order (its seq, expiring after the dedupe window), which makes an
 // append idempotent: a node that lost its connection before the reply re-sends the
-// order, and gets the seq it already has instead of a second entry.
+// order, and gets the seq it already has instead of a second entry; "times" the marks of
+// the age bound (kAgeScript), a sorted set whose member (t, s) says every entry below
+// seq s was appended before Redis time t (ms).
 
 #include <cstdint>
 #include <string>
@@ -24,6 +26,7 @@ struct LogKeys {
   std::string seq;
   std::string stream;
   std::string id_prefix;
+  std::string times;
 
   static LogKeys with_prefix(std::string_view prefix);
 };
@@ -40,6 +43,18 @@ struct AppendLimits {
   std::size_t max_len = 1'000'000;       // XADD MAXLEN ~ (approximate: whole nodes are trimmed)
   std::uint32_t dedupe_ttl_s = 86'400;   // how long a re-sent order is recognised
 };
+
+// The age bound, run by every node about once a second (it needs no append to run, so an
+// idle log ages too). KEYS seq, stream, times; ARGV max age, mark interval (both ms).
+// With Redis' clock: adds the mark (now, next seq) unless the newest mark is younger than
+// the interval or nothing was appended since it; then trims the stream to MINID s of the
+// newest mark (t, s) with t <= now - max age — every entry removed is older than the
+// bound, and each goes within about two intervals of passing it — and drops the marks
+// before that one. Returns the entries trimmed.
+extern const std::string_view kAgeScript;
+
+// EVAL kAgeScript 3 <keys> max_age_ms mark_every_ms.
+std::vector<std::string> age_command(const LogKeys& keys, std::uint64_t max_age_ms, std::uint64_t mark_every_ms);
 
 // EVALSHA sha 3 <keys> <args> for appending o (its seq is ignored).
 std::vector<std::string> append_command(std::string_view sha, const LogKeys& keys, const store::StoredOrder& o,

@@ -109,6 +109,7 @@ OrderFlow::OrderFlow(OrderFlowOptions options) : options_(std::move(options)) {
   log.key_prefix = options_.log_key_prefix;
   log.limits.max_len = options_.log_max_len;
   log.limits.dedupe_ttl_s = options_.log_dedupe_ttl_s;
+  log.max_age_ms = std::uint64_t{options_.log_max_age_s} * 1000;
   // The replica's position and the orders still waiting for the log (a restart sends them).
   initial_seq_ = store->last_seq();
   initial_outbox_ = store->outbox(SIZE_MAX);

@@ -65,8 +65,9 @@ struct OrderFlowOptions {
 
   // The shared order log. Empty: this node's store is the log (one node).
   std::string redis_url;                    // redis://[[user]:password@]host[:port][/db]
-  std::string log_key_prefix = "wirehub:orderflow:";  // Redis keys: <prefix>log, seq, id:<orderId>
+  std::string log_key_prefix = "wirehub:orderflow:";  // Redis keys: <prefix>log, seq, id:<orderId>, times
   std::size_t log_max_len = 1'000'000;      // entries the stream keeps (MAXLEN ~)
+  std::uint32_t log_max_age_s = 7 * 86'400;  // entries older are trimmed (0: no age bound)
   std::uint32_t log_dedupe_ttl_s = 86'400;  // how long an append re-sent after a lost reply is recognised
   // Orders waiting in this node's outbox (the log unreachable) above which POST answers 503.
   std::size_t max_outbox = 10'000;

@@ -1,5 +1,5 @@
 // The shared order log's wire: the commands, the reply parsing (pure), and the append
-// script run by a real redis-server of the test's own.
+// and age scripts run by a real redis-server of the test's own.
 
 #include "orderflow/order_log_wire.hpp"
 
@@ -56,6 +56,7 @@ TEST(OrderLogWire, KeysHangOffThePrefix) {
   EXPECT_EQ(k.seq, "p:seq");
   EXPECT_EQ(k.stream, "p:log");
   EXPECT_EQ(k.id_prefix, "p:id:");
+  EXPECT_EQ(k.times, "p:times");
 }
 
 TEST(OrderLogWire, ReadCommandReadsAfterTheReplicasSeq) {
@@ -210,6 +211,76 @@ TEST_F(AppendScript, TheStreamIsCappedAtAboutMaxLen) {
   const auto rest = read_after(0);
   EXPECT_GT(rest.front().seq, 1);  // the oldest are gone: a replica this far behind has a gap
   EXPECT_EQ(rest.back().seq, 500);
+}
+
+// The age script with marks made as if written earlier (scores are Redis ms): no waiting.
+class AgeScript : public AppendScript {
+ protected:
+  std::int64_t redis_now_ms() {
+    auto t = client_->call({"TIME"});
+    EXPECT_TRUE(t && t->elements.size() == 2);
+    return std::stoll(t->elements[0].str) * 1000 + std::stoll(t->elements[1].str) / 1000;
+  }
+  long long age(std::uint64_t max_age_ms, std::uint64_t mark_every_ms = 1000) {
+    auto r = client_->call(age_command(keys_, max_age_ms, mark_every_ms));
+    EXPECT_TRUE(r && r->type == T::Integer) << (r ? r->str : "no reply");
+    return r ? r->integer : -1;
+  }
+  // The marks, oldest first, as "seq@age-in-seconds" (rounded down) from now.
+  std::vector<std::string> marks(std::int64_t now) {
+    auto r = client_->call({"ZRANGE", keys_.times, "0", "-1", "WITHSCORES"});
+    std::vector<std::string> out;
+    for (std::size_t i = 0; r && i + 1 < r->elements.size(); i += 2) {
+      out.push_back(r->elements[i].str + "@" + std::to_string((now - std::stoll(r->elements[i + 1].str)) / 1000));
+    }
+    return out;
+  }
+  std::int64_t oldest() {
+    const auto rest = read_after(0);
+    return rest.empty() ? 0 : rest.front().seq;
+  }
+};
+
+TEST_F(AgeScript, EntriesBelowTheNewestMarkOlderThanTheBoundAreTrimmed) {
+  for (int i = 0; i < 10; ++i) append(order("o" + std::to_string(i)));
+  const std::int64_t now = redis_now_ms();
+  // Seqs 1..3 were appended more than 10 s ago, 4..7 more than 5 s ago.
+  client_->call({"ZADD", keys_.times, std::to_string(now - 10'000), "4", std::to_string(now - 5'000), "8"});
+  EXPECT_EQ(age(60'000), 0);  // nothing that old
+  EXPECT_EQ(oldest(), 1);
+  EXPECT_EQ(age(7'000), 3);   // 1..3
+  EXPECT_EQ(oldest(), 4);
+  EXPECT_EQ(marks(now), (std::vector<std::string>{"4@10", "8@5", "11@0"}));  // and a mark for now
+  EXPECT_EQ(age(3'000), 4);   // 4..7; the marks before the cut go
+  EXPECT_EQ(oldest(), 8);
+  EXPECT_EQ(marks(now), (std::vector<std::string>{"8@5", "11@0"}));
+  EXPECT_EQ(read_after(0).back().seq, 10);
+  // Appends go on from the counter, whatever was trimmed.
+  EXPECT_EQ(std::get<std::int64_t>(append(order("next"))), 11);
+}
+
+TEST_F(AgeScript, AMarkIsAddedAtMostOncePerIntervalAndOnlyAfterAnAppend) {
+  const std::int64_t now = redis_now_ms();
+  EXPECT_EQ(age(1'000), 0);
+  EXPECT_EQ(marks(now), (std::vector<std::string>{"1@0"}));  // the empty log: below seq 1
+  append(order("a"));
+  EXPECT_EQ(age(1'000, 60'000), 0);
+  EXPECT_EQ(marks(now).size(), 1u);  // the interval has not passed
+  EXPECT_EQ(age(1'000, 0), 0);
+  EXPECT_EQ(marks(now), (std::vector<std::string>{"1@0", "2@0"}));
+  // Nothing appended since: the newest mark keeps its time, however old (an idle log ages).
+  client_->call({"ZADD", keys_.times, "XX", std::to_string(now - 6'000), "1", std::to_string(now - 5'000), "2"});
+  EXPECT_EQ(age(60'000, 0), 0);
+  EXPECT_EQ(marks(now), (std::vector<std::string>{"1@6", "2@5"}));
+}
+
+TEST_F(AgeScript, AnEmptiedStreamStillContinuesTheSeqs) {
+  for (int i = 0; i < 3; ++i) append(order("o" + std::to_string(i)));
+  const std::int64_t now = redis_now_ms();
+  client_->call({"ZADD", keys_.times, std::to_string(now - 10'000), "4"});
+  EXPECT_EQ(age(5'000), 3);
+  EXPECT_TRUE(read_after(0).empty());
+  EXPECT_EQ(std::get<std::int64_t>(append(order("d"))), 4);
 }
 
 TEST_F(AppendScript, AFlushedScriptIsNoscript) {
