@@ -501,6 +501,10 @@ void Server::Impl::deliver_relayed(std::string_view channel, std::string_view pa
 void Server::start() {
   Impl& s = *impl_;
   if (s.started) return;
+  // spdlog's default logger is made on its first use; make it here, before the loops and
+  // the backplane thread log, so that its creation is not raced (ThreadSanitizer cannot
+  // see the guard of that static inside the spdlog library and reported it).
+  spdlog::default_logger_raw();
   // The parser rejects bodies over the largest route limit; each route checks its own.
   s.http_options.limits.max_body_bytes = std::max(s.options.max_body_bytes, s.max_route_body);
   std::vector<ListenerOptions> wanted;
