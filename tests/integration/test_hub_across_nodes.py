@@ -7,7 +7,8 @@ without affinity would send it:
   invocations) on A and C, its answers on the stream; a second stream elsewhere 409;
 - long polling whose first poll, POSTs and later polls rotate over A, B and C; a DELETE on
   another node ends it;
-- a WebSocket opened on B for a connection negotiated on A;
+- a WebSocket opened on B for a connection negotiated on A; a negotiate version 0
+  connection (its id is its token) routed the same way;
 - a token no node has gets 404 from a node with the backplane, as on one node (an upgrade
   request held meanwhile, then answered, keeps its HTTP connection for the next request);
 - a long-polling client whose node was killed gets 404 on another node, not a hang.
@@ -78,6 +79,19 @@ def test_an_event_stream_on_one_node_takes_posts_through_the_others(nodes):
     # The stream is gone: its POSTs get 404 on every node (the owner answers for the others).
     wait_for(lambda: post(a, token, b"{}\x1e").status == 404, timeout=10, what="the connection to end")
     assert post(c, token, b"{}\x1e").status == 404
+
+
+def test_a_version_0_connection_id_routes_like_a_token(nodes):
+    a, b, c = nodes
+    negotiated = hubwire.negotiate(a, query="")  # version 0: no token, the id is used
+    assert "connectionToken" not in negotiated
+    token = negotiated["connectionId"]
+    with SseHub(b, token=token) as s:
+        assert s.head.status == 200
+        assert post(c, token, handshake()).status == 200
+        assert s.handshake_answer() == {}
+        assert post(a, token, hubwire.json_frame(invocation("Echo", "v0", invocation_id="0"))).status == 200
+        assert s.recv_type(COMPLETION)["result"] == "v0"
 
 
 def test_long_polling_rotates_over_every_node(nodes):
