@@ -294,6 +294,12 @@ std::vector<http::Header> Endpoint::cors_headers(const http::RequestHead& head) 
   return cors_for(head.header("Origin"));
 }
 
+std::vector<http::Header> Endpoint::negotiate_headers(std::optional<std::string_view> origin) const {
+  auto h = cors_for(origin);
+  for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
+  return h;
+}
+
 std::vector<http::Header> Endpoint::cors_for(std::optional<std::string_view> origin) const {
   std::vector<http::Header> h;
   if (!origin || !cors_) return h;
@@ -382,9 +388,7 @@ void Endpoint::handle_negotiate(http::HttpConnection& c, const http::RequestHead
   }
   if (!relay_ || !relay_->up()) {
     if (relay_) watch_connection(*conn);
-    auto h = cors_headers(head);
-    for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
-    c.respond(200, kJson, hub::negotiate_body(a), h);
+    c.respond(200, kJson, hub::negotiate_body(a), negotiate_headers(head.header("Origin")));
     return;
   }
   // Several nodes: the client's next request may reach any of them, which finds this node
@@ -397,9 +401,7 @@ void Endpoint::handle_negotiate(http::HttpConnection& c, const http::RequestHead
     gate_->run_on(*loops_[li], [this, li, key, body, o] {
       http::HttpConnection* hc = deferred_[li]->find(key);
       if (!hc) return;
-      auto h = cors_for(o);
-      for (const auto& [k, v] : options_.negotiate_headers) h.push_back({k, v});
-      hc->answer_deferred(key, 200, kJson, body, h);
+      hc->answer_deferred(key, 200, kJson, body, negotiate_headers(o));
     });
   });
 }

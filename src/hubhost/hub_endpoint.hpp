@@ -447,6 +447,8 @@ class Endpoint final : public Hub {
   void open_transport(http::HttpConnection& c, const http::RequestHead& head, char* rest, std::size_t n,
                       const std::shared_ptr<Connection>& conn, Transport want, bool first);
   std::vector<http::Header> cors_for(std::optional<std::string_view> origin) const;
+  // A negotiate answer's headers: CORS and HubOptions::negotiate_headers.
+  std::vector<http::Header> negotiate_headers(std::optional<std::string_view> origin) const;
 
   // No sticky sessions (hub_forward.cpp, ADR 0011): a request naming a connection this
   // node does not have goes to its node over "c:<id>" and waits for the answer on this

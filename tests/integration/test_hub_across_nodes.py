@@ -105,7 +105,6 @@ def test_long_polling_rotates_over_every_node(nodes):
         client.send(invocation("Echo", f"m{i}", invocation_id=str(i)))
         client.port = order[(i + 1) % 3]  # and its poll
         assert client.recv_type(COMPLETION) == {"type": COMPLETION, "invocationId": str(i), "result": f"m{i}"}
-    assert {p for p in order} == {a, b, c}
     # A held poll on one node, data posted on another: the poll answers at once.
     held = hubwire.HeldRequest(a, "GET", with_id("/testhub", token) + "&_=held")
     assert not held.answered_within(0.3)
