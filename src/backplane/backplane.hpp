@@ -71,7 +71,8 @@ struct Stats {
   std::uint64_t published = 0;         // publish() calls answered Sent or Buffered
   std::uint64_t refused = 0;           // publish() calls answered Refused
   std::uint64_t delivered = 0;         // messages handed to the handler on this node
-  std::uint64_t duplicates = 0;        // re-sent messages dropped on arrival
+  std::uint64_t duplicates = 0;        // re-sent messages dropped on arrival (Redis: and
+                                       // sequenced re-sends Redis had applied, on the publisher)
   std::uint64_t buffered = 0;          // messages waiting for the backplane now
   std::uint64_t buffered_bytes = 0;    // their payload bytes
   std::uint64_t reconnects = 0;        // connections re-established after a loss

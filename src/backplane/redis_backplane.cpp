@@ -479,6 +479,10 @@ class RedisBackplane final : public Backplane {
       on_pub_down(why);
       return;
     }
+    // 0: a re-send the script had applied already (numbered and published once).
+    if (inflight_.front().sequenced && r->type == RedisValue::Type::Integer && r->integer == 0) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+    }
     const std::size_t bytes = inflight_.front().payload_bytes();
     inflight_.pop_front();
     std::lock_guard lock(mu_);
