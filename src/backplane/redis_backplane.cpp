@@ -74,16 +74,17 @@ local max_age = tonumber(ARGV[3])
 if max_age > 0 then
   -- Entries are in time order: drop the old head, looking at no more than it.
   local cutoff = now_ms - max_age
-  local from, batch, young = '-', 1, nil
+  local from, batch, young, old = '-', 1, nil, false
   while not young do
     local head = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', batch)
     if #head == 0 then break end
     for _, e in ipairs(head) do
       if tonumber(e[2][2]) >= cutoff then young = e[1] break end
+      old = true
     end
     from, batch = '(' .. head[#head][1], 64
   end
-  if young then redis.call('XTRIM', KEYS[1], 'MINID', young) end
+  if young and old then redis.call('XTRIM', KEYS[1], 'MINID', young) end
   redis.call('PEXPIRE', KEYS[1], max_age * 2)
   redis.call('PEXPIRE', KEYS[2], max_age * 2)
 else
