@@ -21,6 +21,9 @@ namespace wirehub::backplane {
 namespace {
 
 constexpr std::size_t kEnvelopeBytes = 16;  // origin, sequence: two big-endian u64
+// Counts passed to the scripts are capped here: Lua holds numbers as doubles, and Redis
+// refuses a count past a signed 64-bit integer (an error reply would be retried forever).
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 53;
 // While a flush waits for peers, how often it asks whether they subscribed again.
 constexpr std::uint64_t kPeerPollMs = 50;
 
@@ -238,6 +241,10 @@ class RedisBackplane final : public Backplane {
     std::lock_guard lock(mu_);
     if (started_ || stopped_) return;
     started_ = true;
+    // spdlog makes its default logger on first use; make it before this thread (and a
+    // second node's) can log first, so that its creation is not raced (ThreadSanitizer
+    // cannot see the guard of that static inside the spdlog library).
+    spdlog::default_logger_raw();
     thread_ = std::thread([this] { run(); });
   }
 
@@ -423,16 +430,20 @@ class RedisBackplane final : public Backplane {
   // --- publishing (loop thread) ---
 
   void drain() {
-    take_outbox();
+    std::vector<Fetch> fetches;
+    take_outbox(&fetches);
     if (up_.load(std::memory_order_relaxed)) flush();
-    read_histories();
+    read_histories(fetches);
   }
 
-  // Moves what callers published into the backlog, in order.
-  void take_outbox() {
+  // Moves what callers published into the backlog, in order, and, if fetches is given,
+  // the history reads they asked for into it. Both at one instant: every publish a thread
+  // made before a read it asked for is in the backlog then, so the read goes after it.
+  void take_outbox(std::vector<Fetch>* fetches = nullptr) {
     {
       std::lock_guard lock(mu_);
       draining_.swap(outbox_);
+      if (fetches != nullptr) fetches->swap(fetches_);
       drain_posted_ = false;
     }
     for (Outgoing& m : draining_) backlog_.push_back(std::move(m));
@@ -458,7 +469,7 @@ class RedisBackplane final : public Backplane {
     const std::string stream = stream_key(name);
     const std::string counter = counter_key(name);
     const std::string seq = std::to_string(m.seq);
-    const std::string max_messages = std::to_string(std::max<std::uint64_t>(1, m.limits.max_messages));
+    const std::string max_messages = std::to_string(std::clamp<std::uint64_t>(m.limits.max_messages, 1, kMaxCount));
     const std::string max_age = std::to_string(m.limits.max_age_ms);
     const std::string_view argv[] = {"EVALSHA", sequenced_sha_, "3",       stream,    counter, origin_key_,
                                      seq,       max_messages,   max_age,   m.channel, m.data};
@@ -521,12 +532,8 @@ class RedisBackplane final : public Backplane {
 
   // --- history reads (loop thread) ---
 
-  void read_histories() {
-    std::vector<Fetch> fetches;
-    {
-      std::lock_guard lock(mu_);
-      fetches.swap(fetches_);
-    }
+  // Sends the reads, after the publishes taken with them (take_outbox).
+  void read_histories(std::vector<Fetch>& fetches) {
     for (Fetch& f : fetches) {
       if (!up_.load(std::memory_order_relaxed)) {
         fail(f.done, "backplane not up");
@@ -535,7 +542,7 @@ class RedisBackplane final : public Backplane {
       const std::string stream = stream_key(f.channel);
       const std::string counter = counter_key(f.channel);
       const std::string after = std::to_string(f.after);
-      const std::string max = std::to_string(f.max);
+      const std::string max = std::to_string(std::min<std::uint64_t>(f.max, kMaxCount));
       const std::string max_age = std::to_string(f.limits.max_age_ms);
       const std::string_view argv[] = {"EVALSHA", fetch_sha_, "2", stream, counter, after, max, max_age};
       const std::uint64_t id = ++reads_;

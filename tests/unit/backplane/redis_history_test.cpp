@@ -178,10 +178,16 @@ TEST_F(RedisHistoryTest, FetchReturnsWhatFollowsAPositionWithinMaxAndTheCountBou
   EXPECT_TRUE(a.fetch("h", 10, 10, five).messages.empty());
   EXPECT_TRUE(a.fetch("h", 99, 10, five).messages.empty());  // past last: a reader of a lost numbering
   EXPECT_TRUE(a.fetch("h", 0, 0, five).messages.empty());
+  // Counts past what Lua and Redis hold are capped, not refused.
+  a.bp().publish_sequenced("h", "m11", {.max_messages = UINT64_MAX});
+  r = a.fetch("h", 0, SIZE_MAX);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.messages.size(), 6u);
+  EXPECT_EQ(r.last, 11u);
   a.bp().publish_sequenced("h", std::string("bin\0ary\xff", 8), {.max_messages = 2});  // the newest limits apply
   r = a.fetch("h", 0, 10);
-  EXPECT_EQ(r.first, 10u);
-  EXPECT_EQ(r.messages, (Numbered{{10, "m10"}, {11, std::string("bin\0ary\xff", 8)}}));
+  EXPECT_EQ(r.first, 11u);
+  EXPECT_EQ(r.messages, (Numbered{{11, "m11"}, {12, std::string("bin\0ary\xff", 8)}}));
 }
 
 TEST_F(RedisHistoryTest, EntriesPastMaxAgeAreGoneAndTheKeysExpireOnlyWithAnAgeBound) {
@@ -214,6 +220,23 @@ TEST_F(RedisHistoryTest, EntriesPastMaxAgeAreGoneAndTheKeysExpireOnlyWithAnAgeBo
   EXPECT_EQ(a.fetch("h", 3, 10).messages, (Numbered{{4, "kept"}}));
   EXPECT_EQ(pttl("wirehub:h:h"), -1);
   EXPECT_EQ(pttl("wirehub:hseq:h"), -1);
+}
+
+// A read asked for after a publish, on the same thread, sees it: the read is sent behind
+// it on the publish connection, however the backplane's thread batches the two.
+TEST_F(RedisHistoryTest, AReadSeesWhatItsThreadPublishedBeforeIt) {
+  Node a(options());
+  ASSERT_TRUE(wait_until([&] { return a.up(); }));
+  for (std::uint64_t k = 1; k <= 100; ++k) {
+    // A burst first, so that the backplane's thread is busy sending part of it while
+    // this thread publishes the rest and then asks for the read.
+    for (int i = 0; i < 200; ++i) a.bp().publish("noise", "x");
+    a.bp().publish_sequenced("h", std::to_string(k), {});
+    const HistoryRange r = a.fetch("h", k - 1, 10);
+    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_EQ(r.last, k);
+    ASSERT_EQ(r.messages, (Numbered{{k, std::to_string(k)}}));
+  }
 }
 
 // The counter and the stream are written and expire together; should the counter go
