@@ -133,9 +133,8 @@ class MemoryBackplane final : public Backplane {
         auto young = std::find_if(h->entries.begin(), h->entries.end(),
                                   [&](const History::Entry& e) { return History::young(e, limits, now); });
         if (young != h->entries.end()) r.first = young->seq;
-        for (auto e = young; e != h->entries.end() && r.messages.size() < max; ++e) {
-          if (e->seq > after) r.messages.emplace_back(e->seq, e->payload);
-        }
+        auto e = std::partition_point(young, h->entries.end(), [&](const History::Entry& x) { return x.seq <= after; });
+        for (; e != h->entries.end() && r.messages.size() < max; ++e) r.messages.emplace_back(e->seq, e->payload);
       }
     }
     done(std::move(r));  // without the lock: done may call into this bus
