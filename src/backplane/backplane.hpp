@@ -156,7 +156,9 @@ class Backplane {
 
 // A node of the in-process bus `bus`: every backplane of this process made with the same
 // name, started and not stopped, is a node of one deployment. Always Up, never buffers or
-// refuses.
+// refuses. The bus's sequenced channels live while one of its nodes is started: when the
+// last one stops they are gone (numbering starts again at 1), and while none is started a
+// sequenced publish numbers nothing.
 std::unique_ptr<Backplane> make_memory_backplane(std::string_view bus);
 
 }  // namespace wirehub::backplane

@@ -54,7 +54,7 @@ std::uint64_t steady_ms() {
 // every node sees a channel's sequenced messages in number order.
 struct Buses {
   std::mutex mu;
-  // All guarded by mu. Histories outlive the nodes, as Redis' keys do.
+  // All guarded by mu. A bus, histories included, lasts while one of its nodes is started.
   std::map<std::string, std::vector<MemoryBackplane*>, std::less<>> nodes;
   std::map<std::string, std::map<std::string, History, std::less<>>, std::less<>> histories;
 };
@@ -88,7 +88,10 @@ class MemoryBackplane final : public Backplane {
     started_ = false;
     auto it = buses().nodes.find(bus_);
     std::erase(it->second, this);
-    if (it->second.empty()) buses().nodes.erase(it);
+    if (it->second.empty()) {
+      buses().nodes.erase(it);
+      buses().histories.erase(bus_);
+    }
   }
 
   PublishResult publish(std::string_view channel, std::string_view payload) override {
@@ -104,6 +107,8 @@ class MemoryBackplane final : public Backplane {
   PublishResult publish_sequenced(std::string_view channel, std::string_view payload, HistoryLimits limits) override {
     std::lock_guard lock(buses().mu);
     ++published_;
+    auto it = buses().nodes.find(bus_);
+    if (it == buses().nodes.end()) return PublishResult::Sent;  // no node started: no bus to number it
     auto bus = buses().histories.find(bus_);
     if (bus == buses().histories.end()) bus = buses().histories.emplace(bus_, decltype(bus->second){}).first;
     auto ch = bus->second.find(channel);
@@ -113,8 +118,6 @@ class MemoryBackplane final : public Backplane {
     const std::uint64_t now = steady_ms();
     h.entries.push_back({seq, now, std::string(payload)});
     h.trim(limits, now);
-    auto it = buses().nodes.find(bus_);
-    if (it == buses().nodes.end()) return PublishResult::Sent;  // not started: numbered and kept, nobody to reach
     for (MemoryBackplane* node : it->second) node->take_sequenced(channel, seq, payload);
     return PublishResult::Sent;
   }

@@ -190,11 +190,26 @@ TEST(MemoryBackplaneSequenced, FetchOnANodeNotStartedOrStoppedIsNotAnswered) {
   HistoryRange r = fetch(*idle, "h", 0, 10);
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.error.empty());
+  idle->publish_sequenced("h", "not numbered", {});  // no node of the bus started: no bus
   SeqNode a("seqbus4");
   a.bp->publish_sequenced("h", "x", {});
-  EXPECT_TRUE(fetch(*a.bp, "h", 0, 10).ok);
+  r = fetch(*a.bp, "h", 0, 10);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.messages, (Numbered{{1, "x"}}));
   a.bp->stop();
   EXPECT_FALSE(fetch(*a.bp, "h", 0, 10).ok);
+}
+
+TEST(MemoryBackplaneSequenced, ABussHistoryEndsWithItsLastNode) {
+  {
+    SeqNode a("seqbus6");
+    SeqNode b("seqbus6");
+    a.bp->publish_sequenced("h", "x", {});
+    a.bp->stop();
+    EXPECT_EQ(fetch(*b.bp, "h", 0, 10).last, 1u);  // b still holds the bus
+  }
+  SeqNode c("seqbus6");
+  EXPECT_EQ(fetch(*c.bp, "h", 0, 10).last, 0u);
 }
 
 TEST(MemoryBackplaneSequenced, PlainAndSequencedOnOneChannelReachTheirOwnHandlers) {
