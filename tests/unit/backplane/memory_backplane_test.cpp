@@ -200,7 +200,7 @@ TEST(MemoryBackplaneSequenced, FetchOnANodeNotStartedOrStoppedIsNotAnswered) {
   EXPECT_FALSE(fetch(*a.bp, "h", 0, 10).ok);
 }
 
-TEST(MemoryBackplaneSequenced, ABussHistoryEndsWithItsLastNode) {
+TEST(MemoryBackplaneSequenced, ABusHistoryEndsWithItsLastNode) {
   {
     SeqNode a("seqbus6");
     SeqNode b("seqbus6");
