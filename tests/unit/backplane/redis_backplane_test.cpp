@@ -460,6 +460,7 @@ TEST_F(RedisBackplaneAuthTest, RightPasswordWorksWrongOneIsLoggedAndRetried) {
     good.start();
     bad.start();
     ASSERT_TRUE(good.subscribe_active("s"));
+    ASSERT_TRUE(wait_until([&] { return good.up(); }));  // the publish connection too
     EXPECT_EQ(good.bp().publish("s", "ok"), PublishResult::Sent);
     ASSERT_TRUE(wait_until([&] { return good.count() == 1; }));
 
