@@ -41,8 +41,9 @@
 // both kinds: plain messages go to the MessageHandler as before, sequenced ones to the
 // SequencedHandler. The numbering lives where the history lives (memory: the bus;
 // Redis: Redis' keys, redis_backplane.hpp): if that is lost — a Redis restarted without
-// persistence, a channel whose keys expired — numbering starts again at 1, and a reader
-// sees `last` lower than a number it had (its position is void).
+// persistence, a channel whose keys expired — numbering starts again at 1 under a new
+// epoch (HistoryRange::epoch, and every sequenced message carries its own), so a reader
+// holding a number of the old numbering can tell its position is void.
 
 #include <cstddef>
 #include <cstdint>
@@ -94,7 +95,9 @@ using StateHandler = std::function<void(State)>;
 // Called for every sequenced message of a subscribed channel, this node's own included,
 // with the number the backplane gave it; per channel in number order. Same threads and
 // rules as MessageHandler.
-using SequencedHandler = std::function<void(std::string_view channel, std::uint64_t seq, std::string_view payload)>;
+// epoch names the channel's numbering (see HistoryRange::epoch).
+using SequencedHandler =
+    std::function<void(std::string_view channel, std::uint64_t epoch, std::uint64_t seq, std::string_view payload)>;
 
 // How much of a sequenced channel's history is kept. The limits of the channel's newest
 // publish apply to it.
@@ -109,6 +112,11 @@ struct HistoryRange {
   std::string error;
   std::uint64_t first = 0;  // oldest seq still kept (after trimming by count and age); 0: none kept
   std::uint64_t last = 0;   // newest seq ever assigned on the channel; 0: none yet
+  // The channel's numbering: a random non-zero id taken when its numbering (re)starts at 1
+  // — the first message, or the first after the history was lost (a Redis restarted
+  // without persistence, keys expired) — so a number of an earlier numbering is never
+  // taken for one of this; 0 before the first message.
+  std::uint64_t epoch = 0;
   std::vector<std::pair<std::uint64_t, std::string>> messages;  // kept entries with seq > after, ascending, at most max
 };
 

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,7 @@ struct History {
     std::uint64_t at_ms;  // steady clock
     std::string payload;
   };
+  std::uint64_t epoch = 0;  // random, non-zero, taken when the channel's history starts
   std::uint64_t last = 0;
   std::deque<Entry> entries;  // ascending seq
 
@@ -112,13 +114,17 @@ class MemoryBackplane final : public Backplane {
     auto bus = buses().histories.find(bus_);
     if (bus == buses().histories.end()) bus = buses().histories.emplace(bus_, decltype(bus->second){}).first;
     auto ch = bus->second.find(channel);
-    if (ch == bus->second.end()) ch = bus->second.emplace(std::string(channel), History{}).first;
+    if (ch == bus->second.end()) {
+      ch = bus->second.emplace(std::string(channel), History{}).first;
+      static std::mt19937_64 epochs{std::random_device{}()};  // under buses().mu
+      while (ch->second.epoch == 0) ch->second.epoch = epochs();
+    }
     History& h = ch->second;
     const std::uint64_t seq = ++h.last;
     const std::uint64_t now = steady_ms();
     h.entries.push_back({seq, now, std::string(payload)});
     h.trim(limits, now);
-    for (MemoryBackplane* node : it->second) node->take_sequenced(channel, seq, payload);
+    for (MemoryBackplane* node : it->second) node->take_sequenced(channel, h.epoch, seq, payload);
     return PublishResult::Sent;
   }
   void fetch_history(std::string_view channel, std::uint64_t after, std::size_t max, HistoryLimits limits,
@@ -132,6 +138,7 @@ class MemoryBackplane final : public Backplane {
       } else if (const History* h = find_history(channel)) {
         const std::uint64_t now = steady_ms();
         r.last = h->last;
+        r.epoch = h->epoch;
         // Entries are in time order: the young ones are a suffix.
         auto young = std::find_if(h->entries.begin(), h->entries.end(),
                                   [&](const History::Entry& e) { return History::young(e, limits, now); });
@@ -174,10 +181,10 @@ class MemoryBackplane final : public Backplane {
     if (on_message_) on_message_(channel, payload);
   }
   // With buses().mu held.
-  void take_sequenced(std::string_view channel, std::uint64_t seq, std::string_view payload) {
+  void take_sequenced(std::string_view channel, std::uint64_t epoch, std::uint64_t seq, std::string_view payload) {
     if (channels_.find(channel) == channels_.end()) return;
     ++delivered_;
-    if (on_sequenced_) on_sequenced_(channel, seq, payload);
+    if (on_sequenced_) on_sequenced_(channel, epoch, seq, payload);
   }
   // With buses().mu held.
   const History* find_history(std::string_view channel) const {

@@ -44,21 +44,25 @@ return live
 )lua";
 
 // A sequenced publish (redis_backplane.hpp, "Sequenced channels"). KEYS[1] the channel's
-// stream, KEYS[2] its counter, KEYS[3] the origin's last applied sequence; ARGV[1] that
-// sequence for this message, ARGV[2] max_messages, ARGV[3] max_age_ms, ARGV[4] the Redis
-// channel, ARGV[5] the payload. Returns the number given, or 0 for a re-send already
-// applied. XADD is the first write: an error there (a key of another type, a Redis out
+// stream, KEYS[2] its counter ("<last number>:<epoch, 16 hex digits>"), KEYS[3] the
+// origin's last applied sequence; ARGV[1] that sequence for this message, ARGV[2]
+// max_messages, ARGV[3] max_age_ms, ARGV[4] the Redis channel, ARGV[5] the payload,
+// ARGV[6] an epoch for the channel should its numbering start now (random, from the
+// publisher). Returns the number given, or 0 for a re-send already applied. XADD is the first write: an error there (a key of another type, a Redis out
 // of memory) leaves nothing half done for the retry.
 constexpr std::string_view kSequencedScript = R"lua(
 local applied = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tonumber(ARGV[1]) <= applied then return 0 end
-local last = redis.call('GET', KEYS[2])
-if last then
-  last = tonumber(last)
+local counter = redis.call('GET', KEYS[2])
+local last, epoch
+if counter then
+  local n, e = string.match(counter, '^(%d+):(%x+)$')
+  last, epoch = tonumber(n), e
 else
   -- The counter is written with the stream and expires with it; should it be gone
-  -- alone, the stream still knows the last number it took.
-  last = 0
+  -- alone, the stream still knows the last number it took. Either way the numbering
+  -- takes a new epoch: positions of the one before get a reset, never these messages.
+  last, epoch = 0, ARGV[6]
   if redis.call('EXISTS', KEYS[1]) == 1 then
     local info = redis.call('XINFO', 'STREAM', KEYS[1])
     for i = 1, #info, 2 do
@@ -71,7 +75,7 @@ local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local id = string.format('%.0f', seq)
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], id .. '-0', 't', now_ms, 'p', ARGV[5])
-redis.call('SET', KEYS[2], id)
+redis.call('SET', KEYS[2], id .. ':' .. epoch)
 redis.call('SET', KEYS[3], ARGV[1], 'EX', 86400)
 local max_age = tonumber(ARGV[3])
 if max_age > 0 then
@@ -95,15 +99,21 @@ else
   redis.call('PERSIST', KEYS[2])
 end
 local hi, lo = math.floor(seq / 4294967296), seq % 4294967296
-redis.call('PUBLISH', ARGV[4], string.rep('\0', 8) .. struct.pack('>I4I4', hi, lo) .. ARGV[5])
+local ehi, elo = tonumber(string.sub(epoch, 1, 8), 16), tonumber(string.sub(epoch, 9, 16), 16)
+redis.call('PUBLISH', ARGV[4], string.rep('\0', 8) .. struct.pack('>I4I4I4I4', hi, lo, ehi, elo) .. ARGV[5])
 return seq
 )lua";
 
 // A history read. KEYS[1] the stream, KEYS[2] the counter; ARGV[1] after, ARGV[2] max,
-// ARGV[3] max_age_ms. Returns {first, last, {seq, payload, seq, payload, ...}}: one
-// script, so the three agree.
+// ARGV[3] max_age_ms. Returns {first, last, {seq, payload, seq, payload, ...}, epoch}
+// (epoch "" before the first message): one script, so they agree.
 constexpr std::string_view kFetchScript = R"lua(
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local counter = redis.call('GET', KEYS[2])
+local last, epoch = 0, ''
+if counter then
+  local n, e = string.match(counter, '^(%d+):(%x+)$')
+  last, epoch = tonumber(n), e
+end
 local cutoff = 0
 local max_age = tonumber(ARGV[3])
 if max_age > 0 then
@@ -129,7 +139,7 @@ if first > 0 and after < last and max > 0 then
     out[#out + 1] = e[2][4]
   end
 end
-return {first, last, out}
+return {first, last, out, epoch}
 )lua";
 
 void put_u64(char* p, std::uint64_t v) {
@@ -142,6 +152,13 @@ void put_u64(char* p, std::uint64_t v) {
 std::uint64_t get_u64(const char* p) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+// An epoch as the scripts write it (16 hex digits); 0 for "" (nothing numbered yet).
+std::uint64_t parse_epoch(std::string_view hex) {
+  std::uint64_t v = 0;
+  for (char c : hex) v = v << 4 | static_cast<std::uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
   return v;
 }
 
@@ -471,8 +488,13 @@ class RedisBackplane final : public Backplane {
     const std::string seq = std::to_string(m.seq);
     const std::string max_messages = std::to_string(std::clamp<std::uint64_t>(m.limits.max_messages, 1, kMaxCount));
     const std::string max_age = std::to_string(m.limits.max_age_ms);
-    const std::string_view argv[] = {"EVALSHA", sequenced_sha_, "3",       stream,    counter, origin_key_,
-                                     seq,       max_messages,   max_age,   m.channel, m.data};
+    // Used by the script only if the channel's numbering starts with this message.
+    std::uint64_t fresh = 0;
+    while (fresh == 0) fresh = rng_();
+    char epoch[17];
+    std::snprintf(epoch, sizeof epoch, "%016llx", static_cast<unsigned long long>(fresh));
+    const std::string_view argv[] = {"EVALSHA", sequenced_sha_, "3",     stream,    counter, origin_key_, seq,
+                                     max_messages, max_age,     m.channel, m.data,  std::string_view(epoch, 16)};
     return pub_.command(argv, [this](const RedisValue* r) { on_published(r); });
   }
 
@@ -562,13 +584,14 @@ class RedisBackplane final : public Backplane {
     HistoryRange range;
     if (r == nullptr) {
       range.error = "connection lost";
-    } else if (r->type != RedisValue::Type::Array || r->elements.size() != 3 ||
+    } else if (r->type != RedisValue::Type::Array || r->elements.size() != 4 ||
                r->elements[2].type != RedisValue::Type::Array) {
       range.error = r->str.empty() ? "unexpected reply" : r->str;
     } else {
       range.ok = true;
       range.first = static_cast<std::uint64_t>(r->elements[0].integer);
       range.last = static_cast<std::uint64_t>(r->elements[1].integer);
+      range.epoch = parse_epoch(r->elements[3].str);
       const auto& flat = r->elements[2].elements;
       range.messages.reserve(flat.size() / 2);
       for (std::size_t i = 0; i + 1 < flat.size(); i += 2) {
@@ -720,7 +743,14 @@ class RedisBackplane final : public Backplane {
       // there is nothing to drop here; it reaches the publishing node too.
       if (refs == 0) return;
       delivered_.fetch_add(1, std::memory_order_relaxed);
-      if (on_sequenced_) on_sequenced_(channel, seq, data.substr(kEnvelopeBytes));
+      if (data.size() < kEnvelopeBytes + 8) {
+        log::warn("redis backplane: dropped a sequenced message without its epoch on channel {}{}",
+                  opt_.channel_prefix, channel);
+        return;
+      }
+      if (on_sequenced_) {
+        on_sequenced_(channel, get_u64(data.data() + kEnvelopeBytes), seq, data.substr(kEnvelopeBytes + 8));
+      }
       return;
     }
     std::uint64_t& last = last_seq_[origin];

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -81,15 +82,17 @@ using Numbered = std::vector<std::pair<std::uint64_t, std::string>>;
 struct SeqNode {
   explicit SeqNode(std::string_view bus) : bp(make_memory_backplane(bus)) {
     bp->set_handlers([this](std::string_view c, std::string_view p) { plain.emplace_back(c, p); });
-    bp->set_sequenced_handler([this](std::string_view, std::uint64_t seq, std::string_view p) {
+    bp->set_sequenced_handler([this](std::string_view, std::uint64_t epoch, std::uint64_t seq, std::string_view p) {
       std::lock_guard l(mu);
       got.emplace_back(seq, p);
+      epochs.insert(epoch);
     });
     bp->start();
   }
   std::unique_ptr<Backplane> bp;
   std::mutex mu;
   Numbered got;
+  std::set<std::uint64_t> epochs;
   Got plain;
 };
 
@@ -136,6 +139,9 @@ TEST(MemoryBackplaneSequenced, TwoNodesPublishingAtOnceBothSeeOneContiguousNumbe
   EXPECT_EQ(a.bp->stats().delivered, 2u * kEach);
   const HistoryRange all = fetch(*b.bp, "t", 0, 2 * kEach);
   EXPECT_EQ(all.messages, a.got);
+  EXPECT_NE(all.epoch, 0u);  // one numbering, named alike everywhere
+  EXPECT_EQ(a.epochs, std::set<std::uint64_t>{all.epoch});
+  EXPECT_EQ(b.epochs, std::set<std::uint64_t>{all.epoch});
 }
 
 TEST(MemoryBackplaneSequenced, FetchReturnsWhatFollowsAPositionWithinMaxAndTheCountBound) {
@@ -201,15 +207,23 @@ TEST(MemoryBackplaneSequenced, FetchOnANodeNotStartedOrStoppedIsNotAnswered) {
 }
 
 TEST(MemoryBackplaneSequenced, ABusHistoryEndsWithItsLastNode) {
+  std::uint64_t epoch = 0;
   {
     SeqNode a("seqbus6");
     SeqNode b("seqbus6");
     a.bp->publish_sequenced("h", "x", {});
     a.bp->stop();
-    EXPECT_EQ(fetch(*b.bp, "h", 0, 10).last, 1u);  // b still holds the bus
+    const HistoryRange r = fetch(*b.bp, "h", 0, 10);
+    EXPECT_EQ(r.last, 1u);  // b still holds the bus
+    epoch = r.epoch;
   }
   SeqNode c("seqbus6");
+  c.bp->subscribe("h");
   EXPECT_EQ(fetch(*c.bp, "h", 0, 10).last, 0u);
+  EXPECT_EQ(fetch(*c.bp, "h", 0, 10).epoch, 0u);  // nothing numbered yet
+  c.bp->publish_sequenced("h", "y", {});
+  EXPECT_EQ(c.got, (Numbered{{1, "y"}}));
+  EXPECT_NE(fetch(*c.bp, "h", 0, 10).epoch, epoch);  // numbering again from 1: another epoch
 }
 
 TEST(MemoryBackplaneSequenced, PlainAndSequencedOnOneChannelReachTheirOwnHandlers) {

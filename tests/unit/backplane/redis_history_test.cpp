@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,9 +37,10 @@ class Node {
       std::lock_guard l(mu_);
       plain_.push_back(std::string(c) + "=" + std::string(p));
     });
-    bp_->set_sequenced_handler([this](std::string_view, std::uint64_t seq, std::string_view p) {
+    bp_->set_sequenced_handler([this](std::string_view, std::uint64_t epoch, std::uint64_t seq, std::string_view p) {
       std::lock_guard l(mu_);
       got_.emplace_back(seq, p);
+      epochs_.insert(epoch);
     });
     bp_->start();
   }
@@ -50,6 +52,11 @@ class Node {
   std::size_t count() {
     std::lock_guard l(mu_);
     return got_.size();
+  }
+  // The epochs of the sequenced messages received.
+  std::set<std::uint64_t> epochs() {
+    std::lock_guard l(mu_);
+    return epochs_;
   }
   std::vector<std::string> plain() {
     std::lock_guard l(mu_);
@@ -66,7 +73,11 @@ class Node {
     auto done = std::make_shared<std::promise<HistoryRange>>();
     auto answer = done->get_future();
     bp_->fetch_history(ch, after, max, l, [done](HistoryRange r) { done->set_value(std::move(r)); });
-    if (answer.wait_for(5s) != std::future_status::ready) return HistoryRange{false, "no answer", 0, 0, {}};
+    if (answer.wait_for(5s) != std::future_status::ready) {
+      HistoryRange none;
+      none.error = "no answer";
+      return none;
+    }
     return answer.get();
   }
   Backplane& bp() { return *bp_; }
@@ -74,6 +85,7 @@ class Node {
  private:
   std::unique_ptr<Backplane> bp_;
   std::mutex mu_;
+  std::set<std::uint64_t> epochs_;
   Numbered got_;
   std::vector<std::string> plain_;
 };
@@ -143,6 +155,10 @@ TEST_F(RedisHistoryTest, TwoNodesPublishingAtOnceBothSeeOneContiguousNumbering) 
     EXPECT_EQ(h.first, 1u);
     EXPECT_EQ(h.last, 2u * kEach);
     EXPECT_EQ(h.messages, got);
+    // One numbering: every message of both nodes, and the read, name the same epoch.
+    EXPECT_NE(h.epoch, 0u);
+    EXPECT_EQ(a.epochs(), std::set<std::uint64_t>{h.epoch});
+    EXPECT_EQ(b.epochs(), std::set<std::uint64_t>{h.epoch});
     ASSERT_TRUE(wait_until([&] { return a.bp().stats().buffered == 0; }));
     const Stats s = a.bp().stats();
     EXPECT_EQ(s.published, static_cast<std::uint64_t>(kEach));
@@ -247,12 +263,18 @@ TEST_F(RedisHistoryTest, ACounterLostAloneIsTakenUpFromTheStream) {
   Node a(options());
   ASSERT_TRUE(wait_until([&] { return a.up(); }));
   for (int i = 1; i <= 3; ++i) a.bp().publish_sequenced("h", "m" + std::to_string(i), {.max_messages = 1});
-  ASSERT_EQ(a.fetch("h", 0, 10).last, 3u);
+  const HistoryRange before = a.fetch("h", 0, 10);
+  ASSERT_EQ(before.last, 3u);
+  ASSERT_NE(before.epoch, 0u);
   ASSERT_EQ(redis.call({"DEL", "wirehub:hseq:h"})->integer, 1);
   a.bp().publish_sequenced("h", "m4", {});
   const HistoryRange r = a.fetch("h", 0, 10);
   EXPECT_EQ(r.last, 4u);
   EXPECT_EQ(r.messages, (Numbered{{3, "m3"}, {4, "m4"}}));
+  // The numbering's record is gone: whatever the numbers, it is another epoch, so a
+  // position of the old one is known to be void.
+  EXPECT_NE(r.epoch, before.epoch);
+  EXPECT_NE(r.epoch, 0u);
 }
 
 TEST_F(RedisHistoryTest, FetchWhenNotUpIsAnsweredAtOnceWithNotOk) {
@@ -345,6 +367,9 @@ TEST_F(RedisHistoryTest, InFlightResendAfterALostAcknowledgementIsNumberedOnce) 
     EXPECT_EQ(h.messages, want);
     EXPECT_EQ(a.got(), want);
     EXPECT_EQ(b.got(), want);
+    // Redis kept its data (AOF): one numbering throughout.
+    EXPECT_EQ(a.epochs(), std::set<std::uint64_t>{h.epoch});
+    EXPECT_EQ(b.epochs(), std::set<std::uint64_t>{h.epoch});
   }
   expect_no_fd_leak();
 }
@@ -436,6 +461,9 @@ TEST_F(RedisHistoryTest, RedisKilledAndRestartedKeepsTheNumberingContiguous) {
         << a.count() << " " << b.count() << " of " << total;
     EXPECT_EQ(a.got(), want);
     EXPECT_EQ(b.got(), want);
+    // Redis kept its data (AOF): one numbering throughout.
+    EXPECT_EQ(a.epochs(), std::set<std::uint64_t>{h.epoch});
+    EXPECT_EQ(b.epochs(), std::set<std::uint64_t>{h.epoch});
   }
   expect_no_fd_leak();
   redis_->kill();

@@ -190,7 +190,7 @@ TEST(ServerHistory, SseEventsCarryTheirPositionAsIdAndLastEventIdResumes) {
   for (int i = 1; i <= 4; ++i) n.sse->publish("t", {.data = "e" + std::to_string(i), .id = "ignored", .event = "order"});
   ASSERT_TRUE(s.has_events(5));
   EXPECT_EQ(s.events(), (std::vector<std::string>{s.events()[0], "e1", "e2", "e3", "e4"}));
-  EXPECT_NE(s.bytes().find("event: order\ndata: e2\nid: " + epoch + "-2\n"), std::string::npos) << s.bytes();
+  EXPECT_NE(s.bytes().find("id: " + epoch + "-2\nevent: order\ndata: e2\n\n"), std::string::npos) << s.bytes();
   EXPECT_EQ(s.bytes().find("ignored"), std::string::npos);
   s.close();
   n.sse->publish("t", {.data = "e5"});
