@@ -112,9 +112,12 @@ def test_a_restarted_node_answers_an_old_position_with_a_reset():
     with WirehubServer() as srv:
         c = TopicClient(srv)
         c.fresh("t")
+        stream = sse_events(srv, "/sse/topics?topic=t")
+        assert stream.event()[1] == "reset"
         for i in range(3):
             post(srv, "t", f"m{i}".encode())
         old = [c.next()["position"] for _ in range(3)][-1]
+        old_sse = [stream.event()[0] for _ in range(3)][-1]  # each endpoint numbers its own
         c.close()
         srv.stop()
         srv.start()  # same port, empty history: a new epoch
@@ -128,9 +131,10 @@ def test_a_restarted_node_answers_an_old_position_with_a_reset():
         assert reset["reset"] is True and reset["seq"] == 4
         assert reset["position"].split("-")[0] != old.split("-")[0]
         assert silent(back)
-        s = sse_events(srv, "/sse/topics?topic=t", {"Last-Event-ID": old})
+        s = sse_events(srv, "/sse/topics?topic=t", {"Last-Event-ID": old_sse})
         event_id, name, data = s.event()
-        assert name == "reset" and event_id == reset["position"] and json.loads(data)["seq"] == 4
+        assert name == "reset" and json.loads(data)["seq"] == 4 and event_id.endswith("-4")
+        assert event_id.split("-")[0] != old_sse.split("-")[0]
 
 
 # ---------------------------------------------------------------- several nodes
@@ -193,14 +197,20 @@ def test_one_numbering_across_nodes_and_a_resume_on_any_node():
             assert [m["seq"] for m in replay] == list(range(51, count + 2))
             assert replay[-1]["data"] == "while away"
             assert silent(back)
-            # An SSE client resumes by Last-Event-ID on a, from a position b's client saw.
-            s = sse_events(a, "/sse/topics?topic=t", {"Last-Event-ID": got_b[189]["position"]})
-            events = [s.event() for _ in range(11)]
-            assert [e[2] for e in events] == [m["data"] for m in got_b[190:]] + ["while away"]
-            assert events[-1][0] == replay[-1]["position"]
-            # The SSE client that was there from the start got all of them, ids in order.
+            # The SSE client that was there from the start (on a) got all of them, each once,
+            # each publisher's in its order. The SSE endpoint has its own numbering (its
+            # own channel), so two publishers may interleave otherwise there.
             live = [sse_a.event() for _ in range(count + 1)]
-            assert [e[0] for e in live] == [m["position"] for m in got_b] + [replay[-1]["position"]]
+            assert sorted(e[2] for e in live) == sorted([m["data"] for m in got_b] + ["while away"])
+            for prefix in "ab":
+                assert [int(e[2][1:]) for e in live if e[2][0] == prefix and e[2] != "while away"] == list(range(100))
+            assert live[-1][2] == "while away"
+            epoch = live[0][0].split("-")[0]
+            assert [e[0] for e in live] == [f"{epoch}-{i}" for i in range(1, count + 2)]
+            # An SSE client resumes by Last-Event-ID on c, from a position a's client saw.
+            s = sse_events(c, "/sse/topics?topic=t", {"Last-Event-ID": live[189][0]})
+            events = [s.event() for _ in range(11)]
+            assert events == live[190:]
         finally:
             for s in (a, b, c):
                 s.close()
