@@ -42,6 +42,8 @@ class Node {
     });
     bp_->start();
   }
+  // Stopped before the members its handlers write are destroyed (they are declared after it).
+  ~Node() { bp_->stop(); }
 
   Numbered got() {
     std::lock_guard l(mu_);
