@@ -38,6 +38,8 @@ class Node {
         });
   }
   void start() { bp_->start(); }
+  // Stopped before the members its handlers write are destroyed (they are declared after it).
+  ~Node() { bp_->stop(); }
 
   std::vector<std::string> got() {
     std::lock_guard l(mu_);

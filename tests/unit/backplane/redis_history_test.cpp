@@ -3,6 +3,7 @@
 // bounds), the keys' expiry, Redis killed and restarted (with persistence, so numbers
 // survive), a re-send after a lost acknowledgement numbered once, scripts flushed under a
 // live connection, and plain and sequenced messages sharing a channel.
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -14,8 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backplane/redis_backplane.hpp"
 #include "redis_test_support.hpp"
@@ -37,11 +36,12 @@ class Node {
       std::lock_guard l(mu_);
       plain_.push_back(std::string(c) + "=" + std::string(p));
     });
-    bp_->set_sequenced_handler([this](std::string_view, std::uint64_t epoch, std::uint64_t seq, std::string_view p) {
-      std::lock_guard l(mu_);
-      got_.emplace_back(seq, p);
-      epochs_.insert(epoch);
-    });
+    bp_->set_sequenced_handler(
+        [this](std::string_view, std::uint64_t epoch, std::uint64_t seq, std::string_view p) {
+          std::lock_guard l(mu_);
+          got_.emplace_back(seq, p);
+          epochs_.insert(epoch);
+        });
     bp_->start();
   }
 
@@ -69,10 +69,12 @@ class Node {
     return wait_until([&] { return active->load(); });
   }
   // fetch_history, waited for (a default HistoryRange, error "no answer", after 5 s).
-  HistoryRange fetch(std::string_view ch, std::uint64_t after, std::size_t max, HistoryLimits l = {}) {
+  HistoryRange fetch(std::string_view ch, std::uint64_t after, std::size_t max,
+                     HistoryLimits l = {}) {
     auto done = std::make_shared<std::promise<HistoryRange>>();
     auto answer = done->get_future();
-    bp_->fetch_history(ch, after, max, l, [done](HistoryRange r) { done->set_value(std::move(r)); });
+    bp_->fetch_history(ch, after, max, l,
+                       [done](HistoryRange r) { done->set_value(std::move(r)); });
     if (answer.wait_for(5s) != std::future_status::ready) {
       HistoryRange none;
       none.error = "no answer";
@@ -133,7 +135,8 @@ TEST_F(RedisHistoryTest, TwoNodesPublishingAtOnceBothSeeOneContiguousNumbering) 
     constexpr int kEach = 1000;
     const HistoryLimits all{.max_messages = 2 * kEach};
     auto publisher = [&](Backplane& bp, const std::string& tag) {
-      for (int i = 0; i < kEach; ++i) ASSERT_EQ(bp.publish_sequenced("t", tag + std::to_string(i), all), PublishResult::Sent);
+      for (int i = 0; i < kEach; ++i)
+        ASSERT_EQ(bp.publish_sequenced("t", tag + std::to_string(i), all), PublishResult::Sent);
     };
     std::thread ta(publisher, std::ref(a.bp()), "a");
     std::thread tb(publisher, std::ref(b.bp()), "b");
@@ -192,7 +195,8 @@ TEST_F(RedisHistoryTest, FetchReturnsWhatFollowsAPositionWithinMaxAndTheCountBou
   r = a.fetch("h", 2, 2, five);  // a gap: 3..5 are gone, the oldest kept come first
   EXPECT_EQ(r.messages, (Numbered{{6, "m6"}, {7, "m7"}}));
   EXPECT_TRUE(a.fetch("h", 10, 10, five).messages.empty());
-  EXPECT_TRUE(a.fetch("h", 99, 10, five).messages.empty());  // past last: a reader of a lost numbering
+  EXPECT_TRUE(
+      a.fetch("h", 99, 10, five).messages.empty());  // past last: a reader of a lost numbering
   EXPECT_TRUE(a.fetch("h", 0, 0, five).messages.empty());
   // Counts past what Lua and Redis hold are capped, not refused.
   a.bp().publish_sequenced("h", "m11", {.max_messages = UINT64_MAX});
@@ -200,7 +204,8 @@ TEST_F(RedisHistoryTest, FetchReturnsWhatFollowsAPositionWithinMaxAndTheCountBou
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.messages.size(), 6u);
   EXPECT_EQ(r.last, 11u);
-  a.bp().publish_sequenced("h", std::string("bin\0ary\xff", 8), {.max_messages = 2});  // the newest limits apply
+  a.bp().publish_sequenced("h", std::string("bin\0ary\xff", 8),
+                           {.max_messages = 2});  // the newest limits apply
   r = a.fetch("h", 0, 10);
   EXPECT_EQ(r.first, 11u);
   EXPECT_EQ(r.messages, (Numbered{{11, "m11"}, {12, std::string("bin\0ary\xff", 8)}}));
@@ -262,7 +267,8 @@ TEST_F(RedisHistoryTest, ACounterLostAloneIsTakenUpFromTheStream) {
   ASSERT_TRUE(redis.wait_up());
   Node a(options());
   ASSERT_TRUE(wait_until([&] { return a.up(); }));
-  for (int i = 1; i <= 3; ++i) a.bp().publish_sequenced("h", "m" + std::to_string(i), {.max_messages = 1});
+  for (int i = 1; i <= 3; ++i)
+    a.bp().publish_sequenced("h", "m" + std::to_string(i), {.max_messages = 1});
   const HistoryRange before = a.fetch("h", 0, 10);
   ASSERT_EQ(before.last, 3u);
   ASSERT_NE(before.epoch, 0u);
@@ -325,8 +331,11 @@ TEST_F(RedisHistoryTest, PlainAndSequencedOnOneChannelReachTheirOwnHandlers) {
     EXPECT_EQ(a.bp().publish_sequenced("c", "numbered", {}), PublishResult::Sent);
     EXPECT_EQ(b.bp().publish("c", "marker"), PublishResult::Sent);
     // a's "marker" comes after its own copy of "plain" (one Redis, one order).
-    ASSERT_TRUE(wait_until([&] { return a.plain().size() == 1 && b.plain().size() == 1 && a.count() == 1 && b.count() == 1; }));
-    EXPECT_EQ(a.plain(), (std::vector<std::string>{"c=marker"}));  // a plain message skips its publisher
+    ASSERT_TRUE(wait_until([&] {
+      return a.plain().size() == 1 && b.plain().size() == 1 && a.count() == 1 && b.count() == 1;
+    }));
+    EXPECT_EQ(a.plain(),
+              (std::vector<std::string>{"c=marker"}));  // a plain message skips its publisher
     EXPECT_EQ(b.plain(), (std::vector<std::string>{"c=plain"}));
     EXPECT_EQ(a.got(), (Numbered{{1, "numbered"}}));  // a sequenced one does not
     EXPECT_EQ(b.got(), (Numbered{{1, "numbered"}}));
@@ -352,11 +361,13 @@ TEST_F(RedisHistoryTest, InFlightResendAfterALostAcknowledgementIsNumberedOnce) 
     ASSERT_TRUE(wait_until([&] { return a.count() == 1 && b.count() == 1; }));
 
     redis_->pause();
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(a.bp().publish_sequenced("d", std::to_string(i), {}), PublishResult::Sent);
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(a.bp().publish_sequenced("d", std::to_string(i), {}), PublishResult::Sent);
     ASSERT_TRUE(wait_until([&] { return !a.up(); }));  // the scripts timed out: connection closed
     redis_->resume();
     // Redis ran the first connection's five, then skipped the five re-sent on the new one.
-    ASSERT_TRUE(wait_until([&] { return a.bp().stats().duplicates == 5; }, 10s)) << a.bp().stats().duplicates;
+    ASSERT_TRUE(wait_until([&] { return a.bp().stats().duplicates == 5; }, 10s))
+        << a.bp().stats().duplicates;
     ASSERT_TRUE(wait_until([&] { return a.up() && a.bp().stats().buffered == 0; }, 10s));
     EXPECT_EQ(a.bp().publish_sequenced("d", "end", {}), PublishResult::Sent);
     const Numbered want = numbered({"w", "0", "1", "2", "3", "4", "end"});
@@ -390,13 +401,16 @@ TEST_F(RedisHistoryTest, ScriptsFlushedUnderALiveConnectionAreLoadedAgain) {
   EXPECT_EQ(a.got(), numbered({"before", "after"}));
   EXPECT_GE(a.bp().stats().reconnects, 1u);
   ASSERT_EQ(redis.call({"SCRIPT", "FLUSH"})->str, "OK");
-  HistoryRange r = a.fetch("s", 0, 10);  // a read gets NOSCRIPT too: not ok, and the scripts come back
+  HistoryRange r =
+      a.fetch("s", 0, 10);  // a read gets NOSCRIPT too: not ok, and the scripts come back
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("NOSCRIPT"), std::string::npos) << r.error;
-  ASSERT_TRUE(wait_until([&] {
-    r = a.fetch("s", 0, 10);
-    return r.ok;
-  }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        r = a.fetch("s", 0, 10);
+        return r.ok;
+      },
+      10s));
   EXPECT_EQ(r.messages, numbered({"before", "after"}));
 }
 
@@ -456,8 +470,12 @@ TEST_F(RedisHistoryTest, RedisKilledAndRestartedKeepsTheNumberingContiguous) {
     EXPECT_EQ(h.first, 1u);
     EXPECT_EQ(h.last, static_cast<std::uint64_t>(total));
     EXPECT_EQ(h.messages, want);
-    ASSERT_TRUE(wait_until([&] { return a.count() >= static_cast<std::size_t>(total) &&
-                                        b.count() >= static_cast<std::size_t>(total); }, 20s))
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return a.count() >= static_cast<std::size_t>(total) &&
+                 b.count() >= static_cast<std::size_t>(total);
+        },
+        20s))
         << a.count() << " " << b.count() << " of " << total;
     EXPECT_EQ(a.got(), want);
     EXPECT_EQ(b.got(), want);
