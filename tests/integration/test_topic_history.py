@@ -13,7 +13,9 @@ the new numbering, and an old position gets a reset.
 
 import http.client
 import json
+import queue
 import signal
+import socket
 import threading
 import time
 
@@ -316,3 +318,104 @@ def test_redis_restarted_without_its_data_resets_live_and_resuming_clients():
         finally:
             a.close()
             b.close()
+
+
+class LaggingSubscriberLink:
+    """A TCP proxy to Redis that holds what Redis sends on subscriber connections (those
+    whose client sent SUBSCRIBE) for `lag` seconds; other connections pass at once."""
+
+    def __init__(self, redis_port: int, lag: float):
+        self.redis_port, self.lag = redis_port, lag
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.closed = threading.Event()
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.redis_port))
+            self.sockets += [client, upstream]
+            subscriber = threading.Event()
+            delayed = queue.Queue()
+            threading.Thread(target=self._up, args=(client, upstream, subscriber), daemon=True).start()
+            threading.Thread(target=self._down, args=(upstream, delayed, subscriber), daemon=True).start()
+            threading.Thread(target=self._write, args=(client, delayed), daemon=True).start()
+
+    def _up(self, client, upstream, subscriber):
+        try:
+            while data := client.recv(65536):
+                if b"SUBSCRIBE" in data.upper():
+                    subscriber.set()
+                upstream.sendall(data)
+        except OSError:
+            pass
+        upstream.close()
+
+    def _down(self, upstream, delayed, subscriber):
+        try:
+            while data := upstream.recv(65536):
+                delayed.put((time.monotonic() + (self.lag if subscriber.is_set() else 0), data))
+        except OSError:
+            pass
+        delayed.put((0, b""))
+
+    def _write(self, client, delayed):
+        while True:
+            due, data = delayed.get()
+            if not data:
+                break
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                client.sendall(data)
+            except OSError:
+                break
+        client.close()
+
+    def close(self):
+        self.closed.set()
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def test_a_resume_on_a_node_whose_subscription_lags_gets_each_message_once():
+    """Node b's subscriber connection gets Redis' messages 0.8 s late, its reads at once: a
+    client resuming on b is replayed from the read, and the same messages arriving later on
+    b's subscription must not reach it again (its floor), while b's live client gets them."""
+    with RedisServer() as redis:
+        link = LaggingSubscriberLink(redis.port, 0.8)
+        a = WirehubServer(extra_args=["--redis", redis.url])
+        b = WirehubServer(extra_args=["--redis", f"redis://127.0.0.1:{link.port}"])
+        try:
+            start_all([a, b])
+            on_a, on_b = TopicClient(a), TopicClient(b)
+            on_a.fresh("t")
+            on_b.fresh("t")  # b watches t: its cache follows the (late) subscription
+            for i in range(1, 11):
+                post(a, "t", f"m{i}".encode())
+            got_a = [on_a.next() for _ in range(10)]
+            # Now, with m1..m10 still on their way to b: resume on b after m2.
+            r = TopicClient(b)
+            r.resume("t", got_a[1]["position"])
+            replay = [r.next() for _ in range(8)]
+            assert [m["data"] for m in replay] == [f"m{i}" for i in range(3, 11)]
+            late = [on_b.next() for _ in range(10)]  # b's live client: every one, once
+            assert [m["seq"] for m in late] == list(range(1, 11))
+            post(a, "t", b"m11")
+            assert on_b.next()["data"] == "m11"
+            nxt = r.next()
+            assert (nxt["seq"], nxt["data"]) == (11, "m11"), nxt  # not m3..m10 again
+            assert silent(r)
+        finally:
+            a.close()
+            b.close()
+            link.close()
