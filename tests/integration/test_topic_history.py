@@ -299,9 +299,12 @@ def test_redis_restarted_without_its_data_resets_live_and_resuming_clients():
             start_all([a, b])
             live = TopicClient(b)
             live.fresh("t")
+            stream = sse_events(b, "/sse/topics?topic=t")
+            assert stream.event()[1] == "reset"
             post(a, "t", b"before")
             before = live.next()
             assert before["seq"] == 1
+            assert stream.event()[2] == "before"
             redis.kill()
             redis.start()  # no persistence: the numbering is gone
             wait_for(lambda: backplane_up(a) and backplane_up(b), timeout=20, what="both backplanes up again")
@@ -311,6 +314,9 @@ def test_redis_restarted_without_its_data_resets_live_and_resuming_clients():
             assert reset["position"].split("-")[0] != before["position"].split("-")[0]
             after = live.next()
             assert (after["seq"], after["data"]) == (1, "after")
+            sse_reset, sse_after = stream.event(), stream.event()  # likewise over SSE
+            assert sse_reset[1] == "reset" and sse_reset[0].endswith("-0")
+            assert sse_after[2] == "after" and sse_after[0] == sse_reset[0][:-1] + "1"
             old = TopicClient(a)
             old.resume("t", before["position"])
             again = old.next()
@@ -400,14 +406,20 @@ def test_a_resume_on_a_node_whose_subscription_lags_gets_each_message_once():
             on_a, on_b = TopicClient(a), TopicClient(b)
             on_a.fresh("t")
             on_b.fresh("t")  # b watches t: its cache follows the (late) subscription
+            sse_a = sse_events(a, "/sse/topics?topic=t")
+            sse_b = sse_events(b, "/sse/topics?topic=t")
+            assert sse_a.event()[1] == "reset" and sse_b.event()[1] == "reset"
             for i in range(1, 11):
                 post(a, "t", f"m{i}".encode())
             got_a = [on_a.next() for _ in range(10)]
+            sse_got_a = [sse_a.event() for _ in range(10)]
             # Now, with m1..m10 still on their way to b: resume on b after m2.
             r = TopicClient(b)
             r.resume("t", got_a[1]["position"])
+            sse_r = sse_events(b, "/sse/topics?topic=t", {"Last-Event-ID": sse_got_a[1][0]})
             replay = [r.next() for _ in range(8)]
             assert [m["data"] for m in replay] == [f"m{i}" for i in range(3, 11)]
+            assert [sse_r.event()[2] for _ in range(8)] == [f"m{i}" for i in range(3, 11)]
             late = [on_b.next() for _ in range(10)]  # b's live client: every one, once
             assert [m["seq"] for m in late] == list(range(1, 11))
             post(a, "t", b"m11")
@@ -415,6 +427,8 @@ def test_a_resume_on_a_node_whose_subscription_lags_gets_each_message_once():
             nxt = r.next()
             assert (nxt["seq"], nxt["data"]) == (11, "m11"), nxt  # not m3..m10 again
             assert silent(r)
+            assert [sse_b.event()[2] for _ in range(11)] == [f"m{i}" for i in range(1, 12)]
+            assert sse_r.event()[2] == "m11"  # likewise over SSE
         finally:
             a.close()
             b.close()
