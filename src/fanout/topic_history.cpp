@@ -68,6 +68,8 @@ void TopicHistory::reset_topic(Topic& t, std::uint64_t epoch, std::uint64_t last
   t.epoch = epoch;
   t.last = last;
   t.entries.clear();
+  t.filling = false;  // what a pending fill holds is of the old numbering
+  t.held.clear();
 }
 
 void TopicHistory::keep(Topic& t, std::uint64_t seq, std::uint64_t now_ms, const BufferRef& message) {
@@ -91,7 +93,7 @@ void TopicHistory::sweep(std::uint64_t now_ms) {
     // Forgotten: a topic no message was numbered in (a resume named it), and one whose
     // messages all aged out. Either starts a new epoch if it comes back, so a position
     // in the old one gets a reset, never a wrong replay.
-    const bool forget = t.last == 0 || (limits_.max_age_ms != 0 && t.entries.empty());
+    const bool forget = !t.filling && (t.last == 0 || (limits_.max_age_ms != 0 && t.entries.empty()));
     it = forget ? topics_.erase(it) : std::next(it);
   }
 }

@@ -13,7 +13,9 @@
 // Who numbers: Here (one node: append() gives the next number) or Elsewhere (several
 // nodes: the backplane numbers, and accept() takes messages with their numbers; the
 // history then only caches what this node has seen since it began to watch the topic,
-// and a resume from before that is Unknown here: the caller asks the backplane).
+// and a resume from before that is Unknown here: the caller asks the backplane). A node
+// that misses numbers — its subscription lapsed while Redis stayed up — holds what comes
+// after the hole until the caller brought the missing ones from the backplane (fill).
 //
 // Thread-safe, one mutex. append(), accept() and read_after() run the caller's function
 // under it, so what the caller posts to its loops there — a message's delivery, a
@@ -79,30 +81,86 @@ class TopicHistory {
   enum class Accepted : std::uint8_t {
     Delivered,  // the next message of the topic (or the first this node sees): kept, deliver ran
     Duplicate,  // not newer than the last one taken: dropped, nothing ran
-    Broken,     // not the next one — messages are missing before it, or its epoch is
-                // another: on_break(position before it) ran, the cache restarted from it,
-                // then deliver ran
+    Gap,        // messages are missing before it (this node's subscription lapsed): it is
+                // held, and so is every later one, until fill() brings the missing ones;
+                // the caller reads them from the backplane after `last` (in the result)
+    Held,       // a fill is pending: held behind it
+    Broken,     // of another epoch (the numbering started over): on_break(position before
+                // it) ran, the cache restarted from it, then deliver ran
+  };
+  struct Acceptance {
+    Accepted kind;
+    std::uint64_t last = 0;  // Gap: the newest number taken before it
   };
   // Numbering Elsewhere: a message numbered by the backplane, in the order it arrives.
+  // make(position) builds the message as the endpoint sends it.
   template <class Make, class Deliver, class OnBreak>
-  Accepted accept(std::string_view topic, HistoryPosition p, std::uint64_t now_ms, Make&& make, Deliver&& deliver,
-                  OnBreak&& on_break) {
+  Acceptance accept(std::string_view topic, HistoryPosition p, std::uint64_t now_ms, Make&& make, Deliver&& deliver,
+                    OnBreak&& on_break) {
     std::lock_guard lock(mu_);
     Topic* t = find(topic);
     Accepted result = Accepted::Delivered;
     if (t == nullptr) {
       t = &add(topic, p.epoch, p.seq - 1, now_ms);
-    } else if (t->epoch == p.epoch && p.seq <= t->last) {
-      return Accepted::Duplicate;
-    } else if (t->epoch != p.epoch || p.seq != t->last + 1) {
+    } else if (t->epoch != p.epoch) {
       reset_topic(*t, p.epoch, p.seq - 1);
       on_break(HistoryPosition{p.epoch, p.seq - 1});
       result = Accepted::Broken;
+    } else if (t->filling) {
+      if (p.seq <= (t->held.empty() ? t->last : t->held.back().seq)) return {Accepted::Duplicate};
+      t->held.push_back({p.seq, now_ms, make(p)});
+      return {Accepted::Held};
+    } else if (p.seq <= t->last) {
+      return {Accepted::Duplicate};
+    } else if (p.seq != t->last + 1) {
+      t->filling = true;
+      t->held.push_back({p.seq, now_ms, make(p)});
+      return {Accepted::Gap, t->last};
     }
     BufferRef message = make(p);
     keep(*t, p.seq, now_ms, message);
     deliver(message, p);
-    return result;
+    return {result};
+  }
+
+  // Numbering Elsewhere, after a Gap: the backplane's messages after the gap's `last`
+  // (ok false: it could not say). Delivers, in order, those that continue the topic, then
+  // what was held; where a hole remains (they were trimmed, or the read failed)
+  // on_break(position before the next held one) runs first. make(position, payload) builds
+  // a fetched message.
+  struct Fetched {
+    bool ok = false;
+    std::uint64_t epoch = 0;
+    const std::vector<std::pair<std::uint64_t, std::string>>* messages = nullptr;
+  };
+  template <class Make, class Deliver, class OnBreak>
+  void fill(std::string_view topic, const Fetched& fetched, std::uint64_t now_ms, Make&& make, Deliver&& deliver,
+            OnBreak&& on_break) {
+    std::lock_guard lock(mu_);
+    Topic* t = find(topic);
+    if (t == nullptr || !t->filling) return;
+    t->filling = false;
+    std::deque<Entry> held;
+    held.swap(t->held);
+    if (fetched.ok && fetched.epoch == t->epoch && fetched.messages != nullptr) {
+      for (const auto& [seq, payload] : *fetched.messages) {
+        if (seq != t->last + 1 || seq >= held.front().seq) continue;
+        const HistoryPosition p{t->epoch, seq};
+        BufferRef message = make(p, std::string_view(payload));
+        keep(*t, seq, now_ms, message);
+        deliver(message, p);
+      }
+    }
+    for (Entry& e : held) {
+      if (e.seq <= t->last) continue;
+      if (e.seq != t->last + 1) {
+        on_break(HistoryPosition{t->epoch, e.seq - 1});
+        t->last = e.seq - 1;
+        t->entries.clear();  // contiguous, or nothing
+      }
+      keep(*t, e.seq, e.at_ms, e.message);
+      deliver(e.message, HistoryPosition{t->epoch, e.seq});
+    }
   }
 
   struct Replay {
@@ -152,6 +210,8 @@ class TopicHistory {
     std::uint64_t epoch = 0;
     std::uint64_t last = 0;     // newest number taken (0: none)
     std::deque<Entry> entries;  // ascending and contiguous, ending at last (or empty)
+    bool filling = false;       // a Gap's fill is pending: arrivals wait in held
+    std::deque<Entry> held;     // ascending, all after last + 1
   };
   struct StringHash {
     using is_transparent = void;

@@ -357,10 +357,22 @@ void Endpoint::deliver_numbered(std::string_view topic, fanout::HistoryPosition 
     return;
   }
   const std::string t(topic);
-  history_->accept(
-      topic, p, history_now_ms(), [&](fanout::HistoryPosition q) { return numbered_event(*e, q); },
-      [&](const BufferRef& event, fanout::HistoryPosition q) { deliver_numbered_event(t, event, q.seq); },
-      [&](fanout::HistoryPosition before) { deliver_numbered_event(t, reset_event(topic, before), 0); });
+  auto deliver = [this, &t](const BufferRef& event, fanout::HistoryPosition q) { deliver_numbered_event(t, event, q.seq); };
+  auto on_break = [this, &t](fanout::HistoryPosition before) { deliver_numbered_event(t, reset_event(t, before), 0); };
+  const fanout::TopicHistory::Acceptance a = history_->accept(
+      topic, p, history_now_ms(), [&](fanout::HistoryPosition q) { return numbered_event(*e, q); }, deliver, on_break);
+  if (a.kind != fanout::TopicHistory::Accepted::Gap) return;
+  // Missed numbers (see ws::Endpoint::deliver_numbered): brought from the history.
+  relay_->read_history(topic, a.last, [this, t](fanout::Relay::History h) {
+    auto make = [](fanout::HistoryPosition q, std::string_view m) {
+      const std::optional<SseEvent> f = parse_numbered_fields(m);
+      return numbered_event(f ? *f : SseEvent{}, q);
+    };
+    history_->fill(
+        t, {.ok = h.ok, .epoch = h.epoch, .messages = &h.messages}, history_now_ms(), make,
+        [this, &t](const BufferRef& event, fanout::HistoryPosition q) { deliver_numbered_event(t, event, q.seq); },
+        [this, &t](fanout::HistoryPosition before) { deliver_numbered_event(t, reset_event(t, before), 0); });
+  });
 }
 
 void Endpoint::deliver_numbered_event(const std::string& topic, const BufferRef& event, std::uint64_t seq) {

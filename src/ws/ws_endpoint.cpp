@@ -579,13 +579,31 @@ void Endpoint::deliver_numbered(std::string_view topic, fanout::HistoryPosition 
   const bool binary = message[0] == 1;
   const std::string_view payload = message.substr(3);
   auto make = [&](fanout::HistoryPosition q) { return json_buffer(fanout::numbered_message_json(topic, q, payload, binary)); };
-  auto deliver = [&](const BufferRef& json, fanout::HistoryPosition q) { deliver_numbered_json(t, json, q.seq); };
-  history_->accept(topic, p, history_now_ms(), make, deliver, [&](fanout::HistoryPosition before) {
-    // This node missed messages before p (its link to the backplane dropped meanwhile), or
-    // the numbering started over: its subscribers cannot get them from here, so each is
-    // told with a reset, and goes on from p.
-    deliver_numbered_json(t, json_buffer(fanout::reset_message_json(topic, before)), 0);
+  const fanout::TopicHistory::Acceptance a = history_->accept(topic, p, history_now_ms(), make,
+                                                              numbered_delivery(t), numbered_break(t));
+  if (a.kind != fanout::TopicHistory::Accepted::Gap) return;
+  // This node missed the numbers after a.last (its subscription lapsed while Redis stayed
+  // up): bring them from the history, then deliver what waited behind them.
+  relay_->read_history(topic, a.last, [this, t](fanout::Relay::History h) {
+    auto make_fetched = [&](fanout::HistoryPosition q, std::string_view m) {
+      const bool bin = !m.empty() && m[0] == 1;
+      return json_buffer(fanout::numbered_message_json(t, q, m.size() >= 3 ? m.substr(3) : std::string_view(), bin));
+    };
+    history_->fill(t, {.ok = h.ok, .epoch = h.epoch, .messages = &h.messages}, history_now_ms(), make_fetched,
+                   numbered_delivery(t), numbered_break(t));
   });
+}
+
+std::function<void(const BufferRef&, fanout::HistoryPosition)> Endpoint::numbered_delivery(const std::string& topic) {
+  return [this, &topic](const BufferRef& json, fanout::HistoryPosition p) { deliver_numbered_json(topic, json, p.seq); };
+}
+
+std::function<void(fanout::HistoryPosition)> Endpoint::numbered_break(const std::string& topic) {
+  // This node cannot give its subscribers the messages before `before` (they are gone,
+  // or the numbering started over): each is told with a reset, and goes on from there.
+  return [this, &topic](fanout::HistoryPosition before) {
+    deliver_numbered_json(topic, json_buffer(fanout::reset_message_json(topic, before)), 0);
+  };
 }
 
 void Endpoint::deliver_numbered_json(const std::string& topic, const BufferRef& json, std::uint64_t seq) {

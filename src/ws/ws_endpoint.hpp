@@ -201,6 +201,10 @@ class Endpoint final : public WebSocketEndpoint {
   // subscribers whose floor is below seq; a numbered message or reset from the relay's form.
   void publish_numbered(std::string_view topic, std::string_view payload, bool binary);
   void deliver_numbered_json(const std::string& topic, const BufferRef& json, std::uint64_t seq);
+  // deliver_numbered_json of topic as a TopicHistory delivery, and a reset for a break
+  // (both refer to topic, which must outlive them).
+  std::function<void(const BufferRef&, fanout::HistoryPosition)> numbered_delivery(const std::string& topic);
+  std::function<void(fanout::HistoryPosition)> numbered_break(const std::string& topic);
   // Posts to loop li: if connection id is still open and not in topic, send it what
   // `replay` holds (JSON messages, in order), then subscribe it with floor.
   void post_replay(std::size_t li, ConnectionId id, std::string topic, std::vector<BufferRef> replay,

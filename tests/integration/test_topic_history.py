@@ -328,7 +328,9 @@ def test_redis_restarted_without_its_data_resets_live_and_resuming_clients():
 
 class LaggingSubscriberLink:
     """A TCP proxy to Redis that holds what Redis sends on subscriber connections (those
-    whose client sent SUBSCRIBE) for `lag` seconds; other connections pass at once."""
+    whose client sent SUBSCRIBE) for `lag` seconds; other connections pass at once.
+    cut_subscribers(s) closes the subscriber connections and refuses new connections for s
+    seconds (the node's publish connection stays up)."""
 
     def __init__(self, redis_port: int, lag: float):
         self.redis_port, self.lag = redis_port, lag
@@ -336,7 +338,19 @@ class LaggingSubscriberLink:
         self.port = self.listener.getsockname()[1]
         self.closed = threading.Event()
         self.sockets = []
+        self.subscribers = []
+        self.refuse_until = 0.0
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut_subscribers(self, seconds: float) -> None:
+        self.refuse_until = time.monotonic() + seconds
+        for client, upstream in self.subscribers:
+            for s in (client, upstream):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.subscribers = []
 
     def _accept(self):
         while not self.closed.is_set():
@@ -344,6 +358,9 @@ class LaggingSubscriberLink:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if time.monotonic() < self.refuse_until:
+                client.close()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.redis_port))
             self.sockets += [client, upstream]
             subscriber = threading.Event()
@@ -355,8 +372,9 @@ class LaggingSubscriberLink:
     def _up(self, client, upstream, subscriber):
         try:
             while data := client.recv(65536):
-                if b"SUBSCRIBE" in data.upper():
+                if b"SUBSCRIBE" in data.upper() and not subscriber.is_set():
                     subscriber.set()
+                    self.subscribers.append((client, upstream))
                 upstream.sendall(data)
         except OSError:
             pass
@@ -429,6 +447,39 @@ def test_a_resume_on_a_node_whose_subscription_lags_gets_each_message_once():
             assert silent(r)
             assert [sse_b.event()[2] for _ in range(11)] == [f"m{i}" for i in range(1, 12)]
             assert sse_r.event()[2] == "m11"  # likewise over SSE
+        finally:
+            a.close()
+            b.close()
+            link.close()
+
+
+def test_a_node_whose_subscription_lapsed_fills_the_gap_from_redis():
+    """Node b's subscriber connection is cut and kept out for 1 s while a publishes: b's
+    live clients still get every message, once, in order, without a reset — b reads what
+    it missed from the Stream when the next message shows the hole."""
+    with RedisServer() as redis:
+        link = LaggingSubscriberLink(redis.port, 0)
+        a = WirehubServer(extra_args=["--redis", redis.url])
+        b = WirehubServer(extra_args=["--redis", f"redis://127.0.0.1:{link.port}"])
+        try:
+            start_all([a, b])
+            on_b = TopicClient(b)
+            on_b.fresh("t")
+            stream = sse_events(b, "/sse/topics?topic=t")
+            assert stream.event()[1] == "reset"
+            post(a, "t", b"m1")
+            assert on_b.next()["data"] == "m1"
+            assert stream.event()[2] == "m1"
+            link.cut_subscribers(1.0)
+            wait_for(lambda: not backplane_up(b), timeout=10, what="b to notice its link is down")
+            for i in range(2, 7):
+                post(a, "t", f"m{i}".encode())  # b cannot see these as they pass
+            wait_for(lambda: backplane_up(b), timeout=20, what="b's subscriptions back")
+            post(a, "t", b"m7")
+            got = [on_b.next() for _ in range(6)]
+            assert [(m.get("reset"), m["seq"], m["data"]) for m in got] == [(None, i, f"m{i}") for i in range(2, 8)]
+            assert silent(on_b)
+            assert [stream.event()[2] for _ in range(6)] == [f"m{i}" for i in range(2, 8)]
         finally:
             a.close()
             b.close()

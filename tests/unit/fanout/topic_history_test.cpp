@@ -150,24 +150,46 @@ TEST(TopicHistory, ConcurrentPublishersDeliverEachTopicInNumberOrder) {
   for (std::size_t i = 0; i < order.size(); ++i) ASSERT_EQ(order[i], i + 1);
 }
 
-TEST(TopicHistory, ElsewhereTakesNumberedMessagesDropsRepeatsAndBreaksOnAGapOrANewEpoch) {
+TEST(TopicHistory, ElsewhereTakesNumberedMessagesDropsRepeatsHoldsAfterAGapAndBreaksOnANewEpoch) {
   TopicHistory h(TopicHistory::Numbering::Elsewhere, {.max_messages = 100});
   std::vector<std::string> events;
-  auto take = [&](std::uint64_t epoch, std::uint64_t seq) {
-    return h.accept(
-        "a", {epoch, seq}, 0, [](HistoryPosition p) { return BufferRef::copy_of("m" + std::to_string(p.seq)); },
-        [&](const BufferRef& m, HistoryPosition) { events.push_back(text(m)); },
-        [&](HistoryPosition before) { events.push_back("reset@" + std::to_string(before.seq)); });
+  auto make = [](HistoryPosition p) { return BufferRef::copy_of("m" + std::to_string(p.seq)); };
+  auto deliver = [&](const BufferRef& m, HistoryPosition) { events.push_back(text(m)); };
+  auto on_break = [&](HistoryPosition before) { events.push_back("reset@" + std::to_string(before.seq)); };
+  auto take = [&](std::uint64_t epoch, std::uint64_t seq) { return h.accept("a", {epoch, seq}, 0, make, deliver, on_break); };
+  auto fill = [&](bool ok, std::vector<std::pair<std::uint64_t, std::string>> fetched) {
+    h.fill("a", {.ok = ok, .epoch = 7, .messages = &fetched}, 0,
+           [](HistoryPosition p, std::string_view payload) { return BufferRef::copy_of(std::string(payload) + "@" + std::to_string(p.seq)); },
+           deliver, on_break);
   };
   using Accepted = TopicHistory::Accepted;
-  EXPECT_EQ(take(7, 5), Accepted::Delivered);  // the first this node sees
-  EXPECT_EQ(take(7, 6), Accepted::Delivered);
-  EXPECT_EQ(take(7, 6), Accepted::Duplicate);
-  EXPECT_EQ(take(7, 4), Accepted::Duplicate);
-  EXPECT_EQ(take(7, 9), Accepted::Broken);  // 7 and 8 missed
-  EXPECT_EQ(take(8, 1), Accepted::Broken);  // numbering started over
-  EXPECT_EQ(take(8, 2), Accepted::Delivered);
-  EXPECT_EQ(events, (std::vector<std::string>{"m5", "m6", "reset@8", "m9", "reset@0", "m1", "m2"}));
+  EXPECT_EQ(take(7, 5).kind, Accepted::Delivered);  // the first this node sees
+  EXPECT_EQ(take(7, 6).kind, Accepted::Delivered);
+  EXPECT_EQ(take(7, 6).kind, Accepted::Duplicate);
+  EXPECT_EQ(take(7, 4).kind, Accepted::Duplicate);
+  // 7 and 8 missed: 9 and what follows wait for them.
+  const TopicHistory::Acceptance gap = take(7, 9);
+  EXPECT_EQ(gap.kind, Accepted::Gap);
+  EXPECT_EQ(gap.last, 6u);
+  EXPECT_EQ(take(7, 10).kind, Accepted::Held);
+  EXPECT_EQ(take(7, 10).kind, Accepted::Duplicate);
+  EXPECT_EQ(events, (std::vector<std::string>{"m5", "m6"}));
+  fill(true, {{7, "f"}, {8, "f"}, {9, "f"}});  // 9 is held already: the held copy goes
+  EXPECT_EQ(events, (std::vector<std::string>{"m5", "m6", "f@7", "f@8", "m9", "m10"}));
+  EXPECT_EQ(take(7, 11).kind, Accepted::Delivered);
+  // A gap the history cannot fill (trimmed): a reset before the held ones.
+  EXPECT_EQ(take(7, 15).kind, Accepted::Gap);
+  fill(true, {{14, "f"}});  // 12 and 13 are gone
+  EXPECT_EQ(take(7, 16).kind, Accepted::Delivered);
+  // The read failed: the same.
+  EXPECT_EQ(take(7, 18).kind, Accepted::Gap);
+  fill(false, {});
+  events.erase(events.begin(), events.begin() + 7);
+  EXPECT_EQ(events, (std::vector<std::string>{"reset@14", "m15", "m16", "reset@17", "m18"}));
+  events.clear();
+  EXPECT_EQ(take(8, 1).kind, Accepted::Broken);  // numbering started over
+  EXPECT_EQ(take(8, 2).kind, Accepted::Delivered);
+  EXPECT_EQ(events, (std::vector<std::string>{"reset@0", "m1", "m2"}));
   // A resume is the backplane's to answer; the cache adds what came after its answer.
   EXPECT_EQ(read(h, "a", HistoryPosition{8, 1}, 0).kind, Kind::Unknown);
   TopicHistory::Cached c;
