@@ -181,10 +181,8 @@ class TopicHistory {
     then(replay(topic, from, now_ms));
   }
 
-  // Numbering Elsewhere, after the backplane answered a resume with its messages up to
-  // number `through`: what this node took since (the cached messages after `through`), so
-  // that the resuming connection's replay reaches exactly the newest message delivered
-  // here. then(const Cached&) runs under the lock.
+  // What this node delivered after number `through` of epoch (the cached messages), so a
+  // resume's replay reaches exactly the newest message delivered here.
   struct Cached {
     // false: the cache cannot say — it holds another epoch, or starts after through + 1
     // while newer messages were taken (some were trimmed meanwhile).
@@ -192,10 +190,38 @@ class TopicHistory {
     HistoryPosition now;  // the newest message delivered here (through when none newer)
     std::vector<BufferRef> messages;
   };
-  template <class Then>
-  void cached_after(std::string_view topic, HistoryPosition through, std::uint64_t now_ms, Then&& then) {
+
+  // Numbering Elsewhere: the replay of a resume from `from`, once the backplane read the
+  // topic after it (`read`, taken while this node watched the topic): the read's messages
+  // (make(position, payload) builds each) and the cached ones after it, or a reset when the
+  // read cannot serve the position (another epoch, trimmed, failed) or the cache cannot
+  // continue it. then(Replay&&) runs under the lock; its `now` is the floor to subscribe
+  // with: the newest message delivered on this node.
+  struct Read {
+    bool ok = false;
+    std::uint64_t epoch = 0, first = 0, last = 0;
+    const std::vector<std::pair<std::uint64_t, std::string>>* messages = nullptr;
+  };
+  template <class Make, class Then>
+  void replay_after_read(std::string_view topic, const std::optional<HistoryPosition>& from, const Read& read,
+                         std::uint64_t now_ms, Make&& make, Then&& then) {
     std::lock_guard lock(mu_);
-    then(cached(topic, through, now_ms));
+    Cached c = cached(topic, {read.epoch, read.last}, now_ms);
+    Replay r;
+    r.now = c.now;
+    const bool kept = read.ok && c.complete && from && from->epoch == read.epoch && from->seq <= read.last &&
+                      (from->seq == read.last || (read.first != 0 && read.first <= from->seq + 1));
+    if (!kept) {
+      r.kind = Replay::Kind::Reset;
+    } else {
+      if (read.messages != nullptr) {
+        for (const auto& [seq, payload] : *read.messages) {
+          if (seq > from->seq && seq <= read.last) r.messages.push_back(make(HistoryPosition{read.epoch, seq}, payload));
+        }
+      }
+      for (BufferRef& m : c.messages) r.messages.push_back(std::move(m));
+    }
+    then(std::move(r));
   }
 
   std::size_t topic_count() const;

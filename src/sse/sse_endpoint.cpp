@@ -48,6 +48,11 @@ BufferRef numbered_event(const SseEvent& e, fanout::HistoryPosition p) {
   const std::string id = fanout::format_position(p);
   return Endpoint::format({.data = e.data, .id = id, .event = e.event});
 }
+// A numbered event in the relay's form (numbered_fields), formatted.
+BufferRef relayed_event(fanout::HistoryPosition p, std::string_view fields) {
+  const std::optional<SseEvent> e = parse_numbered_fields(fields);
+  return numbered_event(e ? *e : SseEvent{}, p);
+}
 BufferRef reset_event(std::string_view topic, fanout::HistoryPosition p) {
   const std::string id = fanout::format_position(p);
   const std::string data = fanout::reset_message_json(topic, p);
@@ -306,22 +311,12 @@ void Endpoint::resume_across_nodes(std::size_t li, ConnectionId id, std::string 
   const std::uint64_t after = from ? from->seq : 0;
   relay_->watch(topic, [this, li, id, topic, from, after] {
     relay_->read_history(topic, after, [this, li, id, topic, from](fanout::Relay::History h) {
-      history_->cached_after(topic, {h.epoch, h.last}, history_now_ms(), [&](const fanout::TopicHistory::Cached& c) {
-        const bool kept = h.ok && c.complete && from && from->epoch == h.epoch && from->seq <= h.last &&
-                          (from->seq == h.last || (h.first != 0 && h.first <= from->seq + 1));
-        std::vector<BufferRef> replay;
-        if (!kept) {
-          replay.push_back(reset_event(topic, c.now));
-        } else {
-          for (const auto& [seq, fields] : h.messages) {
-            const std::optional<SseEvent> e = parse_numbered_fields(fields);
-            if (seq <= from->seq || seq > h.last || !e) continue;
-            replay.push_back(numbered_event(*e, {h.epoch, seq}));
-          }
-          for (const BufferRef& m : c.messages) replay.push_back(m);
-        }
-        post_replay(li, id, topic, std::move(replay), c.now.seq, true);
-      });
+      history_->replay_after_read(
+          topic, from, {.ok = h.ok, .epoch = h.epoch, .first = h.first, .last = h.last, .messages = &h.messages},
+          history_now_ms(), relayed_event, [&](fanout::TopicHistory::Replay&& r) {
+            if (r.kind != fanout::TopicHistory::Replay::Kind::Messages) r.messages.assign(1, reset_event(topic, r.now));
+            post_replay(li, id, topic, std::move(r.messages), r.now.seq, true);
+          });
     });
   });
 }
@@ -364,12 +359,8 @@ void Endpoint::deliver_numbered(std::string_view topic, fanout::HistoryPosition 
   if (a.kind != fanout::TopicHistory::Accepted::Gap) return;
   // Missed numbers (see ws::Endpoint::deliver_numbered): brought from the history.
   relay_->read_history(topic, a.last, [this, t](fanout::Relay::History h) {
-    auto make = [](fanout::HistoryPosition q, std::string_view m) {
-      const std::optional<SseEvent> f = parse_numbered_fields(m);
-      return numbered_event(f ? *f : SseEvent{}, q);
-    };
     history_->fill(
-        t, {.ok = h.ok, .epoch = h.epoch, .messages = &h.messages}, history_now_ms(), make,
+        t, {.ok = h.ok, .epoch = h.epoch, .messages = &h.messages}, history_now_ms(), relayed_event,
         [this, &t](const BufferRef& event, fanout::HistoryPosition q) { deliver_numbered_event(t, event, q.seq); },
         [this, &t](fanout::HistoryPosition before) { deliver_numbered_event(t, reset_event(t, before), 0); });
   });

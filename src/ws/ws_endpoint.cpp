@@ -30,6 +30,12 @@ std::int64_t unix_now_ms() {
 // The clock of topic history: monotonic, shared by every thread that publishes.
 std::uint64_t history_now_ms() { return steady_now_ns() / 1'000'000; }
 BufferRef json_buffer(const std::string& json) { return BufferRef::copy_of(json); }
+// A numbered message in the relay's form (flags byte, 2-byte topic length, payload: see
+// relay_message) as its JSON envelope.
+BufferRef relayed_json(std::string_view topic, fanout::HistoryPosition p, std::string_view m) {
+  const bool binary = !m.empty() && m[0] == 1;
+  return json_buffer(fanout::numbered_message_json(topic, p, m.size() >= 3 ? m.substr(3) : std::string_view(), binary));
+}
 }  // namespace
 
 Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOptions options,
@@ -320,21 +326,15 @@ void Endpoint::resume_across_nodes(std::size_t li, ConnectionId id, std::string 
   const std::uint64_t after = from ? from->seq : 0;
   relay_->watch(topic, [this, li, id, topic, from, after] {
     relay_->read_history(topic, after, [this, li, id, topic, from](fanout::Relay::History h) {
-      history_->cached_after(topic, {h.epoch, h.last}, history_now_ms(), [&](const fanout::TopicHistory::Cached& c) {
-        const bool kept = h.ok && c.complete && from && from->epoch == h.epoch && from->seq <= h.last &&
-                          (from->seq == h.last || (h.first != 0 && h.first <= from->seq + 1));
-        std::vector<BufferRef> replay;
-        if (!kept) {
-          replay.push_back(json_buffer(fanout::reset_message_json(topic, c.now)));
-        } else {
-          for (const auto& [seq, message] : h.messages) {
-            if (seq <= from->seq || seq > h.last || message.size() < 3) continue;
-            replay.push_back(json_buffer(fanout::numbered_message_json(topic, {h.epoch, seq}, message.substr(3), message[0] == 1)));
-          }
-          for (const BufferRef& m : c.messages) replay.push_back(m);
-        }
-        post_replay(li, id, topic, std::move(replay), c.now.seq, true);
-      });
+      auto make = [&](fanout::HistoryPosition p, std::string_view m) { return relayed_json(topic, p, m); };
+      history_->replay_after_read(
+          topic, from, {.ok = h.ok, .epoch = h.epoch, .first = h.first, .last = h.last, .messages = &h.messages},
+          history_now_ms(), make, [&](fanout::TopicHistory::Replay&& r) {
+            if (r.kind != fanout::TopicHistory::Replay::Kind::Messages) {
+              r.messages.assign(1, json_buffer(fanout::reset_message_json(topic, r.now)));
+            }
+            post_replay(li, id, topic, std::move(r.messages), r.now.seq, true);
+          });
     });
   });
 }
@@ -585,10 +585,7 @@ void Endpoint::deliver_numbered(std::string_view topic, fanout::HistoryPosition 
   // This node missed the numbers after a.last (its subscription lapsed while Redis stayed
   // up): bring them from the history, then deliver what waited behind them.
   relay_->read_history(topic, a.last, [this, t](fanout::Relay::History h) {
-    auto make_fetched = [&](fanout::HistoryPosition q, std::string_view m) {
-      const bool bin = !m.empty() && m[0] == 1;
-      return json_buffer(fanout::numbered_message_json(t, q, m.size() >= 3 ? m.substr(3) : std::string_view(), bin));
-    };
+    auto make_fetched = [&](fanout::HistoryPosition q, std::string_view m) { return relayed_json(t, q, m); };
     history_->fill(t, {.ok = h.ok, .epoch = h.epoch, .messages = &h.messages}, history_now_ms(), make_fetched,
                    numbered_delivery(t), numbered_break(t));
   });

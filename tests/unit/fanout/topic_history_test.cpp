@@ -192,20 +192,50 @@ TEST(TopicHistory, ElsewhereTakesNumberedMessagesDropsRepeatsHoldsAfterAGapAndBr
   EXPECT_EQ(events, (std::vector<std::string>{"reset@0", "m1", "m2"}));
   // A resume is the backplane's to answer; the cache adds what came after its answer.
   EXPECT_EQ(read(h, "a", HistoryPosition{8, 1}, 0).kind, Kind::Unknown);
-  TopicHistory::Cached c;
-  h.cached_after("a", {8, 1}, 0, [&](const TopicHistory::Cached& got) { c = got; });
-  EXPECT_TRUE(c.complete);
-  EXPECT_EQ(c.now.seq, 2u);
-  EXPECT_EQ(texts(c.messages), (std::vector<std::string>{"m2"}));
-  h.cached_after("a", {8, 2}, 0, [&](const TopicHistory::Cached& got) { c = got; });
-  EXPECT_TRUE(c.complete);
-  EXPECT_TRUE(c.messages.empty());
-  h.cached_after("a", {7, 2}, 0, [&](const TopicHistory::Cached& got) { c = got; });  // another epoch
-  EXPECT_FALSE(c.complete);
-  EXPECT_EQ(c.now.epoch, 8u);
-  h.cached_after("b", {3, 10}, 0, [&](const TopicHistory::Cached& got) { c = got; });  // nothing here yet
-  EXPECT_TRUE(c.complete);
-  EXPECT_EQ(c.now.seq, 10u);
+}
+
+// A resume across nodes: the backplane's read after the position, plus what this node
+// delivered after the read, or a reset.
+TEST(TopicHistory, AReplayAfterABackplaneReadAddsTheCachedMessagesAfterItOrResets) {
+  TopicHistory h(TopicHistory::Numbering::Elsewhere, {.max_messages = 3});
+  auto make = [](HistoryPosition p) { return BufferRef::copy_of("m" + std::to_string(p.seq)); };
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) {  // this node took 1..6 and keeps 4..6
+    h.accept("a", {8, seq}, 0, make, [](const BufferRef&, HistoryPosition) {}, [](HistoryPosition) {});
+  }
+  auto replay = [&](std::string_view topic, std::optional<HistoryPosition> from, bool ok, std::uint64_t epoch,
+                    std::uint64_t first, std::uint64_t last, std::vector<std::pair<std::uint64_t, std::string>> read) {
+    TopicHistory::Replay out;
+    h.replay_after_read(topic, from, {.ok = ok, .epoch = epoch, .first = first, .last = last, .messages = &read}, 0,
+                        [](HistoryPosition p, std::string_view payload) {
+                          return BufferRef::copy_of(std::string(payload) + "@" + std::to_string(p.seq));
+                        },
+                        [&](TopicHistory::Replay&& r) { out = std::move(r); });
+    return out;
+  };
+  // Read up to 4 (the node's subscription ran ahead of it): 3..4 from the read, 5..6 here.
+  TopicHistory::Replay r = replay("a", HistoryPosition{8, 2}, true, 8, 1, 4, {{3, "r"}, {4, "r"}});
+  EXPECT_EQ(r.kind, Kind::Messages);
+  EXPECT_EQ(texts(r.messages), (std::vector<std::string>{"r@3", "r@4", "m5", "m6"}));
+  EXPECT_EQ(r.now.seq, 6u);  // the floor
+  // Read up to 8 (the node's subscription lags): the read's, and the floor skips 7..8 later.
+  r = replay("a", HistoryPosition{8, 6}, true, 8, 1, 8, {{7, "r"}, {8, "r"}});
+  EXPECT_EQ(texts(r.messages), (std::vector<std::string>{"r@7", "r@8"}));
+  EXPECT_EQ(r.now.seq, 8u);
+  // Resets: the cache cannot continue a read that ends before what it keeps (1..3 gone
+  // here); the read's first is after the position; another epoch; a failed read; no
+  // position at all.
+  EXPECT_EQ(replay("a", HistoryPosition{8, 0}, true, 8, 1, 2, {{1, "r"}, {2, "r"}}).kind, Kind::Reset);
+  EXPECT_EQ(replay("a", HistoryPosition{8, 1}, true, 8, 4, 6, {{4, "r"}}).kind, Kind::Reset);
+  EXPECT_EQ(replay("a", HistoryPosition{7, 5}, true, 8, 1, 6, {}).kind, Kind::Reset);
+  EXPECT_EQ(replay("a", HistoryPosition{8, 5}, false, 0, 0, 0, {}).kind, Kind::Reset);
+  r = replay("a", std::nullopt, true, 8, 4, 6, {});
+  EXPECT_EQ(r.kind, Kind::Reset);
+  EXPECT_EQ(r.now.epoch, 8u);
+  EXPECT_EQ(r.now.seq, 6u);
+  // A topic this node holds nothing of: the read alone, up to date.
+  r = replay("b", HistoryPosition{3, 9}, true, 3, 1, 10, {{10, "r"}});
+  EXPECT_EQ(texts(r.messages), (std::vector<std::string>{"r@10"}));
+  EXPECT_EQ(r.now.seq, 10u);
 }
 
 TEST(TopicIndex, FloorsFollowTheirSlotsThroughRemovals) {
