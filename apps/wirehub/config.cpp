@@ -89,7 +89,7 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
   }
   Reader r{root, error};
   for (const auto& [k, v] : root) {
-    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls", "orderflow", "sse", "hub"};
+    static const std::set<std::string_view> sections = {"server", "http", "websocket", "jwt", "log", "tls", "orderflow", "sse", "hub", "topics"};
     if (!sections.count(k.str())) r.fail("unknown section [" + std::string(k.str()) + "]");
     else if (!v.is_table()) r.fail(std::string(k.str()) + ": expected a table");
   }
@@ -228,6 +228,14 @@ bool load_config_file(const std::string& path, Config& cfg, std::string* error) 
     r.integer(*t, "sse", "heartbeat_ms", o.heartbeat_ms, 0, kMaxMs);
     r.integer(*t, "sse", "send_hard_limit", o.send_hard_limit, 1, std::int64_t{1} << 32);
     r.strings(*t, "sse", "allowed_origins", o.allowed_origins);
+  }
+  if (auto* t = root["topics"].as_table()) {
+    r.only_keys(*t, "topics", {"history_messages", "history_max_age_s"});
+    TopicHistoryOptions& o = cfg.topics_history;
+    r.integer(*t, "topics", "history_messages", o.max_messages, 1, 1'000'000);
+    std::uint32_t age_s = o.max_age_ms / 1000;
+    r.integer(*t, "topics", "history_max_age_s", age_s, 0, 30 * 24 * 3600);
+    o.max_age_ms = age_s * 1000;
   }
   if (auto* t = root["hub"].as_table()) {
     r.only_keys(*t, "hub", {"websockets", "server_sent_events", "long_polling", "messagepack", "stateful_reconnect",

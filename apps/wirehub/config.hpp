@@ -54,6 +54,8 @@ struct Config {
   // POST /api/orders needs a JWT checked with the [jwt] key (orderflow.post_jwt is filled
   // from it once resolved).
   bool orderflow_require_jwt = false;
+  // [topics]: the history of /ws/topics and /sse/topics (topics.hpp).
+  TopicHistoryOptions topics_history{.max_messages = 1000, .max_age_ms = 3'600'000};
 };
 
 // The endpoint options of a JWT configuration: nullopt when no key is configured (then

@@ -15,6 +15,7 @@
 #include "conformance.hpp"
 #include "dashboard.hpp"
 #include "logging.hpp"
+#include "topics.hpp"
 #include "wirehub/server.hpp"
 
 namespace {
@@ -64,6 +65,10 @@ void mount_raw_endpoints(wirehub::Server& server, const Config& cfg,
   } else {
     spdlog::info("/ws/secure is not mounted: no JWT key (--jwt-secret or --jwt-public-key)");
   }
+
+  wirehub::WebSocketOptions topics_ws = cfg.websocket;
+  topics_ws.compression.mode = wirehub::CompressionMode::Shared;  // a fan-out, like /ws/broadcast
+  wirehub::app::mount_topic_endpoints(server, topics_ws, cfg.orderflow.sse, cfg.topics_history);
 
   server.route("GET", "/healthz", [](const wirehub::HttpRequest&, wirehub::HttpResponse& res) {
     res.body = "ok\n";

@@ -44,6 +44,10 @@ struct SseOptions {
   // With a backplane (ServerOptions::backplane): broadcast() and publish() also reach this
   // path's streams on the other nodes; false: this node's only (see WebSocketOptions).
   bool across_nodes = true;
+  // Numbered, resumable topics (see TopicHistoryOptions in wirehub/websocket.hpp): each
+  // publish()'s event goes out with its position as id (an id the event had is replaced);
+  // resume with SseStream::subscribe(topic, request's Last-Event-ID). Off by default.
+  TopicHistoryOptions history{};
 };
 
 // One event. Lines of data are split on CR LF, LF and CR and sent as one data: line each
@@ -67,6 +71,14 @@ class SseStream {
   // Adds the stream to / removes it from a topic of its endpoint (see
   // SseEndpoint::publish); false when it already was / was not in it, or is closed.
   virtual bool subscribe(std::string_view topic) = 0;
+  // Resumes topic after position, typically the request's Last-Event-ID: the events
+  // published after it, then the live ones, each once and in order, or an `event: reset`
+  // with the current position when they are not all kept (see TopicHistoryOptions).
+  // Takes effect after the publishes made before it. On an endpoint without history:
+  // subscribe(topic). A stream that follows several topics carries one Last-Event-ID, the
+  // position in the topic of its last event: resume the others from positions the
+  // application keeps (e.g. in the URL).
+  virtual bool subscribe(std::string_view topic, std::string_view position) = 0;
   virtual bool unsubscribe(std::string_view topic) = 0;
   virtual ConnectionId id() const noexcept = 0;
   // One pointer of user state, initially nullptr.

@@ -64,6 +64,37 @@ struct CompressionOptions {
   int mem_level = 8;        // zlib memLevel 1..9: compressor hash memory 2^(mem_level+9) bytes
 };
 
+// Topic history: the last messages publish() sent to each topic, numbered, so that a
+// client that comes back after a reconnect — to this node or, with a backplane, to any
+// node — gets exactly what it missed (WebSocket::subscribe(topic, position)), or an
+// explicit reset when that is no longer kept: never a silent gap.
+//
+// A topic numbers its messages 1, 2, 3, ... within an epoch, a random id the topic takes
+// when its numbering starts (one node: when this server first numbers it; with a
+// backplane: Redis numbers, one order for all nodes). A position names the epoch and a
+// number, as a string: "<16 hex digits>-<number>". A position of another epoch — the
+// numbering started over (a restart, Redis without persistence, every message aged out)
+// — is answered with a reset, never with messages of another numbering.
+//
+// WebSocket endpoints with history send each publish() as a text message in this JSON
+// envelope (text payloads as a JSON string, binary ones base64), and a reset likewise:
+//   {"topic":"orders","position":"9c1f2e0a4b7d3c65-42","seq":42,"data":"<payload>"}
+//   {"topic":"orders","position":"9c1f2e0a4b7d3c65-42","seq":42,"data_base64":"<payload>"}
+//   {"topic":"orders","reset":true,"position":"9c1f2e0a4b7d3c65-57","seq":57}
+// SSE endpoints send each publish() with its position as the event's id (so a browser's
+// EventSource sends it back as Last-Event-ID) and a reset as `event: reset` with that id
+// and the reset JSON above as its data.
+//
+// A reset says: the messages between your position and this one are not all kept any
+// more (or your position is of no current numbering); reload what you show from your own
+// source, then go on from this position. broadcast() and send_to() are not numbered.
+struct TopicHistoryOptions {
+  // Messages kept per topic; 0: no history (publish() sends the payload as it is).
+  std::size_t max_messages = 0;
+  // Messages older than this are dropped; 0: only max_messages bounds the history.
+  std::uint32_t max_age_ms = 0;
+};
+
 struct WebSocketOptions {
   std::uint64_t max_message_bytes = 16 * 1024 * 1024;  // inbound; over -> close 1009
   std::uint32_t ping_interval_ms = 30'000;  // a ping after this long without input; 0 = never
@@ -89,6 +120,8 @@ struct WebSocketOptions {
   // path's connections on the other nodes. false: this node's only (for an endpoint whose
   // every node publishes the same messages itself, e.g. from a shared log).
   bool across_nodes = true;
+  // Numbered, resumable topics (see TopicHistoryOptions); off by default.
+  TopicHistoryOptions history;
 };
 
 using ConnectionId = std::uint64_t;
@@ -111,6 +144,15 @@ class WebSocket {
   // On the connection's loop thread only: in a handler, or in a WebSocketEndpoint::post_to
   // function. A connection leaves all its topics when it closes.
   virtual bool subscribe(std::string_view topic) = 0;
+  // Resumes topic after position (see TopicHistoryOptions): first the messages published
+  // to topic after position, then the topic's messages as they come, each exactly once,
+  // in order. When some of the missed ones are no longer kept, or position is not of the
+  // topic's current numbering (an empty or malformed one included), a reset message with
+  // the current position comes instead of them. Takes effect after the publishes made
+  // before it (like a subscribe posted with post_to): messages this connection sends
+  // itself right after the call may arrive before the replay. false as subscribe(topic).
+  // On an endpoint without history: subscribe(topic).
+  virtual bool subscribe(std::string_view topic, std::string_view position) = 0;
   // Removes this connection from topic; false if it was not subscribed. Loop thread only.
   virtual bool unsubscribe(std::string_view topic) = 0;
   // One pointer of user state, initially nullptr.

@@ -18,8 +18,6 @@ namespace wirehub::auth {
 
 namespace {
 
-constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 std::string_view algorithm_name(JwtAlgorithm a) {
   switch (a) {
     case JwtAlgorithm::HS256: return "HS256";
@@ -80,22 +78,7 @@ std::optional<std::string> base64url_decode(std::string_view in) {
   return out;
 }
 
-std::string base64url_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
+std::string base64url_encode(std::string_view in) { return base64_encode(in, Base64Alphabet::Url, false); }
 
 struct JwtVerifier::Key {
   std::string secret;                           // HS256

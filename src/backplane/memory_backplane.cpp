@@ -1,6 +1,10 @@
 // The in-process bus: the nodes are backplanes of this process that name the same bus.
+#include <algorithm>
+#include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,12 +21,44 @@ struct StringHash {
 
 class MemoryBackplane;
 
-// Every bus of the process, by name, with its started nodes. One mutex for all: it is held
-// while a publish calls the other nodes' handlers, so publishes of one bus reach each node
-// one after the other, each thread's in its own order.
+// A sequenced channel of one bus: its counter and the entries kept.
+struct History {
+  struct Entry {
+    std::uint64_t seq;
+    std::uint64_t at_ms;  // steady clock
+    std::string payload;
+  };
+  std::uint64_t epoch = 0;  // random, non-zero, taken when the channel's history starts
+  std::uint64_t last = 0;
+  std::deque<Entry> entries;  // ascending seq
+
+  // Drops the entries past limits at now_ms: the oldest beyond max_messages, and those
+  // older than max_age_ms.
+  void trim(const HistoryLimits& limits, std::uint64_t now_ms) {
+    const std::uint64_t keep = std::max<std::uint64_t>(1, limits.max_messages);
+    while (entries.size() > keep) entries.pop_front();
+    while (!entries.empty() && !young(entries.front(), limits, now_ms)) entries.pop_front();
+  }
+  static bool young(const Entry& e, const HistoryLimits& limits, std::uint64_t now_ms) {
+    return limits.max_age_ms == 0 || e.at_ms + limits.max_age_ms >= now_ms;
+  }
+};
+
+std::uint64_t steady_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+// Every bus of the process, by name, with its started nodes and its sequenced channels.
+// One mutex for all: it is held while a publish calls the nodes' handlers, so publishes
+// of one bus reach each node one after the other, each thread's in its own order, and
+// every node sees a channel's sequenced messages in number order.
 struct Buses {
   std::mutex mu;
-  std::map<std::string, std::vector<MemoryBackplane*>, std::less<>> nodes;  // guarded by mu
+  // All guarded by mu. A bus, histories included, lasts while one of its nodes is started.
+  std::map<std::string, std::vector<MemoryBackplane*>, std::less<>> nodes;
+  std::map<std::string, std::map<std::string, History, std::less<>>, std::less<>> histories;
 };
 Buses& buses() {
   static Buses b;
@@ -38,6 +74,7 @@ class MemoryBackplane final : public Backplane {
     on_message_ = std::move(on_message);
     on_state_ = std::move(on_state);
   }
+  void set_sequenced_handler(SequencedHandler on_sequenced) override { on_sequenced_ = std::move(on_sequenced); }
   void start() override {
     {
       std::lock_guard lock(buses().mu);
@@ -53,7 +90,10 @@ class MemoryBackplane final : public Backplane {
     started_ = false;
     auto it = buses().nodes.find(bus_);
     std::erase(it->second, this);
-    if (it->second.empty()) buses().nodes.erase(it);
+    if (it->second.empty()) {
+      buses().nodes.erase(it);
+      buses().histories.erase(bus_);
+    }
   }
 
   PublishResult publish(std::string_view channel, std::string_view payload) override {
@@ -65,6 +105,49 @@ class MemoryBackplane final : public Backplane {
       if (node != this) node->take(channel, payload);
     }
     return PublishResult::Sent;
+  }
+  PublishResult publish_sequenced(std::string_view channel, std::string_view payload, HistoryLimits limits) override {
+    std::lock_guard lock(buses().mu);
+    ++published_;
+    auto it = buses().nodes.find(bus_);
+    if (it == buses().nodes.end()) return PublishResult::Sent;  // no node started: no bus to number it
+    auto bus = buses().histories.find(bus_);
+    if (bus == buses().histories.end()) bus = buses().histories.emplace(bus_, decltype(bus->second){}).first;
+    auto ch = bus->second.find(channel);
+    if (ch == bus->second.end()) {
+      ch = bus->second.emplace(std::string(channel), History{}).first;
+      static std::mt19937_64 epochs{std::random_device{}()};  // under buses().mu
+      while (ch->second.epoch == 0) ch->second.epoch = epochs();
+    }
+    History& h = ch->second;
+    const std::uint64_t seq = ++h.last;
+    const std::uint64_t now = steady_ms();
+    h.entries.push_back({seq, now, std::string(payload)});
+    h.trim(limits, now);
+    for (MemoryBackplane* node : it->second) node->take_sequenced(channel, h.epoch, seq, payload);
+    return PublishResult::Sent;
+  }
+  void fetch_history(std::string_view channel, std::uint64_t after, std::size_t max, HistoryLimits limits,
+                     std::function<void(HistoryRange)> done) override {
+    HistoryRange r;
+    {
+      std::lock_guard lock(buses().mu);
+      r.ok = started_;
+      if (!started_) {
+        r.error = "backplane not started";
+      } else if (const History* h = find_history(channel)) {
+        const std::uint64_t now = steady_ms();
+        r.last = h->last;
+        r.epoch = h->epoch;
+        // Entries are in time order: the young ones are a suffix.
+        auto young = std::find_if(h->entries.begin(), h->entries.end(),
+                                  [&](const History::Entry& e) { return History::young(e, limits, now); });
+        if (young != h->entries.end()) r.first = young->seq;
+        auto e = std::partition_point(young, h->entries.end(), [&](const History::Entry& x) { return x.seq <= after; });
+        for (; e != h->entries.end() && r.messages.size() < max; ++e) r.messages.emplace_back(e->seq, e->payload);
+      }
+    }
+    done(std::move(r));  // without the lock: done may call into this bus
   }
   void subscribe(std::string_view channel, std::function<void()> on_active) override {
     {
@@ -97,10 +180,24 @@ class MemoryBackplane final : public Backplane {
     ++delivered_;
     if (on_message_) on_message_(channel, payload);
   }
+  // With buses().mu held.
+  void take_sequenced(std::string_view channel, std::uint64_t epoch, std::uint64_t seq, std::string_view payload) {
+    if (channels_.find(channel) == channels_.end()) return;
+    ++delivered_;
+    if (on_sequenced_) on_sequenced_(channel, epoch, seq, payload);
+  }
+  // With buses().mu held.
+  const History* find_history(std::string_view channel) const {
+    auto bus = buses().histories.find(bus_);
+    if (bus == buses().histories.end()) return nullptr;
+    auto ch = bus->second.find(channel);
+    return ch == bus->second.end() ? nullptr : &ch->second;
+  }
 
   const std::string bus_;
   MessageHandler on_message_;
   StateHandler on_state_;
+  SequencedHandler on_sequenced_;
   // All guarded by buses().mu.
   bool started_ = false;
   std::unordered_map<std::string, std::size_t, StringHash, std::equal_to<>> channels_;

@@ -21,6 +21,9 @@ namespace wirehub::backplane {
 namespace {
 
 constexpr std::size_t kEnvelopeBytes = 16;  // origin, sequence: two big-endian u64
+// Counts passed to the scripts are capped here: Lua holds numbers as doubles, and Redis
+// refuses a count past a signed 64-bit integer (an error reply would be retried forever).
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 53;
 // While a flush waits for peers, how often it asks whether they subscribed again.
 constexpr std::uint64_t kPeerPollMs = 50;
 
@@ -40,6 +43,105 @@ end
 return live
 )lua";
 
+// A sequenced publish (redis_backplane.hpp, "Sequenced channels"). KEYS[1] the channel's
+// stream, KEYS[2] its counter ("<last number>:<epoch, 16 hex digits>"), KEYS[3] the
+// origin's last applied sequence; ARGV[1] that sequence for this message, ARGV[2]
+// max_messages, ARGV[3] max_age_ms, ARGV[4] the Redis channel, ARGV[5] the payload,
+// ARGV[6] an epoch for the channel should its numbering start now (random, from the
+// publisher). Returns the number given, or 0 for a re-send already applied. XADD is the first write: an error there (a key of another type, a Redis out
+// of memory) leaves nothing half done for the retry.
+constexpr std::string_view kSequencedScript = R"lua(
+local applied = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[1]) <= applied then return 0 end
+local counter = redis.call('GET', KEYS[2])
+local last, epoch
+if counter then
+  local n, e = string.match(counter, '^(%d+):(%x+)$')
+  last, epoch = tonumber(n), e
+else
+  -- The counter is written with the stream and expires with it; should it be gone
+  -- alone, the stream still knows the last number it took. Either way the numbering
+  -- takes a new epoch: positions of the one before get a reset, never these messages.
+  last, epoch = 0, ARGV[6]
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    local info = redis.call('XINFO', 'STREAM', KEYS[1])
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then last = tonumber(string.match(info[i + 1], '^(%d+)')) end
+    end
+  end
+end
+local seq = last + 1
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local id = string.format('%.0f', seq)
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], id .. '-0', 't', now_ms, 'p', ARGV[5])
+redis.call('SET', KEYS[2], id .. ':' .. epoch)
+redis.call('SET', KEYS[3], ARGV[1], 'EX', 86400)
+local max_age = tonumber(ARGV[3])
+if max_age > 0 then
+  -- Entries are in time order: drop the old head, looking at no more than it.
+  local cutoff = now_ms - max_age
+  local from, batch, young, old = '-', 1, nil, false
+  while not young do
+    local head = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', batch)
+    if #head == 0 then break end
+    for _, e in ipairs(head) do
+      if tonumber(e[2][2]) >= cutoff then young = e[1] break end
+      old = true
+    end
+    from, batch = '(' .. head[#head][1], 64
+  end
+  if young and old then redis.call('XTRIM', KEYS[1], 'MINID', young) end
+  redis.call('PEXPIRE', KEYS[1], max_age * 2)
+  redis.call('PEXPIRE', KEYS[2], max_age * 2)
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+end
+local hi, lo = math.floor(seq / 4294967296), seq % 4294967296
+local ehi, elo = tonumber(string.sub(epoch, 1, 8), 16), tonumber(string.sub(epoch, 9, 16), 16)
+redis.call('PUBLISH', ARGV[4], string.rep('\0', 8) .. struct.pack('>I4I4I4I4', hi, lo, ehi, elo) .. ARGV[5])
+return seq
+)lua";
+
+// A history read. KEYS[1] the stream, KEYS[2] the counter; ARGV[1] after, ARGV[2] max,
+// ARGV[3] max_age_ms. Returns {first, last, {seq, payload, seq, payload, ...}, epoch}
+// (epoch "" before the first message): one script, so they agree.
+constexpr std::string_view kFetchScript = R"lua(
+local counter = redis.call('GET', KEYS[2])
+local last, epoch = 0, ''
+if counter then
+  local n, e = string.match(counter, '^(%d+):(%x+)$')
+  last, epoch = tonumber(n), e
+end
+local cutoff = 0
+local max_age = tonumber(ARGV[3])
+if max_age > 0 then
+  local now = redis.call('TIME')
+  cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age
+end
+local first = 0
+local from, batch = '-', 1
+while first == 0 do
+  local head = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', batch)
+  if #head == 0 then break end
+  for _, e in ipairs(head) do
+    if tonumber(e[2][2]) >= cutoff then first = tonumber(string.match(e[1], '^(%d+)')) break end
+  end
+  from, batch = '(' .. head[#head][1], 64
+end
+local after, max = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+if first > 0 and after < last and max > 0 then
+  local start = string.format('%.0f', math.max(after + 1, first))
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], start .. '-0', '+', 'COUNT', max)) do
+    out[#out + 1] = tonumber(string.match(e[1], '^(%d+)'))
+    out[#out + 1] = e[2][4]
+  end
+end
+return {first, last, out, epoch}
+)lua";
+
 void put_u64(char* p, std::uint64_t v) {
   for (int i = 7; i >= 0; --i) {
     p[i] = static_cast<char>(v & 0xff);
@@ -53,9 +155,19 @@ std::uint64_t get_u64(const char* p) {
   return v;
 }
 
-std::uint64_t random_u64() {
+// An epoch as the scripts write it (16 hex digits); 0 for "" (nothing numbered yet).
+std::uint64_t parse_epoch(std::string_view hex) {
+  std::uint64_t v = 0;
+  for (char c : hex) v = v << 4 | static_cast<std::uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  return v;
+}
+
+// Never 0: origin 0 marks a sequenced message (redis_backplane.hpp).
+std::uint64_t random_node_id() {
   std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) | rd();
+  std::uint64_t id = 0;
+  while (id == 0) id = (static_cast<std::uint64_t>(rd()) << 32) | rd();
+  return id;
 }
 
 struct StringHash {
@@ -120,11 +232,12 @@ class RedisBackplane final : public Backplane {
   explicit RedisBackplane(RedisOptions o)
       : opt_(std::move(o)),
         rng_(std::random_device{}()),
-        node_id_(random_u64()),
+        node_id_(random_node_id()),
         hex_id_(hex_of(node_id_)),
         presence_prefix_(opt_.channel_prefix + "node:"),
         presence_channel_(presence_prefix_ + hex_id_),
         nodes_key_(opt_.channel_prefix + "nodes"),
+        origin_key_(opt_.channel_prefix + "origin:" + hex_id_),
         pub_(loop_, endpoint("pub")),
         sub_(loop_, endpoint("sub")),
         pub_retry_(loop_, pub_),
@@ -139,11 +252,16 @@ class RedisBackplane final : public Backplane {
     on_message_ = std::move(on_message);
     on_state_ = std::move(on_state);
   }
+  void set_sequenced_handler(SequencedHandler on_sequenced) override { on_sequenced_ = std::move(on_sequenced); }
 
   void start() override {
     std::lock_guard lock(mu_);
     if (started_ || stopped_) return;
     started_ = true;
+    // spdlog makes its default logger on first use; make it before this thread (and a
+    // second node's) can log first, so that its creation is not raced (ThreadSanitizer
+    // cannot see the guard of that static inside the spdlog library).
+    spdlog::default_logger_raw();
     thread_ = std::thread([this] { run(); });
   }
 
@@ -160,6 +278,35 @@ class RedisBackplane final : public Backplane {
   }
 
   PublishResult publish(std::string_view channel, std::string_view payload) override {
+    return enqueue(channel, payload, nullptr);
+  }
+
+  PublishResult publish_sequenced(std::string_view channel, std::string_view payload, HistoryLimits limits) override {
+    return enqueue(channel, payload, &limits);
+  }
+
+  void fetch_history(std::string_view channel, std::uint64_t after, std::size_t max, HistoryLimits limits,
+                     std::function<void(HistoryRange)> done) override {
+    bool queued = false;
+    bool post = false;
+    {
+      std::lock_guard lock(mu_);
+      if (!stopped_ && link_up_) {
+        fetches_.push_back({std::string(channel), after, max, limits, std::move(done)});
+        queued = true;
+        post = !drain_posted_;
+        drain_posted_ = true;
+      }
+    }
+    if (!queued) {
+      fail(done, "backplane not up");
+      return;
+    }
+    if (post) loop_.post([this] { drain(); });
+  }
+
+  // publish() when limits is null, publish_sequenced() otherwise.
+  PublishResult enqueue(std::string_view channel, std::string_view payload, const HistoryLimits* limits) {
     bool post = false;
     PublishResult result;
     {
@@ -171,10 +318,17 @@ class RedisBackplane final : public Backplane {
       Outgoing m;
       m.channel.reserve(opt_.channel_prefix.size() + channel.size());
       m.channel.append(opt_.channel_prefix).append(channel);
-      m.data.resize(kEnvelopeBytes + payload.size());
-      put_u64(m.data.data(), node_id_);
-      put_u64(m.data.data() + 8, ++seq_);
-      std::copy(payload.begin(), payload.end(), m.data.begin() + kEnvelopeBytes);
+      m.seq = ++seq_;
+      if (limits != nullptr) {
+        m.sequenced = true;
+        m.limits = *limits;
+        m.data.assign(payload);
+      } else {
+        m.data.resize(kEnvelopeBytes + payload.size());
+        put_u64(m.data.data(), node_id_);
+        put_u64(m.data.data() + 8, m.seq);
+        std::copy(payload.begin(), payload.end(), m.data.begin() + kEnvelopeBytes);
+      }
       outbox_.push_back(std::move(m));
       ++held_;
       held_bytes_ += payload.size();
@@ -222,7 +376,19 @@ class RedisBackplane final : public Backplane {
  private:
   struct Outgoing {
     std::string channel;  // with the prefix
-    std::string data;     // envelope + payload
+    std::string data;     // plain: envelope + payload; sequenced: the payload (the script wraps it)
+    std::uint64_t seq = 0;  // this origin's sequence
+    bool sequenced = false;
+    HistoryLimits limits;  // sequenced only
+
+    std::size_t payload_bytes() const noexcept { return sequenced ? data.size() : data.size() - kEnvelopeBytes; }
+  };
+  struct Fetch {
+    std::string channel;  // without the prefix
+    std::uint64_t after = 0;
+    std::size_t max = 0;
+    HistoryLimits limits;
+    std::function<void(HistoryRange)> done;
   };
   // A SUBSCRIBE or UNSUBSCRIBE of one channel sent and not yet confirmed.
   struct Expected {
@@ -262,20 +428,39 @@ class RedisBackplane final : public Backplane {
     poll_timer_.cancel();
     pub_.close();
     sub_.close();
+    std::vector<Fetch> queued;
+    {
+      std::lock_guard lock(mu_);
+      queued.swap(fetches_);
+    }
+    for (Fetch& f : queued) fail(f.done, "backplane stopped");
+    for (auto& [id, done] : reading_) fail(done, "backplane stopped");
+    reading_.clear();
+  }
+
+  static void fail(const std::function<void(HistoryRange)>& done, std::string why) {
+    HistoryRange r;
+    r.error = std::move(why);
+    done(std::move(r));
   }
 
   // --- publishing (loop thread) ---
 
   void drain() {
-    take_outbox();
+    std::vector<Fetch> fetches;
+    take_outbox(&fetches);
     if (up_.load(std::memory_order_relaxed)) flush();
+    read_histories(fetches);
   }
 
-  // Moves what callers published into the backlog, in order.
-  void take_outbox() {
+  // Moves what callers published into the backlog, in order, and, if fetches is given,
+  // the history reads they asked for into it. Both at one instant: every publish a thread
+  // made before a read it asked for is in the backlog then, so the read goes after it.
+  void take_outbox(std::vector<Fetch>* fetches = nullptr) {
     {
       std::lock_guard lock(mu_);
       draining_.swap(outbox_);
+      if (fetches != nullptr) fetches->swap(fetches_);
       drain_posted_ = false;
     }
     for (Outgoing& m : draining_) backlog_.push_back(std::move(m));
@@ -285,24 +470,54 @@ class RedisBackplane final : public Backplane {
   void flush() {
     while (!backlog_.empty()) {
       Outgoing& m = backlog_.front();
-      const std::string_view argv[] = {"PUBLISH", m.channel, m.data};
-      if (!pub_.command(argv, [this](const RedisValue* r) { on_published(r); })) return;
+      if (!(m.sequenced ? send_sequenced(m) : send_plain(m))) return;
       inflight_.push_back(std::move(m));
       backlog_.pop_front();
     }
   }
 
+  bool send_plain(const Outgoing& m) {
+    const std::string_view argv[] = {"PUBLISH", m.channel, m.data};
+    return pub_.command(argv, [this](const RedisValue* r) { on_published(r); });
+  }
+
+  bool send_sequenced(const Outgoing& m) {
+    const std::string_view name = std::string_view(m.channel).substr(opt_.channel_prefix.size());
+    const std::string stream = stream_key(name);
+    const std::string counter = counter_key(name);
+    const std::string seq = std::to_string(m.seq);
+    const std::string max_messages = std::to_string(std::clamp<std::uint64_t>(m.limits.max_messages, 1, kMaxCount));
+    const std::string max_age = std::to_string(m.limits.max_age_ms);
+    // Used by the script only if the channel's numbering starts with this message.
+    std::uint64_t fresh = 0;
+    while (fresh == 0) fresh = rng_();
+    char epoch[17];
+    std::snprintf(epoch, sizeof epoch, "%016llx", static_cast<unsigned long long>(fresh));
+    const std::string_view argv[] = {"EVALSHA", sequenced_sha_, "3",     stream,    counter, origin_key_, seq,
+                                     max_messages, max_age,     m.channel, m.data,  std::string_view(epoch, 16)};
+    return pub_.command(argv, [this](const RedisValue* r) { on_published(r); });
+  }
+
+  std::string stream_key(std::string_view name) const { return opt_.channel_prefix + "h:" + std::string(name); }
+  std::string counter_key(std::string_view name) const { return opt_.channel_prefix + "hseq:" + std::string(name); }
+
   void on_published(const RedisValue* r) {
     if (r == nullptr) return;  // the connection is lost: on_pub_down re-queues in flight
     if (r->is_error()) {
-      // Not taken (a permission, a loading Redis): keep the message first in line and
-      // treat the link as failed, so it is retried with backoff instead of dropped.
-      std::string why = "PUBLISH refused: " + r->str;
+      // Not taken (a permission, a loading Redis, scripts flushed since the connection
+      // loaded them): keep the message first in line and treat the link as failed, so it
+      // is retried with backoff — after the scripts are loaded again — instead of
+      // dropped. The script numbers a re-sent message at most once.
+      std::string why = (inflight_.front().sequenced ? "sequenced publish refused: " : "PUBLISH refused: ") + r->str;
       pub_.close();
       on_pub_down(why);
       return;
     }
-    const std::size_t bytes = inflight_.front().data.size() - kEnvelopeBytes;
+    // 0: a re-send the script had applied already (numbered and published once).
+    if (inflight_.front().sequenced && r->type == RedisValue::Type::Integer && r->integer == 0) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+    }
+    const std::size_t bytes = inflight_.front().payload_bytes();
     inflight_.pop_front();
     std::lock_guard lock(mu_);
     --held_;
@@ -314,10 +529,90 @@ class RedisBackplane final : public Backplane {
     if (pub_was_up_) reconnects_.fetch_add(1, std::memory_order_relaxed);
     pub_was_up_ = true;
     log::info("redis backplane: publish connection to {} up", where());
-    update_state();
+    // Loaded on every connection (a restarted Redis has none), before any EVALSHA: the
+    // link counts as up only once both are in.
+    load_script(kSequencedScript, sequenced_sha_);
+    load_script(kFetchScript, fetch_sha_);
+  }
+
+  void load_script(std::string_view script, std::string& sha) {
+    const std::string_view argv[] = {"SCRIPT", "LOAD", script};
+    pub_.command(argv, [this, &sha](const RedisValue* r) {
+      if (r == nullptr) return;  // lost: on_pub_down has run
+      if (r->type != RedisValue::Type::String) {
+        std::string why = "SCRIPT LOAD failed: " + r->str;
+        pub_.close();
+        on_pub_down(why);
+        return;
+      }
+      sha = r->str;
+      if (++scripts_loaded_ == 2) update_state();
+    });
+  }
+
+  bool pub_ready() const noexcept { return pub_.ready() && scripts_loaded_ == 2; }
+
+  // --- history reads (loop thread) ---
+
+  // Sends the reads, after the publishes taken with them (take_outbox).
+  void read_histories(std::vector<Fetch>& fetches) {
+    for (Fetch& f : fetches) {
+      if (!up_.load(std::memory_order_relaxed)) {
+        fail(f.done, "backplane not up");
+        continue;
+      }
+      const std::string stream = stream_key(f.channel);
+      const std::string counter = counter_key(f.channel);
+      const std::string after = std::to_string(f.after);
+      const std::string max = std::to_string(std::min<std::uint64_t>(f.max, kMaxCount));
+      const std::string max_age = std::to_string(f.limits.max_age_ms);
+      const std::string_view argv[] = {"EVALSHA", fetch_sha_, "2", stream, counter, after, max, max_age};
+      const std::uint64_t id = ++reads_;
+      if (!pub_.command(argv, [this, id](const RedisValue* r) { on_history(id, r); })) {
+        fail(f.done, "backplane not up");
+        continue;
+      }
+      reading_.emplace(id, std::move(f.done));
+    }
+  }
+
+  void on_history(std::uint64_t id, const RedisValue* r) {
+    auto it = reading_.find(id);
+    if (it == reading_.end()) return;
+    const std::function<void(HistoryRange)> done = std::move(it->second);
+    reading_.erase(it);
+    HistoryRange range;
+    if (r == nullptr) {
+      range.error = "connection lost";
+    } else if (r->type != RedisValue::Type::Array || r->elements.size() != 4 ||
+               r->elements[2].type != RedisValue::Type::Array) {
+      range.error = r->str.empty() ? "unexpected reply" : r->str;
+    } else {
+      range.ok = true;
+      range.first = static_cast<std::uint64_t>(r->elements[0].integer);
+      range.last = static_cast<std::uint64_t>(r->elements[1].integer);
+      range.epoch = parse_epoch(r->elements[3].str);
+      const auto& flat = r->elements[2].elements;
+      range.messages.reserve(flat.size() / 2);
+      for (std::size_t i = 0; i + 1 < flat.size(); i += 2) {
+        range.messages.emplace_back(static_cast<std::uint64_t>(flat[i].integer), flat[i + 1].str);
+      }
+    }
+    done(std::move(range));
+    // Scripts flushed since this connection loaded them: load them again on a new one.
+    if (r != nullptr && r->is_error() && r->str.starts_with("NOSCRIPT") && pub_.ready()) {
+      pub_.close();
+      on_pub_down("history read refused: " + r->str);
+    }
   }
 
   void on_pub_down(std::string_view why) {
+    scripts_loaded_ = 0;
+    // Reads the connection still owed an answer when it was closed on our side (a lost
+    // connection has answered them with nullptr already).
+    std::unordered_map<std::uint64_t, std::function<void(HistoryRange)>> unanswered;
+    unanswered.swap(reading_);
+    for (auto& [id, done] : unanswered) fail(done, "connection lost");
     // Redis may or may not have taken what was in flight: send it again first.
     backlog_.insert(backlog_.begin(), std::make_move_iterator(inflight_.begin()),
                     std::make_move_iterator(inflight_.end()));
@@ -442,6 +737,22 @@ class RedisBackplane final : public Backplane {
     }
     const std::uint64_t origin = get_u64(data.data());
     const std::uint64_t seq = get_u64(data.data() + 8);
+    if (origin == 0) {
+      // Sequenced: the script numbered it once (re-sends are skipped there), and Redis
+      // sends every subscriber a channel's messages in the order it ran the scripts, so
+      // there is nothing to drop here; it reaches the publishing node too.
+      if (refs == 0) return;
+      delivered_.fetch_add(1, std::memory_order_relaxed);
+      if (data.size() < kEnvelopeBytes + 8) {
+        log::warn("redis backplane: dropped a sequenced message without its epoch on channel {}{}",
+                  opt_.channel_prefix, channel);
+        return;
+      }
+      if (on_sequenced_) {
+        on_sequenced_(channel, get_u64(data.data() + kEnvelopeBytes), seq, data.substr(kEnvelopeBytes + 8));
+      }
+      return;
+    }
     std::uint64_t& last = last_seq_[origin];
     if (seq <= last) {
       duplicates_.fetch_add(1, std::memory_order_relaxed);
@@ -458,7 +769,7 @@ class RedisBackplane final : public Backplane {
   // --- state (loop thread) ---
 
   void update_state() {
-    const bool link = pub_.ready() && sub_.ready() && awaiting_resubscribe_ == 0;
+    const bool link = pub_ready() && sub_.ready() && awaiting_resubscribe_ == 0;
     if (!link) {
       poll_timer_.cancel();
       wait_ = Wait::Undecided;  // decided afresh once the link is back
@@ -582,12 +893,15 @@ class RedisBackplane final : public Backplane {
   const std::string presence_prefix_;   // channel_prefix + "node:"
   const std::string presence_channel_;  // presence_prefix_ + hex_id_
   const std::string nodes_key_;         // the set of node ids
+  const std::string origin_key_;        // this node's last applied sequenced publish
   MessageHandler on_message_;
   StateHandler on_state_;
+  SequencedHandler on_sequenced_;
 
   // Callers' side, guarded by mu_.
   mutable std::mutex mu_;
   std::vector<Outgoing> outbox_;
+  std::vector<Fetch> fetches_;  // accepted while Up, not yet sent
   bool drain_posted_ = false;
   bool link_up_ = false;  // what publish() answers: Sent when up, Buffered otherwise
   bool started_ = false;
@@ -615,6 +929,11 @@ class RedisBackplane final : public Backplane {
   Retry sub_retry_;
   bool pub_was_up_ = false;
   bool sub_was_up_ = false;
+  int scripts_loaded_ = 0;  // on the current publish connection, of the two
+  std::string sequenced_sha_;
+  std::string fetch_sha_;
+  std::uint64_t reads_ = 0;  // history reads sent, ever: their ids
+  std::unordered_map<std::uint64_t, std::function<void(HistoryRange)>> reading_;  // sent, not answered
   std::vector<Outgoing> draining_;
   std::deque<Outgoing> backlog_;   // not yet sent, in publish order
   std::deque<Outgoing> inflight_;  // sent, not yet acknowledged, in publish order

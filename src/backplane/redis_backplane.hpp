@@ -54,6 +54,45 @@
 // Up knows no peers and flushes at once. Filling those gaps is
 // topic history's job, above this layer.
 //
+// Sequenced channels (backplane.hpp). publish_sequenced() goes through the same outbox,
+// buffer and in-flight queue as publish(), in order with it, but the loop sends, instead
+// of a PUBLISH, EVALSHA of a script run atomically by Redis. For channel C it uses
+//   channel_prefix + "h:" + C     the history, a Stream: entry id "<seq>-0", fields
+//                                 t (Redis' TIME in ms) and p (the payload);
+//   channel_prefix + "hseq:" + C  "<last number given>:<epoch>", kept when the stream is
+//                                 trimmed to nothing ("h:" and "hseq:" cannot collide,
+//                                 whatever C); the epoch (16 hex digits) is a random id
+//                                 the publisher offers and the script takes when the
+//                                 counter does not exist, i.e. when numbering starts at 1;
+//   channel_prefix + "origin:" + this node's id (16 hex digits)  the highest origin
+//                                 sequence of this node the script has applied (1 day TTL).
+// The script skips — no number, no entry, no PUBLISH; counted in Stats::duplicates on the
+// publishing node — a message whose origin sequence is not above that mark: a re-send
+// whose first copy Redis ran before the connection was lost. That is exact for the same
+// reason receivers may drop by sequence (above): one connection's scripts run in
+// sequence order, and a later connection's re-sends are a superset, in the same order, of
+// what an earlier one had in flight. Otherwise it gives seq = counter + 1, XADDs with an
+// exact MAXLEN of max_messages, and with max_age_ms drops the head entries older than
+// that (XTRIM MINID; it reads only the head, one entry when nothing is old) and sets
+// PEXPIRE 2 × max_age_ms on both channel keys — refreshed by each publish, so the keys of
+// a channel nobody publishes to any more go away, and its numbering starts again at 1 —
+// or PERSIST without one. Then it PUBLISHes on channel_prefix + C an envelope whose origin
+// is 0 (no node has that id) and whose sequence is seq, then the epoch (8 bytes,
+// big-endian), then the payload. Redis runs one
+// script at a time and sends every subscriber a channel's messages in the order it ran
+// them, so each node sees number order; a receiver hands these to the SequencedHandler,
+// on the publishing node too, without the per-origin dedupe (the script did it).
+// fetch_history runs a second script on the publish connection, behind what was
+// published before it: first (the oldest entry not older than max_age_ms), last and the
+// epoch (the counter) and the entries after `after` read at one instant.
+// Both scripts are loaded (SCRIPT LOAD) on every publish connection before the link
+// counts as up, so a restarted Redis, which has none, gets them first. A NOSCRIPT later
+// (SCRIPT FLUSH under a live connection), like any error reply to a publish, drops the
+// connection and sends the message again on the next one — after plain publishes that
+// were pipelined behind it: their order with it is lost then. Numbers and history last as
+// long as Redis' data: a Redis restarted without persistence (appendonly) starts every
+// channel again at 1 under a new epoch, so a reader's old position is recognised as void.
+//
 // Reconnects back off exponentially from reconnect_min_ms to reconnect_max_ms with
 // jitter; the subscriber re-subscribes every channel with a live reference count. A
 // failed AUTH or SELECT is logged with Redis' error and retried like any other failure.

@@ -17,7 +17,7 @@ TopicIndex::Membership* TopicIndex::membership(Slot slot, const Topic* t) {
   return nullptr;
 }
 
-bool TopicIndex::subscribe(Slot slot, std::string_view topic) {
+bool TopicIndex::subscribe(Slot slot, std::string_view topic, std::uint64_t floor) {
   if (topic.empty()) return false;
   Topic* t = find(topic);
   if (t && membership(slot, t)) return false;
@@ -31,6 +31,7 @@ bool TopicIndex::subscribe(Slot slot, std::string_view topic) {
   }
   by_slot_[slot].push_back({t, static_cast<std::uint32_t>(t->members.size())});
   t->members.push_back(slot);
+  t->floors.push_back(floor);
   ++subscriptions_;
   return true;
 }
@@ -40,9 +41,11 @@ void TopicIndex::drop(Slot slot, Membership m) {
   const Slot last = t->members.back();
   if (last != slot) {
     t->members[m.pos] = last;
+    t->floors[m.pos] = t->floors.back();
     membership(last, t)->pos = m.pos;
   }
   t->members.pop_back();
+  t->floors.pop_back();
   --subscriptions_;
   if (t->members.empty()) {
     if (relay_) relay_->unwatch(t->name);
@@ -80,6 +83,16 @@ std::span<const TopicIndex::Slot> TopicIndex::subscribers(std::string_view topic
   Topic* t = find(topic);
   if (!t) return {};
   return t->members;
+}
+
+TopicIndex::Members TopicIndex::members(std::string_view topic) const {
+  Topic* t = find(topic);
+  if (!t) return {};
+  return {t->members, t->floors};
+}
+
+void TopicIndex::clear_floors(std::string_view topic) {
+  if (Topic* t = find(topic)) std::fill(t->floors.begin(), t->floors.end(), 0);
 }
 
 std::vector<std::string_view> TopicIndex::topics_of(Slot slot) const {

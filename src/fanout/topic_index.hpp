@@ -25,8 +25,11 @@ class TopicIndex {
  public:
   using Slot = std::uint32_t;
 
-  // Adds slot to topic; false if it was already there (or topic is empty).
-  bool subscribe(Slot slot, std::string_view topic);
+  // Adds slot to topic; false if it was already there (or topic is empty). floor: for a
+  // topic with history (fanout/topic_history.hpp), the number of the last message the
+  // connection already has — its replay ended there — so deliveries numbered up to it
+  // skip it (0 for everything else).
+  bool subscribe(Slot slot, std::string_view topic, std::uint64_t floor = 0);
   // Removes slot from topic; false if it was not there.
   bool unsubscribe(Slot slot, std::string_view topic);
   // Removes slot from every topic (the connection closed).
@@ -35,6 +38,14 @@ class TopicIndex {
 
   // The slots subscribed to topic, in no particular order; valid until the next change.
   std::span<const Slot> subscribers(std::string_view topic) const;
+  // The slots subscribed to topic with their floors (floors[i] is slots[i]'s).
+  struct Members {
+    std::span<const Slot> slots;
+    std::span<const std::uint64_t> floors;
+  };
+  Members members(std::string_view topic) const;
+  // Sets every floor of topic to 0 (its numbering started over).
+  void clear_floors(std::string_view topic);
   // The topics slot is subscribed to.
   std::vector<std::string_view> topics_of(Slot slot) const;
   std::size_t topic_count() const noexcept { return by_name_.size(); }
@@ -48,6 +59,7 @@ class TopicIndex {
   struct Topic {
     std::string name;
     std::vector<Slot> members;
+    std::vector<std::uint64_t> floors;  // parallel to members
   };
   struct Membership {
     Topic* topic;

@@ -9,10 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base64.hpp"
+
 namespace wirehub::hub {
 namespace {
 
-constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -94,20 +95,7 @@ std::string random_id() {
     got += static_cast<std::size_t>(n);
   }
   // 128 bits = 21 groups of 6 bits and 2 bits left over: 22 characters, no padding.
-  std::string out;
-  out.reserve(22);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kBase64Url[(acc >> bits) & 0x3F]);
-    }
-  }
-  out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3F]);
-  return out;
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes), Base64Alphabet::Url, false);
 }
 
 std::string_view transport_name(Transport t) noexcept {

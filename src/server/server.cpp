@@ -180,13 +180,31 @@ class ShutdownWatch final : public loop::Timer {
 // space), so a node can tell from a channel which endpoint and topic a message is for.
 class BackplaneRelay final : public fanout::Relay {
  public:
-  BackplaneRelay(backplane::Backplane& bp, std::string prefix) : bp_(bp), prefix_(std::move(prefix)) {}
+  // limits: the endpoint's topic history (numbered topics only).
+  BackplaneRelay(backplane::Backplane& bp, std::string prefix, backplane::HistoryLimits limits = {})
+      : bp_(bp), prefix_(std::move(prefix)), limits_(limits) {}
   void send(std::string_view topic, std::string_view payload) override { bp_.publish(channel(topic), payload); }
   void watch(std::string_view topic, std::function<void()> on_active) override {
     bp_.subscribe(channel(topic), std::move(on_active));
   }
   void unwatch(std::string_view topic) override { bp_.unsubscribe(channel(topic)); }
   bool up() const override { return bp_.stats().state == backplane::State::Up; }
+  bool send_numbered(std::string_view topic, std::string_view payload) override {
+    if (bp_.publish_sequenced(channel(topic), payload, limits_) != backplane::PublishResult::Refused) return true;
+    log::warn("backplane: a message for topic '{}' of {} was refused (the buffer is full)", topic, prefix_);
+    return false;
+  }
+  void read_history(std::string_view topic, std::uint64_t after, std::function<void(History)> done) override {
+    bp_.fetch_history(channel(topic), after, limits_.max_messages, limits_,
+                      [done = std::move(done)](backplane::HistoryRange r) {
+                        done(History{.ok = r.ok,
+                                     .error = std::move(r.error),
+                                     .epoch = r.epoch,
+                                     .first = r.first,
+                                     .last = r.last,
+                                     .messages = std::move(r.messages)});
+                      });
+  }
   const std::string& prefix() const noexcept { return prefix_; }
 
  private:
@@ -197,6 +215,7 @@ class BackplaneRelay final : public fanout::Relay {
   }
   backplane::Backplane& bp_;
   const std::string prefix_;
+  const backplane::HistoryLimits limits_;
 };
 
 struct Server::Impl {
@@ -211,14 +230,20 @@ struct Server::Impl {
     using is_transparent = void;
     std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
   };
-  std::unordered_map<std::string, std::function<void(std::string_view topic, std::string_view payload)>, KeyHash,
-                     std::equal_to<>>
-      relayed;
+  struct Relayed {
+    std::function<void(std::string_view topic, std::string_view payload)> plain;
+    // Numbered messages of an endpoint with topic history; null for the others.
+    std::function<void(std::string_view topic, fanout::HistoryPosition p, std::string_view payload)> numbered;
+  };
+  std::unordered_map<std::string, Relayed, KeyHash, std::equal_to<>> relayed;
   std::atomic<std::uint64_t> relayed_unknown{0};  // channels no endpoint of this node has
 
   // Creates the backplane of options.backplane and joins every endpoint to it.
   void start_backplane();
   void deliver_relayed(std::string_view channel, std::string_view payload);
+  void deliver_numbered(std::string_view channel, fanout::HistoryPosition p, std::string_view payload);
+  // The endpoint entry and topic a channel names; nullptr (counted) when none.
+  const Relayed* route_of(std::string_view channel, std::string_view& topic);
   http::HttpOptions http_options;
   std::vector<std::unique_ptr<loop::EventLoop>> loops;
   std::vector<std::unique_ptr<loop::LagProbe>> lag_probes;  // one per loop, for metrics
@@ -447,18 +472,38 @@ void Server::Impl::start_backplane() {
   backplane = make_backplane(options.backplane);
   auto join = [this](std::string prefix, auto* ep) {
     relays.push_back(std::make_unique<BackplaneRelay>(*backplane, prefix));
-    relayed.emplace(std::move(prefix), [ep](std::string_view topic, std::string_view m) { ep->deliver_relayed(topic, m); });
+    relayed.emplace(std::move(prefix),
+                    Relayed{[ep](std::string_view topic, std::string_view m) { ep->deliver_relayed(topic, m); }, {}});
+  };
+  // An endpoint with topic history: its relay numbers through the backplane.
+  auto join_numbered = [this](std::string prefix, auto* ep) {
+    const TopicHistoryOptions& h = ep->options().history;
+    relays.push_back(std::make_unique<BackplaneRelay>(*backplane, prefix,
+                                                      backplane::HistoryLimits{h.max_messages, h.max_age_ms}));
+    relayed.emplace(std::move(prefix),
+                    Relayed{[ep](std::string_view topic, std::string_view m) { ep->deliver_relayed(topic, m); },
+                            [ep](std::string_view topic, fanout::HistoryPosition p, std::string_view m) {
+                              ep->deliver_numbered(topic, p, m);
+                            }});
   };
   std::vector<std::pair<BackplaneRelay*, ws::Endpoint*>> ws_joined;
   std::vector<std::pair<BackplaneRelay*, sse::Endpoint*>> sse_joined;
   for (auto& ep : endpoints) {
     if (!ep->options().across_nodes) continue;
-    join("ws " + ep->path(), ep.get());
+    if (ep->options().history.max_messages > 0) {
+      join_numbered("ws " + ep->path(), ep.get());
+    } else {
+      join("ws " + ep->path(), ep.get());
+    }
     ws_joined.emplace_back(relays.back().get(), ep.get());
   }
   for (auto& ep : sse_endpoints) {
     if (!ep->options().across_nodes) continue;
-    join("sse " + ep->path(), ep.get());
+    if (ep->options().history.max_messages > 0) {
+      join_numbered("sse " + ep->path(), ep.get());
+    } else {
+      join("sse " + ep->path(), ep.get());
+    }
     sse_joined.emplace_back(relays.back().get(), ep.get());
   }
   backplane->set_handlers([this](std::string_view channel, std::string_view m) { deliver_relayed(channel, m); },
@@ -469,6 +514,10 @@ void Server::Impl::start_backplane() {
                               log::warn("backplane ({}) down: publishes for other nodes are buffered", kind);
                             }
                           });
+  backplane->set_sequenced_handler(
+      [this](std::string_view channel, std::uint64_t epoch, std::uint64_t seq, std::string_view m) {
+        deliver_numbered(channel, {epoch, seq}, m);
+      });
   // The endpoints take their relays only now, with the backplane's handlers set: watching
   // a topic subscribes at once.
   std::vector<std::pair<BackplaneRelay*, hubhost::Endpoint*>> hubs_joined;
@@ -483,19 +532,35 @@ void Server::Impl::start_backplane() {
   backplane->start();
 }
 
-void Server::Impl::deliver_relayed(std::string_view channel, std::string_view payload) {
+const Server::Impl::Relayed* Server::Impl::route_of(std::string_view channel, std::string_view& topic) {
   const std::size_t kind_end = channel.find(' ');
   const std::size_t path_end = kind_end == std::string_view::npos ? kind_end : channel.find(' ', kind_end + 1);
   const std::string_view key = channel.substr(0, path_end);
-  const std::string_view topic = path_end == std::string_view::npos ? std::string_view{} : channel.substr(path_end + 1);
+  topic = path_end == std::string_view::npos ? std::string_view{} : channel.substr(path_end + 1);
   auto it = relayed.find(key);  // no allocation per message
   // Another node may run other endpoints (a rolling upgrade); a topic channel never ends
   // in an empty topic.
   if (kind_end == std::string_view::npos || it == relayed.end() || (path_end != std::string_view::npos && topic.empty())) {
     relayed_unknown.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void Server::Impl::deliver_relayed(std::string_view channel, std::string_view payload) {
+  std::string_view topic;
+  if (const Relayed* r = route_of(channel, topic)) r->plain(topic, payload);
+}
+
+void Server::Impl::deliver_numbered(std::string_view channel, fanout::HistoryPosition p, std::string_view payload) {
+  std::string_view topic;
+  const Relayed* r = route_of(channel, topic);
+  if (r == nullptr) return;
+  if (!r->numbered || topic.empty()) {  // another node numbers a topic this one does not
+    relayed_unknown.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  it->second(topic, payload);
+  r->numbered(topic, p, payload);
 }
 
 void Server::start() {

@@ -18,6 +18,7 @@
 #include "core/histogram.hpp"
 #include "core/shared_buffer.hpp"
 #include "core/slot_table.hpp"
+#include "fanout/topic_history.hpp"
 #include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
 #include "http/origin.hpp"
@@ -57,6 +58,9 @@ class Endpoint final : public SseEndpoint {
   // formatted event (ending in a blank line) are ignored and counted (relay_malformed).
   void deliver_relayed(std::string_view topic, std::string_view event);
   std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
+  // Any thread (the relay's): an event of a topic with history, numbered by the backplane,
+  // in the order the backplane numbered them (its relayed form: see numbered_fields).
+  void deliver_numbered(std::string_view topic, fanout::HistoryPosition p, std::string_view fields);
 
   // Loop thread: ends every stream of the calling loop (after what is queued).
   void close_all_on_this_loop();
@@ -88,6 +92,8 @@ class Endpoint final : public SseEndpoint {
   // Stream bookkeeping (loop thread of the stream).
   bool subscribe(Stream& s, std::string_view topic);
   bool unsubscribe(Stream& s, std::string_view topic);
+  // SseStream::subscribe(topic, position) (the stream's loop thread).
+  bool resume(Stream& s, std::string_view topic, std::string_view position);
   void detach(Stream& s);
 
  private:
@@ -96,6 +102,15 @@ class Endpoint final : public SseEndpoint {
     fanout::TopicIndex topics;
     LoopStats stats;
   };
+  // Topic history (options_.history on): see ws::Endpoint, whose scheme this follows; an
+  // event's id is its position, and the relay carries its event name and data only.
+  void publish_numbered(std::string_view topic, const SseEvent& e);
+  void deliver_numbered_event(const std::string& topic, const BufferRef& event, std::uint64_t seq);
+  void post_replay(std::size_t li, ConnectionId id, std::string topic, std::vector<BufferRef> replay,
+                   std::uint64_t floor, bool release_watch);
+  void resume_across_nodes(std::size_t li, ConnectionId id, std::string topic,
+                           std::optional<fanout::HistoryPosition> from);
+
   // broadcast() and publish() of a formatted event on this node only.
   void broadcast_here(BufferRef event);
   void publish_here(std::string_view topic, BufferRef event);
@@ -117,6 +132,7 @@ class Endpoint final : public SseEndpoint {
   std::uint32_t linger_ms_;
   fanout::Relay* relay_ = nullptr;
   std::atomic<std::uint64_t> relay_malformed_{0};
+  std::unique_ptr<fanout::TopicHistory> history_;  // as in ws::Endpoint
 };
 
 }  // namespace wirehub::sse

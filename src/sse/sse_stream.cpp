@@ -80,6 +80,10 @@ void Stream::close() {
 
 bool Stream::subscribe(std::string_view topic) { return !ended() && endpoint_.subscribe(*this, topic); }
 
+bool Stream::subscribe(std::string_view topic, std::string_view position) {
+  return !ended() && endpoint_.resume(*this, topic, position);
+}
+
 bool Stream::unsubscribe(std::string_view topic) { return !ended() && endpoint_.unsubscribe(*this, topic); }
 
 void Stream::on_read(char*, std::size_t) {}  // nothing a client sends means anything here

@@ -30,6 +30,7 @@ class Stream final : public net::Connection, public SseStream {
   bool send(const SseEvent& e) override;
   void close() override;
   bool subscribe(std::string_view topic) override;
+  bool subscribe(std::string_view topic, std::string_view position) override;
   bool unsubscribe(std::string_view topic) override;
   ConnectionId id() const noexcept override { return id_; }
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/clock.hpp"
+#include "fanout/history_json.hpp"
 #include "http/response.hpp"
 #include "ws/frame.hpp"
 #include "ws/handshake.hpp"
@@ -25,6 +26,15 @@ bool is_free(std::uintptr_t slot) { return slot & 1; }
 std::int64_t unix_now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+// The clock of topic history: monotonic, shared by every thread that publishes.
+std::uint64_t history_now_ms() { return steady_now_ns() / 1'000'000; }
+BufferRef json_buffer(const std::string& json) { return BufferRef::copy_of(json); }
+// A numbered message in the relay's form (flags byte, 2-byte topic length, payload: see
+// relay_message) as its JSON envelope.
+BufferRef relayed_json(std::string_view topic, fanout::HistoryPosition p, std::string_view m) {
+  const bool binary = !m.empty() && m[0] == 1;
+  return json_buffer(fanout::numbered_message_json(topic, p, m.size() >= 3 ? m.substr(3) : std::string_view(), binary));
 }
 }  // namespace
 
@@ -57,6 +67,11 @@ Endpoint::Endpoint(std::string path, WebSocketHandlers handlers, WebSocketOption
   // our compressor never keeps context.
   deflate_policy_.server_no_context_takeover = shared || options_.slow_consumer == SlowConsumerPolicy::DropOldest ||
                                                options_.slow_consumer == SlowConsumerPolicy::KeepLatest;
+  if (options_.history.max_messages > 0) {
+    history_ = std::make_unique<fanout::TopicHistory>(
+        fanout::TopicHistory::Numbering::Here,
+        fanout::TopicHistory::Limits{options_.history.max_messages, options_.history.max_age_ms});
+  }
 }
 
 Endpoint::~Endpoint() = default;
@@ -279,6 +294,66 @@ bool Endpoint::subscribe(Session& s, std::string_view topic) {
   return pl.topics.subscribe(static_cast<fanout::TopicIndex::Slot>(slot_of(s.id())), topic);
 }
 
+bool Endpoint::resume(Session& s, std::string_view topic, std::string_view position) {
+  if (!history_) return subscribe(s, topic);
+  const std::size_t li = s.loop().index();
+  PerLoop& pl = *per_loop_[li];
+  const auto slot = static_cast<fanout::TopicIndex::Slot>(slot_of(s.id()));
+  if (topic.empty() || !s.accepts_messages() || find(pl, s.id()) != &s || pl.topics.is_subscribed(slot, topic)) {
+    return false;
+  }
+  const std::optional<fanout::HistoryPosition> from = fanout::parse_position(position);
+  if (history_->numbering() == fanout::TopicHistory::Numbering::Elsewhere) {
+    resume_across_nodes(li, s.id(), std::string(topic), from);
+    return true;
+  }
+  history_->read_after(topic, from, history_now_ms(), [&](fanout::TopicHistory::Replay&& r) {
+    if (r.kind != fanout::TopicHistory::Replay::Kind::Messages) {
+      r.messages.assign(1, json_buffer(fanout::reset_message_json(topic, r.now)));
+    }
+    // Under the history's lock: the replay reaches the loop after every message numbered
+    // up to r.now and before the next one, so the floor only confirms it.
+    post_replay(li, s.id(), std::string(topic), std::move(r.messages), r.now.seq, false);
+  });
+  return true;
+}
+
+void Endpoint::resume_across_nodes(std::size_t li, ConnectionId id, std::string topic,
+                                   std::optional<fanout::HistoryPosition> from) {
+  // Watch the topic first, so that from the moment the backplane reads its history every
+  // newer message also reaches this node; the replay is the history up to that read plus
+  // what arrived here since (the cache), and the connection's floor skips what it holds.
+  const std::uint64_t after = from ? from->seq : 0;
+  relay_->watch(topic, [this, li, id, topic, from, after] {
+    relay_->read_history(topic, after, [this, li, id, topic, from](fanout::Relay::History h) {
+      auto make = [&](fanout::HistoryPosition p, std::string_view m) { return relayed_json(topic, p, m); };
+      history_->replay_after_read(
+          topic, from, {.ok = h.ok, .epoch = h.epoch, .first = h.first, .last = h.last, .messages = &h.messages},
+          history_now_ms(), make, [&](fanout::TopicHistory::Replay&& r) {
+            if (r.kind != fanout::TopicHistory::Replay::Kind::Messages) {
+              r.messages.assign(1, json_buffer(fanout::reset_message_json(topic, r.now)));
+            }
+            post_replay(li, id, topic, std::move(r.messages), r.now.seq, true);
+          });
+    });
+  });
+}
+
+void Endpoint::post_replay(std::size_t li, ConnectionId id, std::string topic, std::vector<BufferRef> replay,
+                           std::uint64_t floor, bool release_watch) {
+  loops_[li]->post([this, li, id, topic = std::move(topic), replay = std::move(replay), floor, release_watch] {
+    PerLoop& pl = *per_loop_[li];
+    Session* s = find(pl, id);
+    const auto slot = static_cast<fanout::TopicIndex::Slot>(slot_of(id));
+    if (s != nullptr && s->accepts_messages() && !pl.topics.is_subscribed(slot, topic)) {
+      for (const BufferRef& m : replay) s->send(m->view(), false, topic);
+      if (s->accepts_messages()) pl.topics.subscribe(slot, topic, floor);
+    }
+    // After the subscribe above: the node's subscription to the topic never lapses.
+    if (release_watch) relay_->unwatch(topic);
+  });
+}
+
 bool Endpoint::unsubscribe(Session& s, std::string_view topic) {
   PerLoop& pl = *per_loop_[s.loop().index()];
   if (find(pl, s.id()) != &s) return false;
@@ -441,6 +516,9 @@ std::string relay_message(std::string_view payload, bool binary, std::string_vie
 
 void Endpoint::set_relay(fanout::Relay* relay) {
   relay_ = relay;
+  if (relay && history_) {
+    history_ = std::make_unique<fanout::TopicHistory>(fanout::TopicHistory::Numbering::Elsewhere, history_->limits());
+  }
   for (auto& pl : per_loop_) pl->topics.set_relay(relay);
   if (relay) relay->watch("");  // broadcasts: every node takes them while it runs
 }
@@ -471,8 +549,79 @@ void Endpoint::broadcast(std::string_view payload, bool binary, std::string_view
 
 void Endpoint::publish(std::string_view topic, std::string_view payload, bool binary) {
   if (topic.empty()) return;  // nobody can subscribe to it
+  if (history_) {
+    publish_numbered(topic, payload, binary);
+    return;
+  }
   publish_here(topic, payload, binary);
   if (relay_) relay_->send(topic, relay_message(payload, binary, {}));
+}
+
+void Endpoint::publish_numbered(std::string_view topic, std::string_view payload, bool binary) {
+  if (history_->numbering() == fanout::TopicHistory::Numbering::Elsewhere) {
+    // Delivered here too when the backplane brings it back numbered: one order everywhere.
+    relay_->send_numbered(topic, relay_message(payload, binary, {}));
+    return;
+  }
+  const std::string t(topic);
+  history_->append(
+      topic, history_now_ms(),
+      [&](fanout::HistoryPosition p) { return json_buffer(fanout::numbered_message_json(topic, p, payload, binary)); },
+      [&](const BufferRef& json, fanout::HistoryPosition p) { deliver_numbered_json(t, json, p.seq); });
+}
+
+void Endpoint::deliver_numbered(std::string_view topic, fanout::HistoryPosition p, std::string_view message) {
+  if (!history_ || topic.empty() || message.size() < 3 || static_cast<unsigned char>(message[0]) > 1) {
+    relay_malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::string t(topic);
+  const bool binary = message[0] == 1;
+  const std::string_view payload = message.substr(3);
+  auto make = [&](fanout::HistoryPosition q) { return json_buffer(fanout::numbered_message_json(topic, q, payload, binary)); };
+  const fanout::TopicHistory::Acceptance a = history_->accept(topic, p, history_now_ms(), make,
+                                                              numbered_delivery(t), numbered_break(t));
+  if (a.kind != fanout::TopicHistory::Accepted::Gap) return;
+  // This node missed the numbers after a.last (its subscription lapsed while Redis stayed
+  // up): bring them from the history, then deliver what waited behind them.
+  relay_->read_history(topic, a.last, [this, t](fanout::Relay::History h) {
+    auto make_fetched = [&](fanout::HistoryPosition q, std::string_view m) { return relayed_json(t, q, m); };
+    history_->fill(t, {.ok = h.ok, .epoch = h.epoch, .messages = &h.messages}, history_now_ms(), make_fetched,
+                   numbered_delivery(t), numbered_break(t));
+  });
+}
+
+std::function<void(const BufferRef&, fanout::HistoryPosition)> Endpoint::numbered_delivery(const std::string& topic) {
+  return [this, &topic](const BufferRef& json, fanout::HistoryPosition p) { deliver_numbered_json(topic, json, p.seq); };
+}
+
+std::function<void(fanout::HistoryPosition)> Endpoint::numbered_break(const std::string& topic) {
+  // This node cannot give its subscribers the messages before `before` (they are gone,
+  // or the numbering started over): each is told with a reset, and goes on from there.
+  return [this, &topic](fanout::HistoryPosition before) {
+    deliver_numbered_json(topic, json_buffer(fanout::reset_message_json(topic, before)), 0);
+  };
+}
+
+void Endpoint::deliver_numbered_json(const std::string& topic, const BufferRef& json, std::uint64_t seq) {
+  const BroadcastFrames frames = build_frames(json->view(), false);
+  const std::uint64_t tag = topic_tag(topic);
+  // Always posted, even to the calling loop: deliveries of one topic are made under the
+  // history's lock in number order, and a replay posted under it must find them queued.
+  for (std::size_t li = 0; li < loops_.size(); ++li) {
+    loops_[li]->post([this, li, frames, tag, topic, seq] {
+      PerLoop& pl = *per_loop_[li];
+      // seq 0: a reset, for every subscriber; the floors it leaves behind are of the old
+      // numbering, so they go.
+      if (seq == 0) pl.topics.clear_floors(topic);
+      deliver_local(li, frames, tag, [&pl, &topic, seq](auto&& visit) {
+        const fanout::TopicIndex::Members m = pl.topics.members(topic);
+        for (std::size_t i = 0; i < m.slots.size(); ++i) {
+          if (seq == 0 || m.floors[i] < seq) visit(*reinterpret_cast<Session*>(pl.slots[m.slots[i]]));
+        }
+      });
+    });
+  }
 }
 
 void Endpoint::broadcast_here(std::string_view payload, bool binary, std::string_view topic) {

@@ -23,6 +23,7 @@
 #include "core/histogram.hpp"
 #include "core/shared_buffer.hpp"
 #include "fanout/relay.hpp"
+#include "fanout/topic_history.hpp"
 #include "fanout/topic_index.hpp"
 #include "http/http_connection.hpp"
 #include "http/origin.hpp"
@@ -64,6 +65,9 @@ class Endpoint final : public WebSocketEndpoint {
   // such a message are ignored and counted (relay_malformed).
   void deliver_relayed(std::string_view topic, std::string_view message);
   std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
+  // Any thread (the relay's): a message of a topic with history, numbered by the backplane
+  // (Relay::send_numbered), in the order the backplane numbered them.
+  void deliver_numbered(std::string_view topic, fanout::HistoryPosition p, std::string_view message);
 
   // Loop thread: sends Close(code, reason) to every session of the calling loop.
   void close_all_on_this_loop(std::uint16_t code, std::string_view reason);
@@ -80,6 +84,8 @@ class Endpoint final : public WebSocketEndpoint {
   // WebSocket::subscribe / unsubscribe of an attached session (its loop thread).
   bool subscribe(Session& s, std::string_view topic);
   bool unsubscribe(Session& s, std::string_view topic);
+  // WebSocket::subscribe(topic, position) of an attached session (its loop thread).
+  bool resume(Session& s, std::string_view topic, std::string_view position);
 
   // A connection id: [loop index: 8 bits][serial: 32 bits][slot: 24 bits]. The serial
   // makes a stale id (its connection gone, the slot reused) miss instead of reaching the
@@ -190,6 +196,23 @@ class Endpoint final : public WebSocketEndpoint {
   void expire_tokens(std::size_t loop_index);
   void arm_expiry_timer(PerLoop& pl, loop::EventLoop& l);
 
+  // Topic history (options_.history on): publish() numbered here, or sent to be numbered
+  // by the relay; a numbered message (its JSON) posted to every loop for the topic's
+  // subscribers whose floor is below seq; a numbered message or reset from the relay's form.
+  void publish_numbered(std::string_view topic, std::string_view payload, bool binary);
+  void deliver_numbered_json(const std::string& topic, const BufferRef& json, std::uint64_t seq);
+  // deliver_numbered_json of topic as a TopicHistory delivery, and a reset for a break
+  // (both refer to topic, which must outlive them).
+  std::function<void(const BufferRef&, fanout::HistoryPosition)> numbered_delivery(const std::string& topic);
+  std::function<void(fanout::HistoryPosition)> numbered_break(const std::string& topic);
+  // Posts to loop li: if connection id is still open and not in topic, send it what
+  // `replay` holds (JSON messages, in order), then subscribe it with floor.
+  void post_replay(std::size_t li, ConnectionId id, std::string topic, std::vector<BufferRef> replay,
+                   std::uint64_t floor, bool release_watch);
+  // resume() with several nodes: the backplane holds the history.
+  void resume_across_nodes(std::size_t li, ConnectionId id, std::string topic,
+                           std::optional<fanout::HistoryPosition> from);
+
   // broadcast() and publish() on this node only.
   void broadcast_here(std::string_view payload, bool binary, std::string_view topic);
   void publish_here(std::string_view topic, std::string_view payload, bool binary);
@@ -218,6 +241,9 @@ class Endpoint final : public WebSocketEndpoint {
   std::atomic<std::uint16_t> shared_windows_{0};
   fanout::Relay* relay_ = nullptr;
   std::atomic<std::uint64_t> relay_malformed_{0};
+  // Numbered topics (options_.history.max_messages > 0), else null; numbered Here, or
+  // Elsewhere once a relay is set.
+  std::unique_ptr<fanout::TopicHistory> history_;
 };
 
 }  // namespace wirehub::ws

@@ -65,6 +65,10 @@ const Principal* Session::principal() const noexcept { return endpoint_.principa
 
 bool Session::subscribe(std::string_view topic) { return endpoint_.subscribe(*this, topic); }
 
+bool Session::subscribe(std::string_view topic, std::string_view position) {
+  return endpoint_.resume(*this, topic, position);
+}
+
 bool Session::unsubscribe(std::string_view topic) { return endpoint_.unsubscribe(*this, topic); }
 
 // The per-connection memory budget (docs/ARCHITECTURE.md): one 256-byte BlockPool block.

@@ -60,6 +60,7 @@ class Session final : public net::Connection, public WebSocket, private Handler 
   std::string_view subprotocol() const noexcept override { return subprotocol_.view(); }
   const Principal* principal() const noexcept override;
   bool subscribe(std::string_view topic) override;
+  bool subscribe(std::string_view topic, std::string_view position) override;
   bool unsubscribe(std::string_view topic) override;
 
   // Open and not closing: messages may still be queued (no Close sent or echoed yet).

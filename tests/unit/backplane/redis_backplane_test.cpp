@@ -38,6 +38,8 @@ class Node {
         });
   }
   void start() { bp_->start(); }
+  // Stopped before the members its handlers write are destroyed (they are declared after it).
+  ~Node() { bp_->stop(); }
 
   std::vector<std::string> got() {
     std::lock_guard l(mu_);
@@ -460,6 +462,7 @@ TEST_F(RedisBackplaneAuthTest, RightPasswordWorksWrongOneIsLoggedAndRetried) {
     good.start();
     bad.start();
     ASSERT_TRUE(good.subscribe_active("s"));
+    ASSERT_TRUE(wait_until([&] { return good.up(); }));  // the publish connection too
     EXPECT_EQ(good.bp().publish("s", "ok"), PublishResult::Sent);
     ASSERT_TRUE(wait_until([&] { return good.count() == 1; }));
 

@@ -58,6 +58,8 @@ struct CountingRelay final : Relay {
     if (it != watched.end() && it->second == 0) watched.erase(it);
   }
   bool up() const override { return true; }
+  bool send_numbered(std::string_view, std::string_view) override { return true; }
+  void read_history(std::string_view, std::uint64_t, std::function<void(History)>) override {}
 };
 
 TEST(TopicIndex, TellsTheRelayWhenATopicGainsItsFirstAndLosesItsLastMember) {
