@@ -27,6 +27,7 @@
 // message was numbered in (after a second or so); a topic without an age bound keeps its
 // numbering (a few dozen bytes) as long as the history lives.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -104,6 +105,7 @@ class TopicHistory {
       t = &add(topic, p.epoch, p.seq - 1, now_ms);
     } else if (t->epoch != p.epoch) {
       reset_topic(*t, p.epoch, p.seq - 1);
+      breaks_.fetch_add(1, std::memory_order_relaxed);
       on_break(HistoryPosition{p.epoch, p.seq - 1});
       result = Accepted::Broken;
     } else if (t->filling) {
@@ -151,9 +153,12 @@ class TopicHistory {
         deliver(message, p);
       }
     }
+    bool broke = false;
     for (Entry& e : held) {
       if (e.seq <= t->last) continue;
       if (e.seq != t->last + 1) {
+        broke = true;
+        breaks_.fetch_add(1, std::memory_order_relaxed);
         on_break(HistoryPosition{t->epoch, e.seq - 1});
         t->last = e.seq - 1;
         t->entries.clear();  // contiguous, or nothing
@@ -161,6 +166,7 @@ class TopicHistory {
       keep(*t, e.seq, e.at_ms, e.message);
       deliver(e.message, HistoryPosition{t->epoch, e.seq});
     }
+    if (!broke) gaps_filled_.fetch_add(1, std::memory_order_relaxed);
   }
 
   struct Replay {
@@ -178,7 +184,9 @@ class TopicHistory {
   template <class Then>
   void read_after(std::string_view topic, const std::optional<HistoryPosition>& from, std::uint64_t now_ms, Then&& then) {
     std::lock_guard lock(mu_);
-    then(replay(topic, from, now_ms));
+    Replay r = replay(topic, from, now_ms);
+    if (r.kind != Replay::Kind::Unknown) count(r);
+    then(std::move(r));
   }
 
   // What this node delivered after number `through` of epoch (the cached messages), so a
@@ -221,10 +229,22 @@ class TopicHistory {
       }
       for (BufferRef& m : c.messages) r.messages.push_back(std::move(m));
     }
+    count(r);
     then(std::move(r));
   }
 
   std::size_t topic_count() const;
+
+  // For metrics: resumes answered with messages (maybe none) or with a reset; gaps in
+  // arriving numbers filled from the backplane, and breaks (a reset sent to a topic's
+  // subscribers: a hole that could not be filled, or a new epoch).
+  struct Counts {
+    std::uint64_t resumed = 0, reset = 0, gaps_filled = 0, breaks = 0;
+  };
+  Counts counts() const {
+    return {resumed_.load(std::memory_order_relaxed), reset_.load(std::memory_order_relaxed),
+            gaps_filled_.load(std::memory_order_relaxed), breaks_.load(std::memory_order_relaxed)};
+  }
 
  private:
   struct Entry {
@@ -263,6 +283,9 @@ class TopicHistory {
   std::unordered_map<std::string, Topic, StringHash, std::equal_to<>> topics_;
   std::mt19937_64 epochs_;
   std::uint64_t next_sweep_ms_ = 0;
+  std::atomic<std::uint64_t> resumed_{0}, reset_{0}, gaps_filled_{0}, breaks_{0};
+  // A resume's outcome, counted.
+  void count(const Replay& r) { (r.kind == Replay::Kind::Reset ? reset_ : resumed_).fetch_add(1, std::memory_order_relaxed); }
 };
 
 }  // namespace wirehub::fanout

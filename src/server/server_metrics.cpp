@@ -170,6 +170,39 @@ void write_metrics(MetricsWriter& w, const MetricsSources& src) {
   each("wirehub_protocol_errors_total", MetricType::Counter, "Connections failed for a protocol violation.",
        [](auto& e) { return e.protocol_errors; });
 
+  // Topic history, for the endpoints that have it (no family when none has).
+  struct HistoryRow {
+    std::string_view transport, path;
+    fanout::TopicHistory::Counts c;
+  };
+  std::vector<HistoryRow> history_rows;
+  for (const ws::Endpoint* ep : src.websockets) {
+    if (ep->history()) history_rows.push_back({"websocket", ep->path(), ep->history()->counts()});
+  }
+  for (const sse::Endpoint* ep : src.sses) {
+    if (ep->history()) history_rows.push_back({"sse", ep->path(), ep->history()->counts()});
+  }
+  if (!history_rows.empty()) {
+    w.family("wirehub_topic_resumes_total", MetricType::Counter,
+             "Resumes of a history topic (subscribe with a position): answered with the messages after it "
+             "(replayed) or with a reset (not kept any more, another numbering, or no position).");
+    for (const HistoryRow& r : history_rows) {
+      w.sample("wirehub_topic_resumes_total", {{"transport", r.transport}, {"endpoint", r.path}, {"result", "replayed"}},
+               r.c.resumed);
+      w.sample("wirehub_topic_resumes_total", {{"transport", r.transport}, {"endpoint", r.path}, {"result", "reset"}},
+               r.c.reset);
+    }
+    w.family("wirehub_topic_gaps_total", MetricType::Counter,
+             "Holes in a history topic's numbers as they arrived from the other nodes (this node's subscription "
+             "lapsed): filled from Redis, or reset (its subscribers told: gone from Redis, or a new numbering).");
+    for (const HistoryRow& r : history_rows) {
+      w.sample("wirehub_topic_gaps_total", {{"transport", r.transport}, {"endpoint", r.path}, {"result", "filled"}},
+               r.c.gaps_filled);
+      w.sample("wirehub_topic_gaps_total", {{"transport", r.transport}, {"endpoint", r.path}, {"result", "reset"}},
+               r.c.breaks);
+    }
+  }
+
   w.family("wirehub_hub_invocations_total", MetricType::Counter, "Hub method invocations received.");
   for (const Hub* h : src.hubs) w.sample("wirehub_hub_invocations_total", {{"endpoint", h->path()}}, h->stats().invocations);
 

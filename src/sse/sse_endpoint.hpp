@@ -58,6 +58,8 @@ class Endpoint final : public SseEndpoint {
   // formatted event (ending in a blank line) are ignored and counted (relay_malformed).
   void deliver_relayed(std::string_view topic, std::string_view event);
   std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
+  // The topic history (options().history on), else nullptr.
+  const fanout::TopicHistory* history() const noexcept { return history_.get(); }
   // Any thread (the relay's): an event of a topic with history, numbered by the backplane,
   // in the order the backplane numbered them (its relayed form: see numbered_fields).
   void deliver_numbered(std::string_view topic, fanout::HistoryPosition p, std::string_view fields);

@@ -65,6 +65,8 @@ class Endpoint final : public WebSocketEndpoint {
   // such a message are ignored and counted (relay_malformed).
   void deliver_relayed(std::string_view topic, std::string_view message);
   std::uint64_t relay_malformed() const noexcept { return relay_malformed_.load(std::memory_order_relaxed); }
+  // The topic history (options().history on), else nullptr.
+  const fanout::TopicHistory* history() const noexcept { return history_.get(); }
   // Any thread (the relay's): a message of a topic with history, numbered by the backplane
   // (Relay::send_numbered), in the order the backplane numbered them.
   void deliver_numbered(std::string_view topic, fanout::HistoryPosition p, std::string_view message);

@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 
+from prometheus_client.parser import text_string_to_metric_families
+
 import rawws
 from redis_server import RedisServer
 from test_orders_feed import SseClient
@@ -34,6 +36,18 @@ def post(srv, topic: str, body: bytes) -> tuple[int, bytes]:
     data = r.read()
     conn.close()
     return r.status, data
+
+
+def metric(srv, name: str, **labels) -> float | None:
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+    conn.request("GET", "/metrics")
+    body = conn.getresponse().read().decode()
+    conn.close()
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return None
 
 
 class TopicClient:
@@ -314,6 +328,8 @@ def test_redis_restarted_without_its_data_resets_live_and_resuming_clients():
             assert reset["position"].split("-")[0] != before["position"].split("-")[0]
             after = live.next()
             assert (after["seq"], after["data"]) == (1, "after")
+            assert metric(b, "wirehub_topic_gaps_total", transport="websocket", endpoint="/ws/topics",
+                          result="reset") == 1
             sse_reset, sse_after = stream.event(), stream.event()  # likewise over SSE
             assert sse_reset[1] == "reset" and sse_reset[0].endswith("-0")
             assert sse_after[2] == "after" and sse_after[0] == sse_reset[0][:-1] + "1"
@@ -480,6 +496,10 @@ def test_a_node_whose_subscription_lapsed_fills_the_gap_from_redis():
             assert [(m.get("reset"), m["seq"], m["data"]) for m in got] == [(None, i, f"m{i}") for i in range(2, 8)]
             assert silent(on_b)
             assert [stream.event()[2] for _ in range(6)] == [f"m{i}" for i in range(2, 8)]
+            # The hole was there, and filled: once per endpoint, no reset.
+            for transport, path in (("websocket", "/ws/topics"), ("sse", "/sse/topics")):
+                assert metric(b, "wirehub_topic_gaps_total", transport=transport, endpoint=path, result="filled") == 1
+                assert metric(b, "wirehub_topic_gaps_total", transport=transport, endpoint=path, result="reset") == 0
         finally:
             a.close()
             b.close()

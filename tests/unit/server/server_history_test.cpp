@@ -142,6 +142,13 @@ TEST(ServerHistory, APositionThatCannotBeServedGetsAResetWithTheCurrentPosition)
     EXPECT_EQ(live["seq"], ++current);
     EXPECT_FALSE(live.contains("reset"));
   }
+  // Counted: the first client's reset and the four above.
+  const std::string metrics = n.server->metrics_text();
+  EXPECT_NE(metrics.find("wirehub_topic_resumes_total{transport=\"websocket\",endpoint=\"/ws/h\",result=\"reset\"} 5\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("wirehub_topic_resumes_total{transport=\"websocket\",endpoint=\"/ws/h\",result=\"replayed\"} 0\n"),
+            std::string::npos);
 }
 
 TEST(ServerHistory, ClientsThatKeepReconnectingWhileAThreadPublishesSeeEveryNumberOnceInOrder) {
