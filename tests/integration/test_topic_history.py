@@ -19,11 +19,10 @@ import socket
 import threading
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
 import rawws
 from redis_server import RedisServer
 from test_orders_feed import SseClient
+from test_scale_out import metric
 from wirehub_server import WirehubServer, wait_for
 
 OP_TEXT = 0x1
@@ -36,18 +35,6 @@ def post(srv, topic: str, body: bytes) -> tuple[int, bytes]:
     data = r.read()
     conn.close()
     return r.status, data
-
-
-def metric(srv, name: str, **labels) -> float | None:
-    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
-    conn.request("GET", "/metrics")
-    body = conn.getresponse().read().decode()
-    conn.close()
-    for family in text_string_to_metric_families(body):
-        for s in family.samples:
-            if s.name == name and s.labels == labels:
-                return s.value
-    return None
 
 
 class TopicClient:
