@@ -106,10 +106,6 @@ TopicHistory::Replay TopicHistory::replay(std::string_view topic, const std::opt
     trim_age(*t, now_ms);
     r.now = {t->epoch, t->last};
   }
-  if (numbering_ == Numbering::Elsewhere) {
-    r.kind = Replay::Kind::Unknown;
-    return r;
-  }
   if (t == nullptr) {
     // Nothing numbered yet (or forgotten): only a position of no epoch is current. The
     // next message starts an epoch; say which now, so the client's position names it.

@@ -13,7 +13,7 @@
 // Who numbers: Here (one node: append() gives the next number) or Elsewhere (several
 // nodes: the backplane numbers, and accept() takes messages with their numbers; the
 // history then only caches what this node has seen since it began to watch the topic,
-// and a resume from before that is Unknown here: the caller asks the backplane). A node
+// and a resume goes to the backplane: replay_after_read). A node
 // that misses numbers — its subscription lapsed while Redis stayed up — holds what comes
 // after the hole until the caller brought the missing ones from the backplane (fill).
 //
@@ -173,19 +173,18 @@ class TopicHistory {
     enum class Kind : std::uint8_t {
       Messages,  // messages: every message after the position, in order (maybe none)
       Reset,     // some are gone (or the position is of no numbering of this topic)
-      Unknown,   // Numbering Elsewhere: this node does not hold them; ask the backplane
     };
     Kind kind = Kind::Messages;
     HistoryPosition now;  // the topic's position: its epoch and newest number (0: none yet)
     std::vector<BufferRef> messages;
   };
-  // What a connection resuming topic after `from` gets; then(Replay&&) runs under the
-  // lock.
+  // Numbering Here: what a connection resuming topic after `from` gets; then(Replay&&)
+  // runs under the lock.
   template <class Then>
   void read_after(std::string_view topic, const std::optional<HistoryPosition>& from, std::uint64_t now_ms, Then&& then) {
     std::lock_guard lock(mu_);
     Replay r = replay(topic, from, now_ms);
-    if (r.kind != Replay::Kind::Unknown) count(r);
+    count(r);
     then(std::move(r));
   }
 
